@@ -1,0 +1,1 @@
+"""facesmith host-side runtime: detection, alignment, paste-back, gRPC client, CLI."""

@@ -1,0 +1,237 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class DType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    DTYPE_UNSPECIFIED: _ClassVar[DType]
+    DTYPE_UINT8: _ClassVar[DType]
+    DTYPE_UINT16: _ClassVar[DType]
+    DTYPE_FLOAT32: _ClassVar[DType]
+DTYPE_UNSPECIFIED: DType
+DTYPE_UINT8: DType
+DTYPE_UINT16: DType
+DTYPE_FLOAT32: DType
+
+class Image(_message.Message):
+    __slots__ = ("encoding", "data", "height", "width", "channels", "dtype")
+    class Encoding(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        ENCODING_UNSPECIFIED: _ClassVar[Image.Encoding]
+        ENCODING_RAW: _ClassVar[Image.Encoding]
+        ENCODING_PNG: _ClassVar[Image.Encoding]
+    ENCODING_UNSPECIFIED: Image.Encoding
+    ENCODING_RAW: Image.Encoding
+    ENCODING_PNG: Image.Encoding
+    ENCODING_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    WIDTH_FIELD_NUMBER: _ClassVar[int]
+    CHANNELS_FIELD_NUMBER: _ClassVar[int]
+    DTYPE_FIELD_NUMBER: _ClassVar[int]
+    encoding: Image.Encoding
+    data: bytes
+    height: int
+    width: int
+    channels: int
+    dtype: DType
+    def __init__(self, encoding: _Optional[_Union[Image.Encoding, str]] = ..., data: _Optional[bytes] = ..., height: _Optional[int] = ..., width: _Optional[int] = ..., channels: _Optional[int] = ..., dtype: _Optional[_Union[DType, str]] = ...) -> None: ...
+
+class Latent(_message.Message):
+    __slots__ = ("space", "num_ws", "dim", "values")
+    SPACE_FIELD_NUMBER: _ClassVar[int]
+    NUM_WS_FIELD_NUMBER: _ClassVar[int]
+    DIM_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    space: str
+    num_ws: int
+    dim: int
+    values: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, space: _Optional[str] = ..., num_ws: _Optional[int] = ..., dim: _Optional[int] = ..., values: _Optional[_Iterable[float]] = ...) -> None: ...
+
+class EditSpec(_message.Message):
+    __slots__ = ("name", "strength", "hold")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    STRENGTH_FIELD_NUMBER: _ClassVar[int]
+    HOLD_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    strength: float
+    hold: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., strength: _Optional[float] = ..., hold: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class EditInfo(_message.Message):
+    __slots__ = ("name", "description", "min", "max", "default", "space")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    MIN_FIELD_NUMBER: _ClassVar[int]
+    MAX_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_FIELD_NUMBER: _ClassVar[int]
+    SPACE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    description: str
+    min: float
+    max: float
+    default: float
+    space: str
+    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., min: _Optional[float] = ..., max: _Optional[float] = ..., default: _Optional[float] = ..., space: _Optional[str] = ...) -> None: ...
+
+class GetInfoRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ServerInfo(_message.Message):
+    __slots__ = ("pack_name", "resolution", "latent_space", "num_ws", "latent_dim", "device", "edits", "preview_resolutions", "max_batch", "version", "alignment")
+    PACK_NAME_FIELD_NUMBER: _ClassVar[int]
+    RESOLUTION_FIELD_NUMBER: _ClassVar[int]
+    LATENT_SPACE_FIELD_NUMBER: _ClassVar[int]
+    NUM_WS_FIELD_NUMBER: _ClassVar[int]
+    LATENT_DIM_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_FIELD_NUMBER: _ClassVar[int]
+    EDITS_FIELD_NUMBER: _ClassVar[int]
+    PREVIEW_RESOLUTIONS_FIELD_NUMBER: _ClassVar[int]
+    MAX_BATCH_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    ALIGNMENT_FIELD_NUMBER: _ClassVar[int]
+    pack_name: str
+    resolution: int
+    latent_space: str
+    num_ws: int
+    latent_dim: int
+    device: str
+    edits: _containers.RepeatedCompositeFieldContainer[EditInfo]
+    preview_resolutions: _containers.RepeatedScalarFieldContainer[int]
+    max_batch: int
+    version: str
+    alignment: str
+    def __init__(self, pack_name: _Optional[str] = ..., resolution: _Optional[int] = ..., latent_space: _Optional[str] = ..., num_ws: _Optional[int] = ..., latent_dim: _Optional[int] = ..., device: _Optional[str] = ..., edits: _Optional[_Iterable[_Union[EditInfo, _Mapping]]] = ..., preview_resolutions: _Optional[_Iterable[int]] = ..., max_batch: _Optional[int] = ..., version: _Optional[str] = ..., alignment: _Optional[str] = ...) -> None: ...
+
+class InvertOptions(_message.Message):
+    __slots__ = ("refine_steps", "refine_lr", "include_reconstruction")
+    REFINE_STEPS_FIELD_NUMBER: _ClassVar[int]
+    REFINE_LR_FIELD_NUMBER: _ClassVar[int]
+    INCLUDE_RECONSTRUCTION_FIELD_NUMBER: _ClassVar[int]
+    refine_steps: int
+    refine_lr: float
+    include_reconstruction: bool
+    def __init__(self, refine_steps: _Optional[int] = ..., refine_lr: _Optional[float] = ..., include_reconstruction: _Optional[bool] = ...) -> None: ...
+
+class InvertRequest(_message.Message):
+    __slots__ = ("faces", "options", "output_dtype")
+    FACES_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_DTYPE_FIELD_NUMBER: _ClassVar[int]
+    faces: _containers.RepeatedCompositeFieldContainer[Image]
+    options: InvertOptions
+    output_dtype: DType
+    def __init__(self, faces: _Optional[_Iterable[_Union[Image, _Mapping]]] = ..., options: _Optional[_Union[InvertOptions, _Mapping]] = ..., output_dtype: _Optional[_Union[DType, str]] = ...) -> None: ...
+
+class Progress(_message.Message):
+    __slots__ = ("stage", "done", "total", "loss")
+    STAGE_FIELD_NUMBER: _ClassVar[int]
+    DONE_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    LOSS_FIELD_NUMBER: _ClassVar[int]
+    stage: str
+    done: int
+    total: int
+    loss: float
+    def __init__(self, stage: _Optional[str] = ..., done: _Optional[int] = ..., total: _Optional[int] = ..., loss: _Optional[float] = ...) -> None: ...
+
+class InvertedFace(_message.Message):
+    __slots__ = ("handle", "latent", "reconstruction")
+    HANDLE_FIELD_NUMBER: _ClassVar[int]
+    LATENT_FIELD_NUMBER: _ClassVar[int]
+    RECONSTRUCTION_FIELD_NUMBER: _ClassVar[int]
+    handle: str
+    latent: Latent
+    reconstruction: Image
+    def __init__(self, handle: _Optional[str] = ..., latent: _Optional[_Union[Latent, _Mapping]] = ..., reconstruction: _Optional[_Union[Image, _Mapping]] = ...) -> None: ...
+
+class InvertResult(_message.Message):
+    __slots__ = ("faces",)
+    FACES_FIELD_NUMBER: _ClassVar[int]
+    faces: _containers.RepeatedCompositeFieldContainer[InvertedFace]
+    def __init__(self, faces: _Optional[_Iterable[_Union[InvertedFace, _Mapping]]] = ...) -> None: ...
+
+class InvertEvent(_message.Message):
+    __slots__ = ("progress", "result")
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    progress: Progress
+    result: InvertResult
+    def __init__(self, progress: _Optional[_Union[Progress, _Mapping]] = ..., result: _Optional[_Union[InvertResult, _Mapping]] = ...) -> None: ...
+
+class LatentRef(_message.Message):
+    __slots__ = ("handle", "latent")
+    HANDLE_FIELD_NUMBER: _ClassVar[int]
+    LATENT_FIELD_NUMBER: _ClassVar[int]
+    handle: str
+    latent: Latent
+    def __init__(self, handle: _Optional[str] = ..., latent: _Optional[_Union[Latent, _Mapping]] = ...) -> None: ...
+
+class RenderRequest(_message.Message):
+    __slots__ = ("faces", "edits", "resolution", "output_dtype", "include_reconstruction")
+    FACES_FIELD_NUMBER: _ClassVar[int]
+    EDITS_FIELD_NUMBER: _ClassVar[int]
+    RESOLUTION_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_DTYPE_FIELD_NUMBER: _ClassVar[int]
+    INCLUDE_RECONSTRUCTION_FIELD_NUMBER: _ClassVar[int]
+    faces: _containers.RepeatedCompositeFieldContainer[LatentRef]
+    edits: _containers.RepeatedCompositeFieldContainer[EditSpec]
+    resolution: int
+    output_dtype: DType
+    include_reconstruction: bool
+    def __init__(self, faces: _Optional[_Iterable[_Union[LatentRef, _Mapping]]] = ..., edits: _Optional[_Iterable[_Union[EditSpec, _Mapping]]] = ..., resolution: _Optional[int] = ..., output_dtype: _Optional[_Union[DType, str]] = ..., include_reconstruction: _Optional[bool] = ...) -> None: ...
+
+class RenderResponse(_message.Message):
+    __slots__ = ("images", "reconstructions")
+    IMAGES_FIELD_NUMBER: _ClassVar[int]
+    RECONSTRUCTIONS_FIELD_NUMBER: _ClassVar[int]
+    images: _containers.RepeatedCompositeFieldContainer[Image]
+    reconstructions: _containers.RepeatedCompositeFieldContainer[Image]
+    def __init__(self, images: _Optional[_Iterable[_Union[Image, _Mapping]]] = ..., reconstructions: _Optional[_Iterable[_Union[Image, _Mapping]]] = ...) -> None: ...
+
+class EditRequest(_message.Message):
+    __slots__ = ("faces", "options", "edits", "resolution", "output_dtype")
+    FACES_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    EDITS_FIELD_NUMBER: _ClassVar[int]
+    RESOLUTION_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_DTYPE_FIELD_NUMBER: _ClassVar[int]
+    faces: _containers.RepeatedCompositeFieldContainer[Image]
+    options: InvertOptions
+    edits: _containers.RepeatedCompositeFieldContainer[EditSpec]
+    resolution: int
+    output_dtype: DType
+    def __init__(self, faces: _Optional[_Iterable[_Union[Image, _Mapping]]] = ..., options: _Optional[_Union[InvertOptions, _Mapping]] = ..., edits: _Optional[_Iterable[_Union[EditSpec, _Mapping]]] = ..., resolution: _Optional[int] = ..., output_dtype: _Optional[_Union[DType, str]] = ...) -> None: ...
+
+class EditedFace(_message.Message):
+    __slots__ = ("handle", "latent", "image", "reconstruction")
+    HANDLE_FIELD_NUMBER: _ClassVar[int]
+    LATENT_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    RECONSTRUCTION_FIELD_NUMBER: _ClassVar[int]
+    handle: str
+    latent: Latent
+    image: Image
+    reconstruction: Image
+    def __init__(self, handle: _Optional[str] = ..., latent: _Optional[_Union[Latent, _Mapping]] = ..., image: _Optional[_Union[Image, _Mapping]] = ..., reconstruction: _Optional[_Union[Image, _Mapping]] = ...) -> None: ...
+
+class EditResult(_message.Message):
+    __slots__ = ("faces",)
+    FACES_FIELD_NUMBER: _ClassVar[int]
+    faces: _containers.RepeatedCompositeFieldContainer[EditedFace]
+    def __init__(self, faces: _Optional[_Iterable[_Union[EditedFace, _Mapping]]] = ...) -> None: ...
+
+class EditEvent(_message.Message):
+    __slots__ = ("progress", "result")
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    progress: Progress
+    result: EditResult
+    def __init__(self, progress: _Optional[_Union[Progress, _Mapping]] = ..., result: _Optional[_Union[EditResult, _Mapping]] = ...) -> None: ...

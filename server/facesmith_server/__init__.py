@@ -1,0 +1,1 @@
+"""facesmith server: model packs, StyleGAN2 generator, e4e encoder, inversion, edits, gRPC."""
