@@ -1,7 +1,7 @@
 """Generate the Python stubs of protos/facesmith/v1/*.proto (the build step; never hand-edit).
 
-    python protos/generate.py          # write facesmith/v1/*_pb2*.py(i) beside the .proto files
-    python protos/generate.py --check  # exit 1 if the committed stubs differ from a fresh build
+python protos/generate.py          # write facesmith/v1/*_pb2*.py(i) beside the .proto files
+python protos/generate.py --check  # exit 1 if the committed stubs differ from a fresh build
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def generate(out_dir: Path) -> list[Path]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="only compare with the committed stubs")
+    parser.add_argument("--check", action="store_true", help="compare with the committed stubs")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         fresh = generate(Path(tmp))

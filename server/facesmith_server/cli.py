@@ -1,0 +1,100 @@
+"""`facesmith-server`: serve a model pack over gRPC, or write the tiny test pack.
+
+facesmith-server --pack DIR --listen 127.0.0.1:PORT [--device auto] [--token T]
+facesmith-server make-test-pack DIR [--seed N] [--resolution R]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from facesmith_server.devices import CHOICES
+
+DEFAULT_LISTEN = "127.0.0.1:50151"
+
+
+def _serve_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="facesmith-server",
+        description="Serve a facesmith model pack over gRPC. "
+        "Also: `facesmith-server make-test-pack DIR` writes the tiny test pack.",
+    )
+    p.add_argument("--pack", type=Path, required=True, help="model pack folder (with manifest)")
+    p.add_argument(
+        "--listen",
+        default=DEFAULT_LISTEN,
+        help=f"HOST:PORT (default {DEFAULT_LISTEN}; port 0 picks a free one). A non-loopback "
+        "host requires --token.",
+    )
+    p.add_argument("--device", default="auto", help=f"{' | '.join(CHOICES)} | cuda:N")
+    p.add_argument("--token", default=os.environ.get("FACESMITH_TOKEN"), help="shared secret")
+    p.add_argument("--max-batch", type=int, default=8, help="faces per forward pass")
+    p.add_argument("--max-queue", type=int, default=4, help="jobs before RESOURCE_EXHAUSTED")
+    return p
+
+
+def _test_pack_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="facesmith-server make-test-pack",
+        description="Write a pack of tiny random weights in the official file formats.",
+    )
+    p.add_argument("dir", type=Path)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resolution", type=int, default=64)
+    return p
+
+
+def serve(args: argparse.Namespace) -> int:
+    from facesmith_server.devices import choose_device
+    from facesmith_server.engine import Engine
+    from facesmith_server.pack import load_pack
+    from facesmith_server.servicer import create_server
+
+    device = choose_device(args.device)
+    pack = load_pack(args.pack, device)
+    engine = Engine(pack, device, max_batch=args.max_batch, max_queue=args.max_queue)
+    server, port = create_server(args.listen, engine, token=args.token)
+    host = args.listen.rsplit(":", 1)[0]
+    print(f"facesmith-server listening on {host}:{port}", flush=True)
+    logging.info("pack %s on %s", pack.manifest.name, engine.info.device)
+
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+    server.stop(grace=2).wait()
+    return 0
+
+
+def make_test_pack_command(args: argparse.Namespace) -> int:
+    from facesmith_server.testpack import make_test_pack
+
+    root = make_test_pack(args.dir, seed=args.seed, resolution=args.resolution)
+    print(f"wrote test pack to {root}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    logging.basicConfig(level=logging.INFO, format="facesmith-server: %(message)s")
+    from facesmith_server.errors import FacesmithError
+
+    try:
+        if argv[:1] == ["make-test-pack"]:
+            return make_test_pack_command(_test_pack_parser().parse_args(argv[1:]))
+        if argv[:1] == ["serve"]:
+            argv = argv[1:]
+        return serve(_serve_parser().parse_args(argv))
+    except (FacesmithError, ValueError, OSError) as err:
+        print(f"facesmith-server: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
