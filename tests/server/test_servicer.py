@@ -4,7 +4,7 @@ input answered with its status code while the server keeps serving."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import grpc
@@ -145,15 +145,15 @@ def test_cancel_stops_refinement_and_frees_the_server(
     with pytest.raises(grpc.RpcError) as info:
         list(call)
     assert info.value.code() == grpc.StatusCode.CANCELLED
-    _wait_until_idle(engine)  # the abandoned job gives its slot back
+    _wait_until_idle(engine)
     assert stub.GetInfo(pb.GetInfoRequest()).resolution == 64
 
 
 def test_queue_full_is_resource_exhausted(stub: pb_grpc.FacesmithStub, engine: Engine) -> None:
     slow = pb.InvertRequest(faces=_faces(engine), options=pb.InvertOptions(refine_steps=2000))
     calls = [stub.Invert(slow) for _ in range(2)]
-    for call in calls:
-        next(call)  # both are running: the queue (2) is full
+    next(calls[0])  # one runs, the other waits for the device: the queue (2) is full
+    _wait_until(lambda: engine.jobs == 2)
     code = _code(lambda: stub.Render(pb.RenderRequest(faces=[pb.LatentRef(handle="x")])))
     assert code == grpc.StatusCode.RESOURCE_EXHAUSTED
     for call in calls:
@@ -161,11 +161,15 @@ def test_queue_full_is_resource_exhausted(stub: pb_grpc.FacesmithStub, engine: E
     _wait_until_idle(engine)
 
 
-def _wait_until_idle(engine: Engine, seconds: float = 10.0) -> None:
+def _wait_until_idle(engine: Engine) -> None:
+    _wait_until(lambda: engine.jobs == 0)  # a cancelled job gives its slot back
+
+
+def _wait_until(condition: Callable[[], bool], seconds: float = 10.0) -> None:
     deadline = time.monotonic() + seconds
-    while engine.jobs and time.monotonic() < deadline:
+    while not condition() and time.monotonic() < deadline:
         time.sleep(0.02)
-    assert engine.jobs == 0, "a cancelled job kept its queue slot"
+    assert condition()
 
 
 def _bad_requests(engine: Engine) -> dict[str, tuple[object, grpc.StatusCode]]:
