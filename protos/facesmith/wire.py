@@ -8,17 +8,17 @@ import numpy as np
 from facesmith import pixels
 from facesmith.v1 import facesmith_pb2 as pb
 
-_DTYPE_TO_WIRE = {
+_DTYPE_TO_WIRE: dict[np.dtype, pb.DType] = {
     np.dtype(np.uint8): pb.DTYPE_UINT8,
     np.dtype(np.uint16): pb.DTYPE_UINT16,
     np.dtype(np.float32): pb.DTYPE_FLOAT32,
 }
-_WIRE_TO_DTYPE = {v: k for k, v in _DTYPE_TO_WIRE.items()}
+_WIRE_TO_DTYPE: dict[int, np.dtype] = {v: k for k, v in _DTYPE_TO_WIRE.items()}
 # A decoded image may hold at most this many values (guards memory against hostile sizes).
 MAX_VALUES = 16384 * 16384 * 4
 
 
-def dtype_to_wire(dtype: np.dtype | type) -> int:
+def dtype_to_wire(dtype: np.dtype | type) -> pb.DType:
     return _DTYPE_TO_WIRE[np.dtype(dtype)]
 
 

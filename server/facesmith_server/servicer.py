@@ -114,7 +114,7 @@ class FacesmithServicer(pb_grpc.FacesmithServicer):
                 pb.InvertedFace(
                     handle=inv.handle,
                     latent=self._latent_message(inv.latent),
-                    reconstruction=_image_message(recon, dtype),
+                    reconstruction=_optional_image(recon, dtype),
                 )
                 for inv, recon in zip(inverted, recons, strict=True)
             ]
@@ -164,7 +164,7 @@ class FacesmithServicer(pb_grpc.FacesmithServicer):
                     handle=inv.handle,
                     latent=self._latent_message(lat),
                     image=_image_message(img, dtype),
-                    reconstruction=_image_message(recon, dtype),
+                    reconstruction=_optional_image(recon, dtype),
                 )
                 for inv, lat, img, recon in zip(inverted, edited, images, recons, strict=True)
             ]
@@ -256,11 +256,13 @@ def _output_dtype(value: int) -> np.dtype:
     return _decode(lambda v: wire.dtype_from_wire(v, default=np.dtype(np.uint8)), value)
 
 
-def _image_message(image: np.ndarray | None, dtype: np.dtype) -> pb.Image | None:
+def _image_message(image: np.ndarray, dtype: np.dtype) -> pb.Image:
     """A rendered face (float 0..1) in the asked dtype: PNG for integers, raw for float."""
-    if image is None:
-        return None
     return wire.encode_image(pixels.from_float(image, dtype))
+
+
+def _optional_image(image: np.ndarray | None, dtype: np.dtype) -> pb.Image | None:
+    return None if image is None else _image_message(image, dtype)
 
 
 def _edit_steps(edits: Any) -> list[EditStep]:
@@ -307,7 +309,7 @@ def create_server(
         ("grpc.max_send_message_length", max_message_bytes),
         ("grpc.max_receive_message_length", max_message_bytes),
     ]
-    interceptors = [_TokenCheck(token)] if token else []
+    interceptors: list[grpc.ServerInterceptor] = [_TokenCheck(token)] if token else []
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix="facesmith-rpc"),
         options=options,

@@ -42,9 +42,7 @@ def _faces(engine: Engine, n: int = 1, dtype: type = np.uint8, seed: int = 0) ->
     latents = [engine.check_latent(engine.pack.latent_avg.cpu().numpy()[None]) for _ in range(n)]
     latents = [lat + 0.3 * rng.normal(size=lat.shape).astype(np.float32) for lat in latents]
     top = np.iinfo(dtype).max
-    return [
-        wire.encode_image(np.rint(img * top).astype(dtype)) for img in engine.render(latents)
-    ]
+    return [wire.encode_image(np.rint(img * top).astype(dtype)) for img in engine.render(latents)]
 
 
 def _code(call: object) -> grpc.StatusCode:
@@ -92,9 +90,7 @@ def test_render_by_handle_matches_render_by_latent(
     result = list(stub.Invert(pb.InvertRequest(faces=_faces(engine))))[-1].result
     face = result.faces[0]
     edits = [pb.EditSpec(name="age", strength=20), pb.EditSpec(name="gender", strength=-1)]
-    by_handle = stub.Render(
-        pb.RenderRequest(faces=[pb.LatentRef(handle=face.handle)], edits=edits)
-    )
+    by_handle = stub.Render(pb.RenderRequest(faces=[pb.LatentRef(handle=face.handle)], edits=edits))
     by_latent = stub.Render(pb.RenderRequest(faces=[pb.LatentRef(latent=face.latent)], edits=edits))
     a, b = (wire.decode_image(r.images[0]) for r in (by_handle, by_latent))
     np.testing.assert_array_equal(a, b)

@@ -1,0 +1,298 @@
+"""Model packs: a folder with manifest.json, a generator, an encoder and edit directions.
+
+manifest.json (version 1) names each file with its format, sha256, size, source and licence.
+`load_pack` verifies every file and returns the loaded models (`Pack`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import numpy as np
+import torch
+
+from .checkpoints import load_encoder, load_generator
+from .encoder import Encoder4Editing
+from .errors import CheckpointError, PackError
+from .generator import Generator
+
+MANIFEST_NAME = "manifest.json"
+MANIFEST_VERSION = 1
+DIRECTION_FORMATS = ("torch-tensor", "npy")
+DIRECTION_SPACES = ("w", "w+")
+HASH_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """One file of the pack; `path` is relative to the pack folder (POSIX separators)."""
+
+    path: str
+    format: str
+    sha256: str
+    size: int
+    source: str = ""
+    license: str = ""
+
+
+@dataclass(frozen=True)
+class DirectionEntry(FileEntry):
+    """An edit direction file plus its slider range (strength units of the CLI)."""
+
+    space: str = "w"
+    min: float = -3.0
+    max: float = 3.0
+    default: float = 0.0
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """Typed manifest.json."""
+
+    name: str
+    resolution: int
+    generator: FileEntry
+    encoder: FileEntry
+    directions: dict[str, DirectionEntry] = field(default_factory=dict)
+    description: str = ""
+    latent_space: str = "w+"
+    alignment: str = "ffhq"
+    license: str = ""
+    manifest_version: int = MANIFEST_VERSION
+
+    def to_json(self) -> str:
+        """manifest.json text (keys in the documented order)."""
+        data = {
+            "manifest_version": self.manifest_version,
+            "name": self.name,
+            "description": self.description,
+            "resolution": self.resolution,
+            "latent_space": self.latent_space,
+            "alignment": self.alignment,
+            "license": self.license,
+            "generator": asdict(self.generator),
+            "encoder": asdict(self.encoder),
+            "directions": {k: asdict(v) for k, v in self.directions.items()},
+        }
+        return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+@dataclass(frozen=True)
+class Direction:
+    """A loaded edit direction: vector [1, dim] (space w) or [num_ws, dim] (space w+)."""
+
+    name: str
+    vector: np.ndarray
+    space: str
+    min: float
+    max: float
+    default: float
+    description: str
+
+
+@dataclass
+class Pack:
+    """A loaded, verified model pack."""
+
+    root: Path
+    manifest: Manifest
+    generator: Generator
+    latent_avg: torch.Tensor  # [dim]
+    encoder: Encoder4Editing
+    encoder_latent_avg: torch.Tensor  # [num_ws, dim]
+    directions: dict[str, Direction]
+
+
+def load_pack(root: Path | str, device: torch.device | str) -> Pack:
+    """Read manifest.json, verify sizes and sha256, load the models onto `device`."""
+    root = Path(root)
+    if not root.is_dir():
+        raise PackError(f"{root}: model pack folder does not exist")
+    manifest = parse_manifest(read_manifest_json(root))
+    generator, latent_avg = load_generator(verified_file(root, manifest.generator), device)
+    encoder, enc_avg = load_encoder(verified_file(root, manifest.encoder), device)
+    _check_models_agree(root, manifest, generator, encoder)
+    directions = {
+        name: load_direction(root, name, entry, generator.num_ws, generator.style_dim)
+        for name, entry in manifest.directions.items()
+    }
+    return Pack(root, manifest, generator, latent_avg, encoder, enc_avg, directions)
+
+
+def read_manifest_json(root: Path) -> Any:
+    """The parsed JSON of root/manifest.json, or PackError."""
+    path = root / MANIFEST_NAME
+    if not path.is_file():
+        raise PackError(f"{root}: no {MANIFEST_NAME} in the model pack")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise PackError(f"{path}: invalid JSON ({exc})") from exc
+
+
+def parse_manifest(data: Any) -> Manifest:
+    """Validate a manifest JSON object -> Manifest, or PackError naming the bad field."""
+    obj = _object(data, "manifest")
+    version = _field(obj, "manifest_version", int, "manifest")
+    if version != MANIFEST_VERSION:
+        raise PackError(f"manifest_version {version} is not supported (expected 1)")
+    directions = _object(obj.get("directions", {}), "directions")
+    return Manifest(
+        name=_field(obj, "name", str, "manifest"),
+        resolution=_field(obj, "resolution", int, "manifest"),
+        generator=_file_entry(_object(obj.get("generator"), "generator"), "generator"),
+        encoder=_file_entry(_object(obj.get("encoder"), "encoder"), "encoder"),
+        directions={str(k): _direction_entry(v, str(k)) for k, v in directions.items()},
+        description=str(obj.get("description", "")),
+        latent_space=str(obj.get("latent_space", "w+")),
+        alignment=str(obj.get("alignment", "ffhq")),
+        license=str(obj.get("license", "")),
+        manifest_version=version,
+    )
+
+
+def _object(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise PackError(f"manifest: '{where}' must be a JSON object")
+    return value
+
+
+def _field(obj: Mapping[str, Any], key: str, kind: type, where: str) -> Any:
+    """obj[key] checked against `kind` (int accepts no bool; float accepts int)."""
+    value = obj.get(key)
+    ok = isinstance(value, kind) and not isinstance(value, bool)
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value, ok = float(value), True
+    if not ok:
+        raise PackError(f"manifest: {where}.{key} must be a {kind.__name__}, got {value!r}")
+    return value
+
+
+def _file_entry(obj: Mapping[str, Any], where: str) -> FileEntry:
+    return FileEntry(**_file_fields(obj, where))
+
+
+def _file_fields(obj: Mapping[str, Any], where: str) -> dict[str, Any]:
+    return {
+        "path": _field(obj, "path", str, where),
+        "format": _field(obj, "format", str, where),
+        "sha256": _field(obj, "sha256", str, where).lower(),
+        "size": _field(obj, "size", int, where),
+        "source": str(obj.get("source", "")),
+        "license": str(obj.get("license", "")),
+    }
+
+
+def _direction_entry(value: Any, name: str) -> DirectionEntry:
+    where = f"directions.{name}"
+    obj = _object(value, where)
+    entry = DirectionEntry(
+        **_file_fields(obj, where),
+        space=_field(obj, "space", str, where),
+        min=_field(obj, "min", float, where),
+        max=_field(obj, "max", float, where),
+        default=_field(obj, "default", float, where) if "default" in obj else 0.0,
+        description=str(obj.get("description", "")),
+    )
+    if entry.space == "z":
+        raise PackError(f"manifest: {where} is in Z space: convert Z boundaries to W first")
+    if entry.space not in DIRECTION_SPACES:
+        raise PackError(f"manifest: {where}.space must be one of {DIRECTION_SPACES}")
+    if entry.format not in DIRECTION_FORMATS:
+        raise PackError(f"manifest: {where}.format must be one of {DIRECTION_FORMATS}")
+    if not entry.min <= entry.default <= entry.max:
+        raise PackError(f"manifest: {where} needs min <= default <= max")
+    return entry
+
+
+def resolve_inside(root: Path, relative: str) -> Path:
+    """root / relative, refusing absolute paths, '..' and symlinks that leave the pack."""
+    parts = PurePosixPath(relative.replace("\\", "/"))
+    if not relative or parts.is_absolute() or ".." in parts.parts or ":" in relative:
+        raise PackError(f"{root}: manifest path {relative!r} must stay inside the pack folder")
+    path = root.joinpath(*parts.parts)
+    if not path.resolve().is_relative_to(root.resolve()):
+        raise PackError(f"{root}: manifest path {relative!r} leaves the pack folder")
+    return path
+
+
+def verified_file(root: Path, entry: FileEntry) -> Path:
+    """The entry's file after checking that it exists, its size and its sha256."""
+    path = resolve_inside(root, entry.path)
+    if not path.is_file():
+        raise PackError(f"{path}: file named in the manifest is missing")
+    size = path.stat().st_size
+    if size != entry.size:
+        raise PackError(f"{path}: size {size} bytes, manifest says {entry.size}")
+    digest = sha256_of(path)
+    if digest != entry.sha256:
+        raise PackError(f"{path}: sha256 {digest} does not match the manifest ({entry.sha256})")
+    return path
+
+
+def sha256_of(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def load_direction(
+    root: Path, name: str, entry: DirectionEntry, num_ws: int, dim: int
+) -> Direction:
+    """Load a direction file -> Direction with vector [1, dim] (w) or [num_ws, dim] (w+)."""
+    path = verified_file(root, entry)
+    raw = _read_direction_array(path, entry.format)
+    vector = _direction_rows(path, raw, entry.space, num_ws, dim)
+    return Direction(
+        name, vector, entry.space, entry.min, entry.max, entry.default, entry.description
+    )
+
+
+def _read_direction_array(path: Path, fmt: str) -> np.ndarray:
+    try:
+        if fmt == "npy":
+            return np.asarray(np.load(path, allow_pickle=False), dtype=np.float32)
+        tensor = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # unreadable file of either format
+        raise PackError(f"{path}: cannot read {fmt} direction ({exc})") from exc
+    if not isinstance(tensor, torch.Tensor):
+        raise PackError(f"{path}: expected a tensor, found {type(tensor).__name__}")
+    return tensor.detach().float().numpy()
+
+
+def _direction_rows(path: Path, raw: np.ndarray, space: str, num_ws: int, dim: int) -> np.ndarray:
+    """[dim] / [1, dim] / [num_ws, dim] (leading 1-dims dropped) -> rows for the space."""
+    arr = raw
+    while arr.ndim > 2 and arr.shape[0] == 1:
+        arr = arr[0]
+    arr = arr.reshape(1, -1) if arr.ndim == 1 else arr
+    rows = 1 if space == "w" else num_ws
+    if arr.ndim != 2 or arr.shape[1] != dim or arr.shape[0] not in (1, rows):
+        expected = f"[{dim}] or [1, {dim}]" + ("" if space == "w" else f" or [{num_ws}, {dim}]")
+        raise PackError(f"{path}: {space} direction must be {expected}, got {list(raw.shape)}")
+    if space == "w+":
+        arr = np.broadcast_to(arr, (num_ws, dim))
+    return np.ascontiguousarray(arr, dtype=np.float32)
+
+
+def _check_models_agree(
+    root: Path, manifest: Manifest, generator: Generator, encoder: Encoder4Editing
+) -> None:
+    if generator.size != manifest.resolution:
+        raise PackError(
+            f"{root}: generator makes {generator.size} px, manifest says {manifest.resolution}"
+        )
+    if (encoder.num_ws, encoder.style_dim) != (generator.num_ws, generator.style_dim):
+        raise CheckpointError(
+            f"{root}: encoder gives {encoder.num_ws} x {encoder.style_dim} latents, generator "
+            f"needs {generator.num_ws} x {generator.style_dim}"
+        )
