@@ -19,7 +19,8 @@ from torch import nn
 
 from .encoder import Encoder4Editing, EncoderConfig
 from .errors import CheckpointError
-from .generator import Generator, load_official_state_dict, official_state_dict
+from .generator import Generator
+from .official_names import load_official_state_dict, official_state_dict
 
 ENCODER_PREFIX = "encoder."
 DECODER_PREFIX = "decoder."

@@ -14,7 +14,8 @@ import torch
 
 from .checkpoints import save_encoder, save_generator
 from .encoder import Encoder4Editing, EncoderConfig, GradualStyleBlock
-from .generator import FusedLeakyReLU, Generator, NoiseInjection
+from .generator import Generator
+from .layers import FusedLeakyReLU, NoiseInjection
 from .pack import (
     MANIFEST_NAME,
     DirectionEntry,

@@ -16,7 +16,8 @@ from facesmith_server.checkpoints import (
 )
 from facesmith_server.encoder import Encoder4Editing, EncoderConfig
 from facesmith_server.errors import CheckpointError
-from facesmith_server.generator import Generator, official_state_dict
+from facesmith_server.generator import Generator
+from facesmith_server.official_names import official_state_dict
 
 TINY_CHANNELS = {4: 32, 8: 32, 16: 24, 32: 16}
 
