@@ -161,7 +161,7 @@ def _wait_until_idle(engine: Engine) -> None:
     _wait_until(lambda: engine.jobs == 0)  # a cancelled job gives its slot back
 
 
-def _wait_until(condition: Callable[[], bool], seconds: float = 10.0) -> None:
+def _wait_until(condition: Callable[[], bool], seconds: float = 30.0) -> None:
     deadline = time.monotonic() + seconds
     while not condition() and time.monotonic() < deadline:
         time.sleep(0.02)
