@@ -1,0 +1,98 @@
+"""Paste-back: unedited crops reproduce the photo; outside the mask nothing changes; depth and
+alpha survive."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from facesmith_client.align import align_face
+from facesmith_client.blend import face_mask, paste_back
+from facesmith_client.detect import Face, detect_faces, load_detector
+from facesmith_client.files import read_image
+
+SIZE = 256
+
+
+@pytest.fixture(scope="module")
+def photo(photos_dir: Path) -> tuple[np.ndarray, list[Face]]:
+    image = read_image(photos_dir / "whole" / "two_people.jpg")
+    return image, detect_faces(image, load_detector())
+
+
+def _paste_all(
+    image: np.ndarray, faces: list[Face], edit: float | None = None, residual: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """Paste every face back (shifted in colour by ``edit``); also return the union mask."""
+    out, touched = image, np.zeros(image.shape[:2], bool)
+    mask = face_mask(SIZE)
+    for face in faces:
+        crop, matrix = align_face(image, face.landmarks, SIZE)
+        edited = crop if edit is None else np.clip(crop + edit, 0, 1)
+        before = out
+        out = paste_back(out, edited, mask, matrix, reconstruction=crop if residual else None)
+        touched |= (before != out).any(axis=2)
+    return out, touched
+
+
+def test_unedited_crops_reproduce_the_photo(photo: tuple[np.ndarray, list[Face]]) -> None:
+    image, faces = photo
+    out, _ = _paste_all(image, faces)
+    diff = np.abs(out.astype(int) - image.astype(int))
+    assert diff.mean() < 0.5 and np.percentile(diff, 99.9) <= 25
+
+
+def test_residual_mode_with_no_edit_is_exact(photo: tuple[np.ndarray, list[Face]]) -> None:
+    image, faces = photo
+    out, _ = _paste_all(image, faces, residual=True)
+    np.testing.assert_array_equal(out, image)
+
+
+def test_outside_the_mask_output_equals_input(photo: tuple[np.ndarray, list[Face]]) -> None:
+    image, faces = photo
+    out, touched = _paste_all(image, faces, edit=0.3)
+    assert touched.any()
+    np.testing.assert_array_equal(out[~touched], image[~touched])
+    # changes stay near the faces: inside each face box grown by its size
+    near = np.zeros_like(touched)
+    for f in faces:
+        x0, y0, x1, y1 = (int(v) for v in f.box)
+        s = int(f.size)
+        near[max(y0 - s, 0) : y1 + s, max(x0 - s, 0) : x1 + s] = True
+    assert not (touched & ~near).any()
+
+
+@pytest.mark.parametrize("dtype", [np.uint16, np.float32])
+def test_depth_and_alpha_survive(photo: tuple[np.ndarray, list[Face]], dtype: type) -> None:
+    image, faces = photo
+    top = 65535 if dtype == np.uint16 else 1.0
+    deep = (image.astype(np.float64) / 255 * top).astype(dtype)
+    alpha = np.linspace(0, top, image.shape[1], dtype=np.float64)[None, :, None]
+    rgba = np.concatenate([deep, np.broadcast_to(alpha, (*image.shape[:2], 1)).astype(dtype)], 2)
+    out, touched = _paste_all(rgba, faces, edit=0.2)
+    assert out.dtype == dtype and out.shape == rgba.shape
+    np.testing.assert_array_equal(out[..., 3], rgba[..., 3])
+    np.testing.assert_array_equal(out[~touched], rgba[~touched])
+    assert touched.sum() > 1000
+
+
+def test_gray_frames_stay_gray(photo: tuple[np.ndarray, list[Face]]) -> None:
+    image, faces = photo
+    gray = image.mean(axis=2, keepdims=True).astype(np.uint8)
+    out, touched = _paste_all(gray, faces, edit=0.2)
+    assert out.shape == gray.shape and touched.any()
+
+
+def test_mask_is_soft_and_zero_at_the_border() -> None:
+    mask = face_mask(SIZE)
+    assert mask.max() == pytest.approx(1.0, abs=1e-3)
+    assert (mask[0] == 0).all() and (mask[-1] == 0).all() and (mask[:, 0] == 0).all()
+    assert ((mask > 0.05) & (mask < 0.95)).sum() > 0.05 * SIZE * SIZE  # a real feather
+
+
+def test_bad_shapes_are_refused() -> None:
+    frame = np.zeros((100, 100, 3), np.uint8)
+    with pytest.raises(ValueError, match="crop must be"):
+        paste_back(frame, np.zeros((64, 64, 3)), np.zeros((32, 32)), np.eye(2, 3))
