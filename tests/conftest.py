@@ -11,6 +11,14 @@ REPO = Path(__file__).resolve().parents[1]
 PHOTOS = REPO.parent / "shared" / "photos"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # As the server and the runtime do at start, before any worker thread exists (the malloc
+    # settings are process-wide; applied mid-run they can starve the gRPC threads).
+    from facesmith.memory import retain_freed_memory
+
+    retain_freed_memory()
+
+
 @pytest.fixture(scope="session")
 def photos_dir() -> Path:
     """../shared/photos; in CI its absence is a failure, elsewhere the test is skipped."""

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import torch
 
-from . import ops
+from facesmith import memory
+
 from .generator import Generator, SynthesisNetwork
 from .invert import encode
 from .pack import load_pack
@@ -49,17 +50,17 @@ def median_time(fn: Callable[[], object], repeats: int, device: torch.device) ->
 def bench_models(device: torch.device | str, repeats: int = 3, size: int = 1024) -> list[BenchRow]:
     """Synthesis at `size` and preview at 256: reference (eager) vs. fast paths; test pack.
 
-    On CPU it first calls ops.retain_freed_memory() (part of the fast CPU setup).
+    On CPU it first calls memory.retain_freed_memory() (part of the fast CPU setup).
     """
     device = torch.device(device)
     synthesis, ws = _random_config_f(device, size)
     rows: list[BenchRow] = []
-    if device.type == "cpu" and not ops.freed_memory_retained():
+    if device.type == "cpu" and not memory.freed_memory_retained():
         rows += _synthesis_rows(synthesis, ws, repeats, (None,), "default malloc")
-        ops.retain_freed_memory()
+        memory.retain_freed_memory()
     rows += _synthesis_rows(synthesis, ws, repeats, (None, min(PREVIEW_RESOLUTION, size)))
     rows += _test_pack_rows(device, repeats)
-    note = f"malloc tuned: {ops.freed_memory_retained()}; threads: {torch.get_num_threads()}"
+    note = f"malloc tuned: {memory.freed_memory_retained()}; threads: {torch.get_num_threads()}"
     return [BenchRow(r.name, r.median_s, f"{r.note}; {note}" if r.note else note) for r in rows]
 
 

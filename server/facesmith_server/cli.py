@@ -51,15 +51,15 @@ def _test_pack_parser() -> argparse.ArgumentParser:
 
 
 def serve(args: argparse.Namespace) -> int:
+    from facesmith.memory import retain_freed_memory
     from facesmith_server.devices import choose_device
     from facesmith_server.engine import Engine
-    from facesmith_server.ops import retain_freed_memory
     from facesmith_server.pack import load_pack
     from facesmith_server.servicer import create_server
 
     device = choose_device(args.device)
     if device.type == "cpu":
-        retain_freed_memory()  # before the gRPC threads exist; see ops.retain_freed_memory
+        retain_freed_memory()  # before the gRPC threads exist; see facesmith.memory
     pack = load_pack(args.pack, device)
     engine = Engine(pack, device, max_batch=args.max_batch, max_queue=args.max_queue)
     server, port = create_server(args.listen, engine, token=args.token)

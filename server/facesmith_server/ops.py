@@ -5,9 +5,7 @@ Layouts: images and feature maps are [N, C, H, W]; styles are [N, C_in].
 
 from __future__ import annotations
 
-import ctypes
 import math
-import sys
 from collections.abc import Sequence
 
 import torch
@@ -123,32 +121,3 @@ def upsample_depthwise(x: torch.Tensor, kernel: torch.Tensor, pad: tuple[int, in
         return upfirdn2d(x, kernel, up=2, pad=pad)  # sizes differ: use the reference
     weight = kernel.to(x.dtype)[None, None].repeat(c, 1, 1, 1)
     return F.conv_transpose2d(x, weight, stride=2, padding=k - 1 - pad[0], groups=c)
-
-
-def retain_freed_memory() -> bool:
-    """glibc (Linux) only: keep freed memory in the heap for reuse instead of unmapping it.
-
-    Without this every large activation is mmap'ed, page-faulted in and unmapped again; on CPU
-    that costs more than the convolutions of a 1024 px synthesis (measured 3.8 s -> 0.8 s).
-    Process-wide; call once at server start, before worker threads exist (M_ARENA_MAX=1 routes
-    every thread to the main heap). Returns True when applied.
-    """
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:  # not glibc (e.g. musl)
-        return False
-    m_trim_threshold, m_mmap_max, m_arena_max = -1, -4, -8  # from glibc's malloc.h
-    settings = ((m_arena_max, 1), (m_mmap_max, 0), (m_trim_threshold, 1 << 30))
-    applied = all(libc.mallopt(param, value) == 1 for param, value in settings)
-    _ALLOCATOR_STATE["retained"] = _ALLOCATOR_STATE["retained"] or applied
-    return applied
-
-
-def freed_memory_retained() -> bool:
-    """Whether retain_freed_memory() has been applied in this process."""
-    return _ALLOCATOR_STATE["retained"]
-
-
-_ALLOCATOR_STATE = {"retained": False}

@@ -1,0 +1,245 @@
+"""The abstract facesmith client that the CLI, the worker and host adapters talk to.
+
+Implementations: ``grpc_client.GrpcClient`` (a real server) and ``fake_client.FakeClient``
+(deterministic, for tests). Crops and returned faces follow facesmith.pixels.
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+
+import numpy as np
+from numpy.typing import DTypeLike
+
+from facesmith_client.events import Error, FaceResult, Progress, Result
+
+# Largest gRPC message either side accepts; callers split work to stay well below it.
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class EditInfo:
+    """One direction the server's pack offers, with its strength range."""
+
+    name: str
+    description: str
+    min: float
+    max: float
+    default: float
+    space: str
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    """What the server runs (mirror of facesmith.v1.ServerInfo)."""
+
+    pack_name: str
+    resolution: int  # side of the aligned crops it takes and the faces it renders
+    latent_space: str
+    num_ws: int
+    latent_dim: int
+    device: str
+    edits: tuple[EditInfo, ...]
+    preview_resolutions: tuple[int, ...] = ()
+    max_batch: int = 0
+    version: str = ""
+    alignment: str = "ffhq"
+
+    def edit(self, name: str) -> EditInfo:
+        """The edit called ``name``; ValueError listing the available ones if there is none."""
+        for info in self.edits:
+            if info.name == name:
+                return info
+        raise ValueError(f"unknown edit {name!r}; this server offers: {self.edit_names()}")
+
+    def edit_names(self) -> str:
+        return ", ".join(sorted(info.name for info in self.edits)) or "none"
+
+
+@dataclass(frozen=True)
+class EditSpec:
+    """Move along direction ``name`` by ``strength``, holding the directions ``hold`` fixed."""
+
+    name: str
+    strength: float
+    hold: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class InvertOptions:
+    refine_steps: int = 0  # optimisation steps after the encoder; 0 = encoder only
+    refine_lr: float = 0.0  # 0 = server default
+    include_reconstruction: bool = False  # also return each face rendered without edits
+
+
+DEFAULT_OPTIONS = InvertOptions()
+
+
+@dataclass
+class CancelToken:
+    """Set from any thread to cancel the call it is passed to.
+
+    Clients register a callback (e.g. ``grpc.Call.cancel``) with ``on_cancel`` so that an
+    in-flight streaming call stops at once rather than at its next event.
+    """
+
+    _event: threading.Event = field(default_factory=threading.Event)
+    _callbacks: list[Callable[[], None]] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def cancel(self) -> None:
+        with self._lock:
+            self._event.set()
+            callbacks, self._callbacks = self._callbacks, []
+        for callback in callbacks:
+            callback()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+    def on_cancel(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` on cancel (at once if already cancelled)."""
+        with self._lock:
+            if not self._event.is_set():
+                self._callbacks.append(callback)
+                return
+        callback()
+
+    def remove(self, callback: Callable[[], None]) -> None:
+        with self._lock:
+            if callback in self._callbacks:
+                self._callbacks.remove(callback)
+
+
+class ClientError(Exception):
+    """A failed call. ``code`` is short and stable ("invalid_argument", "unavailable",
+    "cancelled", ...); ``message`` says what went wrong and what to do next."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+    def event(self) -> Error:
+        return Error(self.code, self.message)
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def cancelled_error() -> ClientError:
+    return ClientError("cancelled", "cancelled")
+
+
+def check_edits(info: ServerInfo, edits: Sequence[EditSpec]) -> None:
+    """ValueError for an unknown edit or a strength outside its range (before any server work)."""
+    for spec in edits:
+        edit = info.edit(spec.name)
+        if not (np.isfinite(spec.strength) and edit.min <= spec.strength <= edit.max):
+            raise ValueError(
+                f"{spec.name} strength {spec.strength:g} is outside its range "
+                f"[{edit.min:g}, {edit.max:g}]"
+            )
+        for held in spec.hold:
+            info.edit(held)
+
+
+def collect_result(
+    events: Iterable[Progress | Result], on_event: Callable[[Progress], None] | None = None
+) -> Result:
+    """Drain a call's events, passing progress to ``on_event``; the final Result."""
+    result: Result | None = None
+    for event in events:
+        if isinstance(event, Progress):
+            if on_event is not None:
+                on_event(event)
+        else:
+            result = event
+    if result is None:
+        raise ClientError("internal", "the server ended the call without a result")
+    return result
+
+
+class FacesmithClient(ABC):
+    """A facesmith server as typed calls. Use as a context manager or call ``close()``."""
+
+    @abstractmethod
+    def info(self) -> ServerInfo:
+        """The server's pack, resolution and edits."""
+
+    @abstractmethod
+    def invert(
+        self,
+        crops: Sequence[np.ndarray],
+        options: InvertOptions = DEFAULT_OPTIONS,
+        *,
+        output_dtype: DTypeLike = np.uint8,
+        cancel: CancelToken | None = None,
+    ) -> Iterator[Progress | Result]:
+        """Aligned crops (side = info().resolution) → progress, then a Result with a handle,
+        a latent and (if asked) the reconstruction per face."""
+
+    @abstractmethod
+    def render(
+        self,
+        faces: Sequence[str | np.ndarray],
+        edits: Sequence[EditSpec] = (),
+        *,
+        resolution: int = 0,
+        output_dtype: DTypeLike = np.uint8,
+        include_reconstruction: bool = False,
+    ) -> Result:
+        """Handles or latents [num_ws or 1, dim] + edits → one image per face (no encoder).
+
+        ``resolution`` 0 = full, else one of info().preview_resolutions."""
+
+    @abstractmethod
+    def edit(
+        self,
+        crops: Sequence[np.ndarray],
+        edits: Sequence[EditSpec],
+        options: InvertOptions = DEFAULT_OPTIONS,
+        *,
+        resolution: int = 0,
+        output_dtype: DTypeLike = np.uint8,
+        cancel: CancelToken | None = None,
+    ) -> Iterator[Progress | Result]:
+        """Invert + render in one call: progress, then a Result with the edited image, handle,
+        latent and (if asked) the reconstruction per face."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections; the default holds none."""
+
+    def __enter__(self) -> FacesmithClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+__all__ = [
+    "DEFAULT_OPTIONS",
+    "MAX_MESSAGE_BYTES",
+    "CancelToken",
+    "ClientError",
+    "EditInfo",
+    "EditSpec",
+    "FaceResult",
+    "FacesmithClient",
+    "InvertOptions",
+    "Progress",
+    "Result",
+    "ServerInfo",
+    "check_edits",
+    "collect_result",
+]

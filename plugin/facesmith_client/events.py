@@ -1,0 +1,58 @@
+"""Typed messages that a client call reports to its caller (CLI, worker, host adapter UI).
+
+A streaming call yields ``Progress`` events and ends with one ``Result``; failures raise
+``ClientError``, whose ``event()`` is the matching ``Error`` message for a UI queue.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Progress:
+    """``done`` of ``total`` units of ``stage`` ("encode", "refine", "render") are finished."""
+
+    stage: str
+    done: int
+    total: int
+    loss: float = 0.0  # current reconstruction loss while refining, else 0
+
+    @property
+    def fraction(self) -> float:
+        return self.done / self.total if self.total > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class FaceResult:
+    """What the server returned for one face; fields the call did not ask for are None.
+
+    ``image`` and ``reconstruction`` are r x r x 3 RGB arrays in the dtype requested from the
+    server (pixels conventions); ``latent`` is [num_ws, dim] float32.
+    """
+
+    handle: str = ""  # cache handle for later Render calls ("" when the server gave none)
+    latent: np.ndarray | None = None
+    image: np.ndarray | None = None  # the edited (or rendered) face
+    reconstruction: np.ndarray | None = None  # the same face rendered without edits
+
+
+@dataclass(frozen=True)
+class Result:
+    """The final event of a call: one entry per face, in request order."""
+
+    faces: tuple[FaceResult, ...]
+
+
+@dataclass(frozen=True)
+class Error:
+    """A failure as a message: ``code`` is short and stable (e.g. "unavailable"),
+    ``message`` is for the user and says what to do next."""
+
+    code: str
+    message: str
+
+
+Event = Progress | Result | Error

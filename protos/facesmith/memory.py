@@ -1,0 +1,35 @@
+"""Process-wide memory settings shared by the server and the host-side runtime."""
+
+from __future__ import annotations
+
+import ctypes
+import sys
+
+
+def retain_freed_memory() -> bool:
+    """glibc (Linux) only: keep freed memory in the heap for reuse instead of unmapping it.
+
+    Without this every large activation is mmap'ed, page-faulted in and unmapped again; on CPU
+    that costs more than the convolutions of a 1024 px synthesis (measured 3.8 s -> 0.8 s).
+    Process-wide; call once at process start, before worker threads exist (M_ARENA_MAX=1 routes
+    every thread to the main heap). Returns True when applied.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:  # not glibc (e.g. musl)
+        return False
+    m_trim_threshold, m_mmap_max, m_arena_max = -1, -4, -8  # from glibc's malloc.h
+    settings = ((m_arena_max, 1), (m_mmap_max, 0), (m_trim_threshold, 1 << 30))
+    applied = all(libc.mallopt(param, value) == 1 for param, value in settings)
+    _ALLOCATOR_STATE["retained"] = _ALLOCATOR_STATE["retained"] or applied
+    return applied
+
+
+def freed_memory_retained() -> bool:
+    """Whether retain_freed_memory() has been applied in this process."""
+    return _ALLOCATOR_STATE["retained"]
+
+
+_ALLOCATOR_STATE = {"retained": False}
