@@ -147,8 +147,9 @@ def test_cancel_stops_refinement_and_frees_the_server(
 
 def test_queue_full_is_resource_exhausted(stub: pb_grpc.FacesmithStub, engine: Engine) -> None:
     slow = pb.InvertRequest(faces=_faces(engine), options=pb.InvertOptions(refine_steps=2000))
-    calls = [stub.Invert(slow) for _ in range(2)]
-    next(calls[0])  # one runs, the other waits for the device: the queue (2) is full
+    running = stub.Invert(slow)
+    next(running)  # it holds the device now
+    calls = [running, stub.Invert(slow)]  # the second waits for the device: queue (2) full
     _wait_until(lambda: engine.jobs == 2)
     code = _code(lambda: stub.Render(pb.RenderRequest(faces=[pb.LatentRef(handle="x")])))
     assert code == grpc.StatusCode.RESOURCE_EXHAUSTED
