@@ -17,6 +17,7 @@ import torch
 
 from facesmith import memory
 
+from .encoder import Encoder4Editing
 from .generator import Generator, SynthesisNetwork
 from .invert import encode
 from .pack import load_pack
@@ -59,9 +60,22 @@ def bench_models(device: torch.device | str, repeats: int = 3, size: int = 1024)
         rows += _synthesis_rows(synthesis, ws, repeats, (None,), "default malloc")
         memory.retain_freed_memory()
     rows += _synthesis_rows(synthesis, ws, repeats, (None, min(PREVIEW_RESOLUTION, size)))
+    rows += _overall_speedup(rows, size)
+    rows += _encoder_rows(device, repeats)
     rows += _test_pack_rows(device, repeats)
-    note = f"malloc tuned: {memory.freed_memory_retained()}; threads: {torch.get_num_threads()}"
+    note = f"threads: {torch.get_num_threads()}"
     return [BenchRow(r.name, r.median_s, f"{r.note}; {note}" if r.note else note) for r in rows]
+
+
+def _overall_speedup(rows: list[BenchRow], size: int) -> list[BenchRow]:
+    """The float32 fast path (tuned allocator) against the untuned reference, when both ran."""
+    by_name = {r.name: r.median_s for r in rows}
+    reference = by_name.get(f"config-f synthesis {size} eager default malloc")
+    fast = by_name.get(f"config-f synthesis {size} fast")
+    if reference is None or fast is None:
+        return []
+    name = f"config-f synthesis {size} fastest float32"
+    return [BenchRow(name, fast, f"{reference / fast:.1f}x vs eager with the default allocator")]
 
 
 def _random_config_f(device: torch.device, size: int) -> tuple[SynthesisNetwork, torch.Tensor]:
@@ -101,6 +115,17 @@ def _synthesis_rows(
             note = "" if variant == "eager" else f"{eager_s / seconds:.1f}x vs eager"
             rows.append(BenchRow(f"{label} {variant} {suffix}".strip(), seconds, note))
     return rows
+
+
+def _encoder_rows(device: torch.device, repeats: int) -> list[BenchRow]:
+    """The official e4e encoder's size (IR-SE-50, 256 px in, 18 x 512 out), random weights."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        encoder = Encoder4Editing().to(device).eval()
+    images = torch.rand(1, 3, encoder.input_size, encoder.input_size, device=device) * 2 - 1
+    with torch.inference_mode():
+        seconds = median_time(lambda: encoder(images), repeats, device)
+    return [BenchRow(f"e4e encode {encoder.input_size} (official size)", seconds)]
 
 
 def _test_pack_rows(device: torch.device, repeats: int) -> list[BenchRow]:
