@@ -258,11 +258,20 @@ def test_output_names_never_overwrite_the_input(tmp_path: Path) -> None:
 def test_local_server_failure_shows_its_log(
     inputs: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    photo = str(inputs["two"])
+    assert main(["edit", photo, "--age", "1", "--device", "no-such-device"]) == 1
+    err = capsys.readouterr().err
+    assert "the local facesmith server" in err and "exited with code" in err
+    assert "no-such-device" in err  # the server's own log is shown
+
+
+def test_missing_pack_is_reported_by_the_server(
+    inputs: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     missing = tmp_path / "no-pack"
     assert main(["edit", str(inputs["two"]), "--age", "1", "--pack", str(missing)]) == 1
     err = capsys.readouterr().err
-    assert "the local facesmith server" in err and "exited with code" in err
-    assert str(missing) in err
+    assert f"{missing}: model pack folder does not exist" in err
 
 
 def test_default_pack_lives_in_the_user_data_folder(

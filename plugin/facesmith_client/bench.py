@@ -4,25 +4,18 @@
 from __future__ import annotations
 
 import math
-import statistics
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any
 
 import cv2
 import numpy as np
+import torch
+
+from facesmith_server.bench import BenchRow, median_time
 
 BENCH_SIZE = (4000, 3000)  # width, height: 12 megapixels
 CROP_SIZE = 1024  # the official pack's resolution
 NAME_WIDTH = 28
-
-
-@dataclass(frozen=True)
-class BenchRow:
-    name: str
-    median_s: float
-    note: str = ""
 
 
 def twelve_megapixel_photo() -> np.ndarray:
@@ -33,17 +26,6 @@ def twelve_megapixel_photo() -> np.ndarray:
     width, height = BENCH_SIZE
     big = cv2.resize(data.astronaut(), (width, width), interpolation=cv2.INTER_CUBIC)
     return np.ascontiguousarray(big[:height])
-
-
-def median_time(run: Callable[[], Any], repeats: int) -> float:
-    """Median seconds of ``repeats`` calls after one warm-up call."""
-    run()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def bench_client(
@@ -57,6 +39,9 @@ def bench_client(
     from facesmith_client.detect import detect_faces, load_detector
 
     rows: list[BenchRow] = []
+
+    def median(stage: Callable[[], object]) -> float:
+        return median_time(stage, repeats, torch.device(device))
 
     def add(row: BenchRow) -> None:
         rows.append(row)
@@ -74,7 +59,7 @@ def bench_client(
     add(
         BenchRow(
             "detect",
-            median_time(lambda: detect_faces(image, detector), repeats),
+            median(lambda: detect_faces(image, detector)),
             f"{size}, {len(faces)} face(s)",
         )
     )
@@ -82,7 +67,7 @@ def bench_client(
     add(
         BenchRow(
             "align",
-            median_time(lambda: align_face(image, landmarks, CROP_SIZE), repeats),
+            median(lambda: align_face(image, landmarks, CROP_SIZE)),
             f"one face → {CROP_SIZE} px crop",
         )
     )
@@ -92,24 +77,11 @@ def bench_client(
     add(
         BenchRow(
             "paste",
-            median_time(
-                lambda: paste_back(image, edited, mask, matrix, reconstruction=crop), repeats
-            ),
+            median(lambda: paste_back(image, edited, mask, matrix, reconstruction=crop)),
             f"one face, residual, into {size}",
         )
     )
     return rows
-
-
-def bench_models(device: str, repeats: int) -> list[BenchRow]:
-    """The server's model rows; one explanatory row if the server side is not installed."""
-    try:
-        from facesmith_server.bench import bench_models as server_bench
-    except ImportError as err:
-        return [BenchRow("models", math.nan, f"not available: {err}")]
-    return [
-        BenchRow(row.name, float(row.median_s), row.note) for row in server_bench(device, repeats)
-    ]
 
 
 def format_rows(rows: Sequence[BenchRow]) -> str:

@@ -290,14 +290,24 @@ def _edit_one(
         )
         out = output_path(name, args.out_dir)
         write_image(out, edited)
-    except ValueError as err:  # unreadable file, no face, unwritable format
+    except (ValueError, ClientError) as err:  # unreadable file, no face, refused by the server
         bar.close()
-        _status(f"{name}: {err} — skipped")
+        _skip_or_raise(name, err)
         return False
     bar.close()
     _status(f"{name}: {len(faces)} face(s) edited → {out}")
     print(out)
     return True
+
+
+# Client errors that end the whole run rather than one photo.
+FATAL_CODES = ("unavailable", "cancelled", "unauthenticated", "failed_precondition")
+
+
+def _skip_or_raise(name: str, err: ValueError | ClientError) -> None:
+    if isinstance(err, ClientError) and err.code in FATAL_CODES:
+        raise err
+    _status(f"{name}: {err} — skipped")
 
 
 def _sweep_one(
@@ -325,9 +335,9 @@ def _sweep_one(
         )
         out = output_path(name, args.out_dir, f"{OUTPUT_SUFFIX}_sweep_{args.sweep}", ".png")
         write_image(out, sheet)
-    except ValueError as err:
+    except (ValueError, ClientError) as err:  # unreadable file, no face, refused by the server
         bar.close()
-        _status(f"{name}: {err} — skipped")
+        _skip_or_raise(name, err)
         return False
     bar.close()
     _status(f"{name}: contact sheet of {args.sweep} at {strengths} → {out}")
@@ -380,13 +390,8 @@ def run_info(args: argparse.Namespace) -> int:
 
 
 def run_bench(args: argparse.Namespace) -> int:
-    from facesmith_client.bench import (
-        BenchRow,
-        bench_client,
-        bench_models,
-        format_rows,
-        table_header,
-    )
+    from facesmith_client.bench import bench_client, format_rows, table_header
+    from facesmith_server.bench import BenchRow, bench_models
 
     if args.repeats < 1:
         raise CliError("--repeats must be at least 1")

@@ -15,10 +15,11 @@ from types import TracebackType
 import numpy as np
 from numpy.typing import DTypeLike
 
+from facesmith import wire
 from facesmith_client.events import Error, FaceResult, Progress, Result
 
 # Largest gRPC message either side accepts; callers split work to stay well below it.
-MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+MAX_MESSAGE_BYTES = wire.MAX_MESSAGE_BYTES
 
 
 @dataclass(frozen=True)
@@ -140,7 +141,7 @@ def check_edits(info: ServerInfo, edits: Sequence[EditSpec]) -> None:
     """ValueError for an unknown edit or a strength outside its range (before any server work)."""
     for spec in edits:
         edit = info.edit(spec.name)
-        if not (np.isfinite(spec.strength) and edit.min <= spec.strength <= edit.max):
+        if not wire.strength_in_range(spec.strength, edit.min, edit.max):
             raise ValueError(
                 f"{spec.name} strength {spec.strength:g} is outside its range "
                 f"[{edit.min:g}, {edit.max:g}]"

@@ -10,6 +10,9 @@ import numpy as np
 from facesmith import pixels
 
 EIGHT_BIT_ONLY = {".jpg", ".jpeg", ".bmp", ".webp"}
+# JPEGs are 8-bit without alpha: read them so that OpenCV applies their EXIF orientation
+# (IMREAD_UNCHANGED would ignore it) while keeping gray as gray.
+JPEG_FLAGS = cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH
 FLOAT_OK = {".tif", ".tiff", ".exr"}
 
 
@@ -20,7 +23,8 @@ def read_image(path: str | Path) -> np.ndarray:
     if not path.is_file():
         raise ValueError(f"no such file: {path}")
     data = np.fromfile(path, dtype=np.uint8)  # works with any path encoding
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    is_jpeg = data[:3].tobytes() == b"\xff\xd8\xff"
+    image = cv2.imdecode(data, JPEG_FLAGS if is_jpeg else cv2.IMREAD_UNCHANGED)
     if image is None:
         raise ValueError(f"{path} is not an image facesmith can read")
     if image.dtype not in pixels.DTYPES:
@@ -33,13 +37,18 @@ def write_image(path: str | Path, image: np.ndarray) -> None:
     path = Path(path)
     image = pixels.check_image(image)
     suffix = path.suffix.lower()
+    if not suffix:
+        raise ValueError(f"{path}: give the file an extension (.png, .tif, .jpg) to pick a format")
     if image.dtype != np.uint8 and suffix in EIGHT_BIT_ONLY:
         raise ValueError(f"{suffix} holds 8-bit only; write {image.dtype} images as .png or .tif")
     if image.dtype == np.float32 and suffix not in FLOAT_OK:
         raise ValueError(f"{suffix} cannot hold float pixels; use .tif")
     if image.shape[2] == 4 and suffix in {".jpg", ".jpeg"}:
         raise ValueError("JPEG has no alpha; write RGBA images as .png or .tif")
-    ok, buf = cv2.imencode(suffix, pixels.to_opencv(image))
+    try:
+        ok, buf = cv2.imencode(suffix, pixels.to_opencv(image))
+    except cv2.error as err:
+        raise ValueError(f"could not write {path.name}: OpenCV cannot encode {suffix}") from err
     if not ok:
         raise ValueError(f"could not encode {path.name} as {suffix}")
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -14,7 +14,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from facesmith import pixels
+from facesmith import pixels, wire
 from facesmith_client.align import align_face
 from facesmith_client.blend import face_mask, paste_back
 from facesmith_client.client import (
@@ -37,7 +37,7 @@ ProgressFn = Callable[[Progress], None]
 
 # Most faces one request may hold (the server's limit) and the share of the gRPC message
 # limit a request or response may use; larger photos are sent in several calls.
-MAX_FACES_PER_CALL = 64
+MAX_FACES_PER_CALL = wire.MAX_FACES
 MESSAGE_BUDGET_BYTES = MAX_MESSAGE_BYTES * 3 // 4
 
 

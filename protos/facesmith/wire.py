@@ -14,8 +14,12 @@ _DTYPE_TO_WIRE: dict[np.dtype, pb.DType] = {
     np.dtype(np.float32): pb.DTYPE_FLOAT32,
 }
 _WIRE_TO_DTYPE: dict[int, np.dtype] = {v: k for k, v in _DTYPE_TO_WIRE.items()}
-# A decoded image may hold at most this many values (guards memory against hostile sizes).
-MAX_VALUES = 16384 * 16384 * 4
+# Protocol limits, shared by server and client.
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024  # gRPC send/receive limit on both sides
+MAX_FACES = 64  # faces in one request
+# A decoded image may hold at most this many values (guards memory against hostile sizes,
+# including small PNGs that inflate to huge arrays).
+MAX_VALUES = 8192 * 8192 * 4
 
 
 def dtype_to_wire(dtype: np.dtype | type) -> pb.DType:
@@ -59,10 +63,20 @@ def decode_image(msg: pb.Image) -> np.ndarray:
 def _decode_png(data: bytes) -> np.ndarray:
     if not data.startswith(b"\x89PNG\r\n\x1a\n"):
         raise ValueError("image data is not a PNG file")
+    _check_png_size(data)
     arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if arr is None:
         raise ValueError("PNG data could not be decoded")
     return pixels.from_opencv(arr)
+
+
+def _check_png_size(data: bytes) -> None:
+    """Refuse a PNG whose header declares more than MAX_VALUES values, before inflating it."""
+    if len(data) < 26 or data[12:16] != b"IHDR":
+        raise ValueError("PNG data has no image header")
+    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    if width * height * 4 > MAX_VALUES:
+        raise ValueError(f"PNG image of {width}x{height} is too large")
 
 
 def _decode_raw(msg: pb.Image) -> np.ndarray:
@@ -80,6 +94,13 @@ def _decode_raw(msg: pb.Image) -> np.ndarray:
         )
     arr = np.frombuffer(msg.data, dtype=dtype.newbyteorder("<")).reshape(shape)
     return arr.astype(dtype)
+
+
+def strength_in_range(strength: float, low: float, high: float) -> bool:
+    """Whether an edit strength lies in [low, high], compared as the float32 values that
+    travel on the wire (so the top of a range sent by GetInfo is accepted back)."""
+    s, lo, hi = (np.float32(v) for v in (strength, low, high))
+    return bool(np.isfinite(s) and lo <= s <= hi)
 
 
 def encode_latent(latent: np.ndarray, space: str) -> pb.Latent:

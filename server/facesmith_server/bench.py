@@ -150,8 +150,3 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
     elif device.type == "mps":
         torch.mps.synchronize()
-
-
-def format_rows(rows: list[BenchRow]) -> str:
-    """Plain-text table of the rows."""
-    return "\n".join(f"{r.name:<40} {r.median_s * 1000:9.1f} ms  {r.note}" for r in rows)

@@ -13,8 +13,15 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from facesmith_server.devices import CHOICES
+
+if TYPE_CHECKING:
+    import torch
+
+    from facesmith_server.engine import Engine
+    from facesmith_server.errors import PackError
 
 DEFAULT_LISTEN = "127.0.0.1:50151"
 
@@ -53,19 +60,15 @@ def _test_pack_parser() -> argparse.ArgumentParser:
 def serve(args: argparse.Namespace) -> int:
     from facesmith.memory import retain_freed_memory
     from facesmith_server.devices import choose_device
-    from facesmith_server.engine import Engine
-    from facesmith_server.pack import load_pack
     from facesmith_server.servicer import create_server
 
     device = choose_device(args.device)
     if device.type == "cpu":
         retain_freed_memory()  # before the gRPC threads exist; see facesmith.memory
-    pack = load_pack(args.pack, device)
-    engine = Engine(pack, device, max_batch=args.max_batch, max_queue=args.max_queue)
-    server, port = create_server(args.listen, engine, token=args.token)
+    served = _load_engine(args, device)
+    server, port = create_server(args.listen, served, token=args.token)
     host = args.listen.rsplit(":", 1)[0]
     print(f"facesmith-server listening on {host}:{port}", flush=True)
-    logging.info("pack %s on %s", pack.manifest.name, engine.info.device)
 
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -73,6 +76,24 @@ def serve(args: argparse.Namespace) -> int:
     stop.wait()
     server.stop(grace=2).wait()
     return 0
+
+
+def _load_engine(args: argparse.Namespace, device: torch.device) -> Engine | PackError:
+    """The engine on the pack, or the PackError that stopped it: the server then still runs
+    and answers every call with FAILED_PRECONDITION and the reason, so clients can say what
+    to fix."""
+    from facesmith_server.engine import Engine
+    from facesmith_server.errors import PackError
+    from facesmith_server.pack import load_pack
+
+    try:
+        pack = load_pack(args.pack, device)
+    except PackError as err:
+        logging.error("pack not usable: %s", err)
+        return err
+    engine = Engine(pack, device, max_batch=args.max_batch, max_queue=args.max_queue)
+    logging.info("pack %s on %s", pack.manifest.name, engine.info.device)
+    return engine
 
 
 def make_test_pack_command(args: argparse.Namespace) -> int:

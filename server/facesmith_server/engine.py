@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from facesmith import pixels
+from facesmith import pixels, wire
 from facesmith_server import devices, edit, invert
 from facesmith_server.cache import LatentCache
 from facesmith_server.errors import Busy, Cancelled, InvalidInput
@@ -25,7 +25,6 @@ ProgressFn = Callable[[str, int, int, float], None]
 """on_progress(stage, done, total, loss)"""
 StopFn = Callable[[], bool]
 
-MAX_FACES = 64
 MAX_REFINE_STEPS = 2000
 DEFAULT_REFINE_LR = 0.01
 
@@ -158,7 +157,7 @@ class Engine:
                     ws = invert.refine(
                         self.pack.generator.synthesis,
                         batch,
-                        ws.clone(),
+                        ws,
                         refine_steps,
                         lr=lr,
                         on_progress=_stage_reporter(on_progress, "refine"),
@@ -172,8 +171,8 @@ class Engine:
         size = self.info.resolution
         if not crops:
             raise InvalidInput("no faces in the request")
-        if len(crops) > MAX_FACES:
-            raise InvalidInput(f"{len(crops)} faces in one request; at most {MAX_FACES}")
+        if len(crops) > wire.MAX_FACES:
+            raise InvalidInput(f"{len(crops)} faces in one request; at most {wire.MAX_FACES}")
         arrays = []
         for i, crop in enumerate(crops):
             try:
@@ -217,7 +216,7 @@ class Engine:
 
     def _edit_direction(self, step: EditStep) -> np.ndarray:
         direction = self._direction(step.name)
-        if not (np.isfinite(step.strength) and direction.min <= step.strength <= direction.max):
+        if not wire.strength_in_range(step.strength, direction.min, direction.max):
             raise InvalidInput(
                 f"strength {step.strength} of edit {step.name!r} is outside "
                 f"[{direction.min}, {direction.max}]"
@@ -237,11 +236,11 @@ class Engine:
 
     def render(self, latents: Sequence[np.ndarray], *, resolution: int = 0) -> list[np.ndarray]:
         """Latents [num_ws, dim] → faces float32 [r, r, 3] in 0..1 (r = resolution or full)."""
-        stop = self._check_resolution(resolution)
+        stop = self.check_resolution(resolution)
         if not latents:
             raise InvalidInput("no faces to render")
-        if len(latents) > MAX_FACES:
-            raise InvalidInput(f"{len(latents)} faces in one request; at most {MAX_FACES}")
+        if len(latents) > wire.MAX_FACES:
+            raise InvalidInput(f"{len(latents)} faces in one request; at most {wire.MAX_FACES}")
         ws = torch.from_numpy(np.stack(latents)).to(self.device)
         images = []
         for batch in torch.split(ws, self.max_batch):
@@ -252,7 +251,8 @@ class Engine:
             images.append(((rgb.float().clamp(-1, 1) + 1) / 2).permute(0, 2, 3, 1).cpu())
         return [img.numpy().astype(np.float32) for img in torch.cat(images)]
 
-    def _check_resolution(self, resolution: int) -> int | None:
+    def check_resolution(self, resolution: int) -> int | None:
+        """None for full resolution, else the preview resolution; InvalidInput if neither."""
         if resolution in (0, self.info.resolution):
             return None
         if resolution not in self.info.preview_resolutions:

@@ -7,6 +7,7 @@ INTERNAL without taking the server down.
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import logging
 import queue
 import threading
@@ -33,8 +34,6 @@ from facesmith_server.errors import (
 
 log = logging.getLogger(__name__)
 
-MAX_MESSAGE_BYTES = 64 * 1024 * 1024
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
 
 STATUS_OF: dict[type[FacesmithError], grpc.StatusCode] = {
     InvalidInput: grpc.StatusCode.INVALID_ARGUMENT,
@@ -52,7 +51,9 @@ _DONE = object()  # ends a job's event queue
 def _abort_on_error(context: grpc.ServicerContext, err: BaseException) -> None:
     """Report ``err`` to the client with its status code (context.abort raises)."""
     if isinstance(err, FacesmithError):
-        code = next(c for t, c in STATUS_OF.items() if isinstance(err, t))
+        code = next(
+            (c for t, c in STATUS_OF.items() if isinstance(err, t)), grpc.StatusCode.INTERNAL
+        )
         context.abort(code, str(err))
     log.exception("unexpected error", exc_info=err)
     context.abort(grpc.StatusCode.INTERNAL, f"internal server error: {type(err).__name__}: {err}")
@@ -152,6 +153,7 @@ class FacesmithServicer(pb_grpc.FacesmithServicer):
             dtype = _output_dtype(request.output_dtype)
             edits = _edit_steps(request.edits)
             self.engine.check_edits(edits)  # before the expensive inversion
+            self.engine.check_resolution(request.resolution)
             inverted = self._invert(crops, request.options, report, stop)
             edited = [self.engine.apply_edits(inv.latent, edits) for inv in inverted]
             images = self.engine.render(edited, resolution=request.resolution)
@@ -223,7 +225,8 @@ class FacesmithServicer(pb_grpc.FacesmithServicer):
         """
         events: queue.Queue[Any] = queue.Queue()
         stopped = threading.Event()
-        context.add_callback(stopped.set)
+        if not context.add_callback(stopped.set):
+            stopped.set()  # the RPC has already ended
 
         def run() -> None:
             try:
@@ -273,7 +276,7 @@ class _TokenCheck(grpc.ServerInterceptor):
     """Refuses every call that does not carry ``authorization: Bearer <token>``."""
 
     def __init__(self, token: str) -> None:
-        self._expected = f"Bearer {token}"
+        self._expected = f"Bearer {token}".encode()
 
         def deny(request: Any, context: grpc.ServicerContext) -> None:
             context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong facesmith token")
@@ -282,14 +285,21 @@ class _TokenCheck(grpc.ServerInterceptor):
 
     def intercept_service(self, continuation: Any, handler_call_details: Any) -> Any:
         metadata = dict(handler_call_details.invocation_metadata or ())
-        if hmac.compare_digest(str(metadata.get("authorization", "")), self._expected):
+        offered = str(metadata.get("authorization", "")).encode()
+        if hmac.compare_digest(offered, self._expected):
             return continuation(handler_call_details)
         return self._deny
 
 
 def is_loopback(address: str) -> bool:
-    host = address.rsplit(":", 1)[0]
-    return host in LOOPBACK_HOSTS or host.startswith("127.")
+    """Whether HOST:PORT names a loopback address (an IP literal, or "localhost")."""
+    host = address.rsplit(":", 1)[0].strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # any other host name may resolve anywhere
 
 
 def create_server(
@@ -297,7 +307,7 @@ def create_server(
     engine: Engine | PackError,  # the PackError if the pack failed to load
     *,
     token: str | None = None,  # required unless address is loopback
-    max_message_bytes: int = MAX_MESSAGE_BYTES,
+    max_message_bytes: int = wire.MAX_MESSAGE_BYTES,
 ) -> tuple[grpc.Server, int]:
     """Start serving ``engine`` on ``address`` (port 0 = any free port) → (server, port)."""
     if not is_loopback(address) and not token:

@@ -51,3 +51,28 @@ def test_unreadable_files_get_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "text.png").write_text("not an image")
     with pytest.raises(ValueError, match="not an image"):
         read_image(tmp_path / "text.png")
+
+
+def test_jpeg_exif_orientation_is_applied(tmp_path: Path) -> None:
+    from PIL import Image
+
+    pixels = np.zeros((20, 40, 3), np.uint8)
+    pixels[:, :10] = 255  # a white band on the left of a landscape picture
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90° clockwise to display"
+    Image.fromarray(pixels).save(tmp_path / "phone.jpg", exif=exif, quality=95)
+    shown = read_image(tmp_path / "phone.jpg")
+    assert shown.shape == (40, 20, 3)  # portrait, as a viewer shows it
+    assert shown[:10].mean() > 200 and shown[-10:].mean() < 50  # the band is now on top
+
+
+def test_gray_jpeg_stays_gray(tmp_path: Path) -> None:
+    write_image(tmp_path / "g.jpg", np.full((8, 8, 1), 100, np.uint8))
+    assert read_image(tmp_path / "g.jpg").shape == (8, 8, 1)
+
+
+def test_a_path_without_extension_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="extension"):
+        write_image(tmp_path / "noext", np.zeros((4, 4, 3), np.uint8))
+    with pytest.raises(ValueError, match="cannot encode"):
+        write_image(tmp_path / "x.xyz", np.zeros((4, 4, 3), np.uint8))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +27,8 @@ def file_hashes(root: Path) -> dict[str, str]:
     return {str(p.relative_to(root)): sha256_of(p) for p in sorted(root.rglob("*")) if p.is_file()}
 
 
-def test_make_test_pack_is_fast_and_deterministic(tmp_path: Path) -> None:
-    start = time.perf_counter()
+def test_make_test_pack_is_deterministic(tmp_path: Path) -> None:
     a = make_test_pack(tmp_path / "a", seed=0)
-    assert time.perf_counter() - start < 4.0  # target ~0.2 s; generous for slow CI
     b = make_test_pack(tmp_path / "b", seed=0)
     c = make_test_pack(tmp_path / "c", seed=1)
     assert file_hashes(a) == file_hashes(b)

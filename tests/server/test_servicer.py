@@ -18,7 +18,7 @@ from facesmith.v1 import facesmith_pb2_grpc as pb_grpc
 from facesmith_server.engine import Engine
 from facesmith_server.errors import PackError
 from facesmith_server.pack import load_pack
-from facesmith_server.servicer import create_server
+from facesmith_server.servicer import create_server, is_loopback
 
 CPU = torch.device("cpu")
 
@@ -233,20 +233,56 @@ def _mean_latent(engine: Engine) -> pb.Latent:
     return wire.encode_latent(latent, "w+")
 
 
-def test_garbage_bytes_never_crash_the_server(stub: pb_grpc.FacesmithStub, engine: Engine) -> None:
+def test_garbage_bytes_never_crash_the_server(engine: Engine) -> None:
     server, port = create_server("127.0.0.1:0", engine)
     rng = np.random.default_rng(1)
+    codes = []
     with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-        for method in ("GetInfo", "Render"):
-            raw = channel.unary_unary(f"/facesmith.v1.Facesmith/{method}")
-            for _ in range(20):
+        for method in ("GetInfo", "Render", "Invert", "Edit"):
+            path = f"/facesmith.v1.Facesmith/{method}"
+            streaming = method in ("Invert", "Edit")
+            call = channel.unary_stream(path) if streaming else channel.unary_unary(path)
+            for _ in range(15):
                 payload = rng.integers(0, 256, rng.integers(1, 200)).astype(np.uint8).tobytes()
                 try:
-                    raw(payload, timeout=10)
+                    result = call(payload, timeout=10)
+                    list(result) if streaming else result
+                    codes.append(grpc.StatusCode.OK)
                 except grpc.RpcError as err:
-                    assert err.code() != grpc.StatusCode.UNAVAILABLE
+                    codes.append(err.code())
+        # every call got an answer (grpc refuses what does not parse) and none killed the server
+        assert len(codes) == 60 and grpc.StatusCode.UNAVAILABLE not in codes
         assert pb_grpc.FacesmithStub(channel).GetInfo(pb.GetInfoRequest()).resolution == 64
     server.stop(None)
+
+
+def test_png_bomb_is_refused_before_it_is_inflated(stub: pb_grpc.FacesmithStub) -> None:
+    # 8192 x 8192 RGBA of zeros: 256 MiB decoded, a few hundred KiB as PNG
+    header_only = wire.encode_image(np.zeros((8192, 8192, 4), np.uint8))
+    assert len(header_only.data) < 2 * 1024 * 1024
+    assert _code(lambda: stub.Edit(pb.EditRequest(faces=[header_only]))) == (
+        grpc.StatusCode.INVALID_ARGUMENT
+    )
+
+
+def test_bad_preview_resolution_is_refused_before_inverting(
+    stub: pb_grpc.FacesmithStub, engine: Engine
+) -> None:
+    request = pb.EditRequest(
+        faces=_faces(engine), options=pb.InvertOptions(refine_steps=2000), resolution=7
+    )
+    events = []
+    with pytest.raises(grpc.RpcError) as info:
+        events.extend(stub.Edit(request))
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert events == []  # no encode/refine progress: nothing ran
+
+
+def test_loopback_detection() -> None:
+    for address in ("127.0.0.1:1", "127.3.2.1:1", "localhost:1", "[::1]:1"):
+        assert is_loopback(address), address
+    for address in ("0.0.0.0:1", "192.168.1.2:1", "127.0.0.1.example.org:1", "[::]:1"):
+        assert not is_loopback(address), address
 
 
 def test_message_size_limit_is_enforced(engine: Engine) -> None:
@@ -274,6 +310,11 @@ def test_token_is_required_when_set(engine: Engine) -> None:
         )
         right = (("authorization", "Bearer s3cret"),)
         assert client.GetInfo(pb.GetInfoRequest(), metadata=right).resolution == 64
+        assert _code(lambda: client.Invert(pb.InvertRequest(faces=_faces(engine)))) == (
+            grpc.StatusCode.UNAUTHENTICATED
+        )
+        events = list(client.Invert(pb.InvertRequest(faces=_faces(engine)), metadata=right))
+        assert events[-1].HasField("result")
     server.stop(None)
 
 
