@@ -27,7 +27,6 @@ from facesmith_client.client import (
 from facesmith_client.events import FaceResult, Progress, Result
 
 DEFAULT_CONNECT_TIMEOUT_S = 10.0
-INFO_TIMEOUT_S = 30.0
 
 
 class GrpcClient(FacesmithClient):
@@ -57,19 +56,16 @@ class GrpcClient(FacesmithClient):
             ],
         )
         self._stub = pb_grpc.FacesmithStub(self._channel)
-        self._ready = False
+        self._info: ServerInfo | None = None  # read once, on connecting
 
     # -- calls -------------------------------------------------------------------------------
 
     def info(self) -> ServerInfo:
+        """The server's pack and edits, as read when this client connected (a server serves
+        one pack for its whole life, so sliders and renders need not ask again)."""
         self._connect()
-        try:
-            reply = self._stub.GetInfo(
-                pb.GetInfoRequest(), metadata=self._metadata, timeout=INFO_TIMEOUT_S
-            )
-        except grpc.RpcError as err:
-            raise self._error(err) from None
-        return info_from_pb(reply)
+        assert self._info is not None
+        return self._info
 
     def invert(
         self,
@@ -138,10 +134,10 @@ class GrpcClient(FacesmithClient):
     def _connect(self) -> None:
         """Probe the server once with GetInfo: a refused connection fails at once, a silent
         host after ``connect_timeout`` seconds — both as "unavailable" with what to do."""
-        if self._ready:
+        if self._info is not None:
             return
         try:
-            self._stub.GetInfo(
+            reply = self._stub.GetInfo(
                 pb.GetInfoRequest(),
                 metadata=self._metadata,
                 timeout=self.connect_timeout,
@@ -151,7 +147,7 @@ class GrpcClient(FacesmithClient):
             if isinstance(err, grpc.Call) and err.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
                 raise ClientError("unavailable", self._unreachable()) from None
             raise self._error(err) from None
-        self._ready = True
+        self._info = info_from_pb(reply)
 
     def _stream(
         self, method: Any, request: Any, cancel: CancelToken | None

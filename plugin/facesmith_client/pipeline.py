@@ -106,9 +106,12 @@ def paste_faces(
     (residual mode: the photo's own detail survives); without, the crop replaces the face.
     """
     out = image
+    masks: dict[int, np.ndarray] = {}  # one per crop size; the framing sizes it to the face
     for i, (aligned, crop) in enumerate(zip(faces, edited, strict=True)):
         recon = reconstructions[i] if reconstructions is not None else None
-        mask = face_mask(crop.shape[0])  # the aligned framing sizes it from the face
+        if crop.shape[0] not in masks:
+            masks[crop.shape[0]] = face_mask(crop.shape[0])
+        mask = masks[crop.shape[0]]
         out = paste_back(out, crop, mask, aligned.matrix, reconstruction=recon)
     return out
 

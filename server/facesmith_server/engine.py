@@ -209,10 +209,15 @@ class Engine:
         for step in edits:
             self._edit_direction(step)
 
-    def apply_edits(self, latent: np.ndarray, edits: Sequence[EditStep]) -> np.ndarray:
-        """The edited latent [num_ws, dim]; InvalidInput for unknown edits or bad strengths."""
+    def apply_edits(
+        self, latents: Sequence[np.ndarray], edits: Sequence[EditStep]
+    ) -> list[np.ndarray]:
+        """Each latent [num_ws, dim] edited; InvalidInput for unknown edits or bad strengths.
+
+        The (possibly conditional) directions are worked out once for all faces."""
         directions = [self._edit_direction(step) for step in edits]
-        return edit.apply_edits(latent, directions, [step.strength for step in edits])
+        strengths = [step.strength for step in edits]
+        return [edit.apply_edits(latent, directions, strengths) for latent in latents]
 
     def _edit_direction(self, step: EditStep) -> np.ndarray:
         direction = self._direction(step.name)

@@ -135,7 +135,7 @@ class FacesmithServicer(pb_grpc.FacesmithServicer):
         dtype = _output_dtype(request.output_dtype)
         edits = _edit_steps(request.edits)
         latents = [self._resolve(ref) for ref in request.faces]
-        edited = [self.engine.apply_edits(lat, edits) for lat in latents]
+        edited = self.engine.apply_edits(latents, edits)
         images = self.engine.render(edited, resolution=request.resolution)
         recons: list[np.ndarray | None] = [None] * len(images)
         if request.include_reconstruction:
@@ -155,7 +155,7 @@ class FacesmithServicer(pb_grpc.FacesmithServicer):
             self.engine.check_edits(edits)  # before the expensive inversion
             self.engine.check_resolution(request.resolution)
             inverted = self._invert(crops, request.options, report, stop)
-            edited = [self.engine.apply_edits(inv.latent, edits) for inv in inverted]
+            edited = self.engine.apply_edits([inv.latent for inv in inverted], edits)
             images = self.engine.render(edited, resolution=request.resolution)
             report(pb.Progress(stage="render", done=1, total=1))
             recons = self._reconstructions(
