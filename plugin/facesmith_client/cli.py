@@ -24,7 +24,9 @@ import numpy as np
 
 from facesmith.memory import retain_freed_memory
 from facesmith_client.client import ClientError, EditSpec, FacesmithClient, ServerInfo
+from facesmith_client.directions_cli import add_directions_parser as _add_directions_parser
 from facesmith_client.localserver import LocalServerError
+from facesmith_client.packcli import add_pack_parser as _add_pack_parser
 from facesmith_client.progress import ProgressBar
 
 SHORTCUT_EDITS = ("age", "gender", "bald", "smile")
@@ -63,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_faces_parser(commands)
     _add_info_parser(commands)
     _add_bench_parser(commands)
+    _add_pack_parser(commands)
+    _add_directions_parser(commands)
     return parser
 
 

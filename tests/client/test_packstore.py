@@ -1,0 +1,309 @@
+"""`facesmith pack`: verified, resumable downloads from a loopback HTTP server serving the tiny
+test pack — fetch, corruption, interruption, mirror fallback, unsafe paths, verify, remove."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from facesmith_client import packstore
+from facesmith_client.catalogue import CATALOGUE, FFHQ, CataloguePack, RemoteFile, remote_pack
+from facesmith_client.cli import main
+from facesmith_client.download import DownloadError, download_file, part_path
+from facesmith_server.errors import PackError
+from facesmith_server.pack import load_pack, resolve_inside
+
+_RANGE = re.compile(r"bytes=(\d+)-$")
+
+
+class PackServer:
+    """Serves ``files`` under /good/…; /broken/… always fails with HTTP 503.
+
+    ``drop_once`` paths: the first request sends half the body, then closes the connection.
+    Range requests (``bytes=N-``) are answered with 206. ``requests`` logs (path, range).
+    """
+
+    def __init__(self, files: dict[str, bytes]) -> None:
+        self.files = files
+        self.drop_once: set[str] = set()
+        self.requests: list[tuple[str, str]] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            timeout = 10
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                header = self.headers.get("Range", "")
+                server.requests.append((self.path, header))
+                prefix, _, rel = self.path.lstrip("/").partition("/")
+                body = server.files.get(rel)
+                if prefix != "good" or body is None:
+                    self.send_error(503 if prefix == "broken" else 404)
+                    return
+                start = 0
+                match = _RANGE.match(header)
+                if match:
+                    start = int(match.group(1))
+                    if start >= len(body):
+                        self.send_error(416)
+                        return
+                    self.send_response(206)
+                    self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
+                else:
+                    self.send_response(200)
+                self.send_header("Content-Length", str(len(body) - start))
+                self.end_headers()
+                if rel in server.drop_once:
+                    server.drop_once.discard(rel)
+                    self.wfile.write(body[start : start + (len(body) - start) // 2])
+                    self.wfile.flush()
+                    self.close_connection = True
+                    return
+                self.wfile.write(body[start:])
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+
+    def ranged(self, rel: str) -> list[str]:
+        return [r for p, r in self.requests if p.endswith("/" + rel) and r]
+
+
+@pytest.fixture(scope="module")
+def pack_files(test_pack: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(test_pack).as_posix(): p.read_bytes()
+        for p in test_pack.rglob("*")
+        if p.is_file()
+    }
+
+
+@pytest.fixture
+def http(pack_files: dict[str, bytes]) -> Iterator[PackServer]:
+    server = PackServer(dict(pack_files))
+    server.thread.start()
+    yield server
+    server.httpd.shutdown()
+    server.httpd.server_close()
+    server.thread.join(timeout=10)
+
+
+def manifest_of(files: dict[str, bytes]) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(files["manifest.json"])
+    return data
+
+
+def served_pack(http: PackServer, bases: tuple[str, ...] = ("good",)) -> CataloguePack:
+    return remote_pack(manifest_of(http.files), [f"{http.url}/{b}" for b in bases])
+
+
+def test_fetch_installs_a_pack_that_loads(http: PackServer, tmp_path: Path) -> None:
+    messages: list[str] = []
+    dest = packstore.fetch(served_pack(http), tmp_path, install_as="tiny", log=messages.append)
+    assert dest == tmp_path / "tiny" and packstore.is_installed("tiny", tmp_path)
+    assert not packstore.staging_path("tiny", tmp_path).exists()
+    assert not list(dest.rglob("*.part"))
+    pack = load_pack(dest, "cpu")
+    assert set(pack.directions) == {"age", "gender", "bald", "smile"}
+    assert all(ok for _, ok, _ in packstore.verify_pack(dest))
+    # a second fetch finds it complete and downloads nothing
+    before = len(http.requests)
+    packstore.fetch(served_pack(http), tmp_path, install_as="tiny", log=messages.append)
+    assert len(http.requests) == before
+    assert "already installed and verified" in messages[-1]
+
+
+def test_corrupted_file_is_rejected_and_not_installed(http: PackServer, tmp_path: Path) -> None:
+    good = http.files["e4e.pt"]
+    http.files["e4e.pt"] = good[:100] + bytes([good[100] ^ 0xFF]) + good[101:]
+    messages: list[str] = []
+    with pytest.raises(DownloadError, match="sha256"):
+        packstore.fetch(served_pack(http), tmp_path, install_as="tiny", log=messages.append)
+    assert not packstore.is_installed("tiny", tmp_path)
+    staging = packstore.staging_path("tiny", tmp_path)
+    assert not (staging / "e4e.pt").exists() and not part_path(staging / "e4e.pt").exists()
+    assert any("e4e.pt: mirror" in m and "does not match" in m for m in messages)
+
+
+def test_interrupted_transfer_resumes_with_range(http: PackServer, tmp_path: Path) -> None:
+    http.drop_once.add("stylegan2.pt")
+    dest = packstore.fetch(served_pack(http), tmp_path, install_as="tiny", log=lambda m: None)
+    half = len(http.files["stylegan2.pt"]) // 2
+    assert http.ranged("stylegan2.pt") == [f"bytes={half}-"]
+    assert (dest / "stylegan2.pt").read_bytes() == http.files["stylegan2.pt"]
+    load_pack(dest, "cpu")
+
+
+def test_leftover_part_file_is_resumed(http: PackServer, tmp_path: Path) -> None:
+    body = http.files["directions/gender.npy"]
+    dest = tmp_path / "gender.npy"
+    part_path(dest).write_bytes(body[:50])
+    digest = download_file(
+        [f"{http.url}/good/directions/gender.npy"],
+        dest,
+        sha256=None,
+        size=len(body),
+        log=lambda m: None,
+    )
+    assert http.ranged("directions/gender.npy") == ["bytes=50-"]
+    assert dest.read_bytes() == body and len(digest) == 64 and not part_path(dest).exists()
+
+
+def test_failing_mirror_falls_back_to_the_next(http: PackServer, tmp_path: Path) -> None:
+    messages: list[str] = []
+    pack = served_pack(http, ("broken", "good"))
+    dest = packstore.fetch(pack, tmp_path, install_as="tiny", log=messages.append)
+    assert packstore.is_installed("tiny", tmp_path)
+    failed = [m for m in messages if "/broken/" in m]
+    assert len(failed) == len(pack.files())
+    assert all("HTTP 503" in m and "trying the next mirror" in m for m in failed)
+    load_pack(dest, "cpu")
+
+
+def test_every_mirror_failing_names_each(http: PackServer, tmp_path: Path) -> None:
+    pack = served_pack(http, ("broken", "missing"))
+    with pytest.raises(DownloadError) as info:
+        packstore.fetch(pack, tmp_path, install_as="tiny", log=lambda m: None)
+    assert "/broken/" in str(info.value) and "HTTP 404" in str(info.value)
+    assert not packstore.is_installed("tiny", tmp_path)
+
+
+@pytest.mark.parametrize("bad", ["../evil.pt", "/etc/evil.pt", "directions/../../evil.pt"])
+def test_path_outside_the_pack_is_refused(http: PackServer, tmp_path: Path, bad: str) -> None:
+    manifest = manifest_of(http.files)
+    http.files[bad.lstrip("/")] = http.files["stylegan2.pt"]
+    manifest["generator"]["path"] = bad
+    pack = remote_pack(manifest, [f"{http.url}/good"])
+    with pytest.raises(PackError, match=r"(inside|leaves) the pack folder"):
+        packstore.fetch(pack, tmp_path / "packs", install_as="tiny", log=lambda m: None)
+    assert http.requests == []  # refused before anything was downloaded
+    assert not list(tmp_path.rglob("evil.pt"))
+
+
+def test_verify_catches_a_changed_file(http: PackServer, tmp_path: Path) -> None:
+    dest = packstore.fetch(served_pack(http), tmp_path, install_as="tiny", log=lambda m: None)
+    path = dest / "directions" / "bald.npy"
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0x01
+    path.write_bytes(bytes(data))
+    results = packstore.verify_pack(dest)
+    bad = [(name, msg) for name, ok, msg in results if not ok]
+    assert [name for name, _ in bad] == ["directions/bald.npy"]
+    assert "sha256" in bad[0][1]
+    (dest / "e4e.pt").unlink()
+    assert {n for n, ok, _ in packstore.verify_pack(dest) if not ok} == {
+        "directions/bald.npy",
+        "e4e.pt",
+    }
+    # fetching again repairs it, reusing the good files
+    before = len(http.requests)
+    packstore.fetch(served_pack(http), tmp_path, install_as="tiny", log=lambda m: None)
+    assert sorted(p for p, _ in http.requests[before:]) == [
+        "/good/directions/bald.npy",
+        "/good/e4e.pt",
+    ]
+    assert all(ok for _, ok, _ in packstore.verify_pack(dest))
+
+
+def test_remove(http: PackServer, tmp_path: Path) -> None:
+    dest = packstore.fetch(served_pack(http), tmp_path, install_as="tiny", log=lambda m: None)
+    assert packstore.remove("tiny", tmp_path) == dest
+    assert not dest.exists() and not packstore.is_installed("tiny", tmp_path)
+    with pytest.raises(packstore.PackStoreError, match="not installed"):
+        packstore.remove("tiny", tmp_path)
+    for bad in ("..", "../x", "a/b", ""):
+        with pytest.raises(packstore.PackStoreError, match="not a pack name"):
+            packstore.remove(bad, tmp_path)
+
+
+def test_unverifiable_file_needs_trust(http: PackServer, tmp_path: Path) -> None:
+    pack = served_pack(http)
+    assert pack.generator is not None
+    unknown = RemoteFile(
+        path=pack.generator.path,
+        format=pack.generator.format,
+        urls=pack.generator.urls,
+        source="somewhere",
+    )
+    pack = CataloguePack(**{**pack.__dict__, "generator": unknown})
+    with pytest.raises(packstore.PackStoreError, match="--trust-unverified"):
+        packstore.fetch(pack, tmp_path, install_as="tiny", log=lambda m: None)
+    assert http.requests == []
+    dest = packstore.fetch(pack, tmp_path, install_as="tiny", trust_unverified=True, log=print)
+    manifest = json.loads((dest / "manifest.json").read_text())
+    assert manifest["generator"]["verified"] is False
+    assert manifest["generator"]["size"] == len(http.files["stylegan2.pt"])
+    assert all(ok for _, ok, _ in packstore.verify_pack(dest))
+    load_pack(dest, "cpu")
+
+
+def test_cli_pack_commands(
+    http: PackServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("FACESMITH_HOME", str(tmp_path))
+    url = f"{http.url}/good/manifest.json"
+    assert main(["pack", "fetch", "tiny", "--from", f"{http.url}/broken/manifest.json",
+                 "--from", url]) == 0  # fmt: skip
+    out, err = capsys.readouterr()
+    assert out.strip() == str(tmp_path / "packs" / "tiny")
+    assert "trying the next mirror" in err
+    assert main(["pack", "list"]) == 0
+    out, _ = capsys.readouterr()
+    assert re.search(r"^tiny\s+installed", out, re.M)
+    assert re.search(r"^ffhq\s+not installed", out, re.M)
+    assert main(["pack", "verify"]) == 0
+    out, _ = capsys.readouterr()
+    assert "tiny: verified" in out
+    assert main(["pack", "info", "tiny"]) == 0
+    out, _ = capsys.readouterr()
+    assert "stylegan2.pt" in out and "sha256" in out
+    (tmp_path / "packs" / "tiny" / "e4e.pt").write_bytes(b"changed")
+    assert main(["pack", "verify", "tiny"]) == 1
+    out, _ = capsys.readouterr()
+    assert "FAIL" in out and "e4e.pt" in out
+    assert main(["pack", "fetch", "ffhq"]) == 1  # unpublished checksums: refused, says why
+    _, err = capsys.readouterr()
+    assert "--trust-unverified" in err
+    assert main(["pack", "remove", "tiny"]) == 0
+    assert not (tmp_path / "packs" / "tiny").exists()
+    assert main(["pack", "info", "nope"]) == 1
+
+
+def test_official_catalogue_entry() -> None:
+    assert set(CATALOGUE) >= {"test", "ffhq"}
+    assert FFHQ.generator is not None and FFHQ.encoder is not None
+    for remote in (FFHQ.generator, FFHQ.encoder):
+        assert remote.verifiable and re.fullmatch(r"[0-9a-f]{64}", remote.sha256 or "")
+        assert remote.size and remote.size > 100_000_000 and remote.checksum_source
+        assert len(remote.urls) >= 2 and remote.license and remote.source
+    assert FFHQ.generator.path == "stylegan2-ffhq-config-f.pt"
+    assert FFHQ.encoder.path == "e4e_ffhq_encode.pt"
+    wanted = {"age", "gender", "bald", "smile", "eyeglasses", "gray_hair", "pose"}
+    assert wanted <= set(FFHQ.directions)
+    assert FFHQ.directions["bald"].space == "z" and FFHQ.directions["age"].space == "w"
+    for d in FFHQ.directions.values():
+        assert d.urls and d.license and d.source
+        assert (
+            d.verifiable
+            or "unknown" in d.checksum_source.lower()
+            or "no published" in (d.checksum_source)
+        )
+    root = Path("/nonexistent/pack")
+    for remote in FFHQ.files():
+        resolve_inside(root, remote.path)
