@@ -28,6 +28,7 @@ from facesmith_client.directions_cli import add_directions_parser as _add_direct
 from facesmith_client.localserver import LocalServerError
 from facesmith_client.packcli import add_pack_parser as _add_pack_parser
 from facesmith_client.progress import ProgressBar
+from facesmith_client.score_cli import add_score_parser as _add_score_parser
 
 SHORTCUT_EDITS = ("age", "gender", "bald", "smile")
 EXAMPLE_NAME = "astronaut"  # loads skimage.data.astronaut() unless a file of that name exists
@@ -67,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_bench_parser(commands)
     _add_pack_parser(commands)
     _add_directions_parser(commands)
+    _add_score_parser(commands)
     return parser
 
 
