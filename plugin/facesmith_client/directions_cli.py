@@ -16,8 +16,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from facesmith_client.events import Progress
 from facesmith_client.progress import ProgressBar
 
@@ -148,51 +146,25 @@ def run_fit(args: argparse.Namespace) -> int:
 
 def run_convert_z(args: argparse.Namespace) -> int:
     from facesmith_server.devices import choose_device
-    from facesmith_server.discover import Provenance, write_direction, z_to_w
     from facesmith_server.errors import FacesmithError
-    from facesmith_server.pack import load_pack, sha256_of
+    from facesmith_server.pack import load_pack
+    from facesmith_server.zconvert import ZTarget, convert_z_boundary
 
-    try:
-        boundary = np.load(args.boundary, allow_pickle=False)
-    except (OSError, ValueError) as err:
-        raise ValueError(f"{args.boundary}: cannot read a .npy boundary ({err})") from err
+    low, high = args.range or (-3.0, 3.0)
+    target = ZTarget(args.name, (low, high), args.description, args.source, args.license)
     try:
         device = choose_device(args.device)
         pack = load_pack(args.pack, device)
         bar, report = _progress(args.name, "convert")
         try:
-            fit = z_to_w(boundary, pack.generator, args.n, args.seed, device=device,
-                         progress=report)  # fmt: skip
+            entry, provenance = convert_z_boundary(
+                args.pack, args.boundary, target, pack.generator, n=args.n, seed=args.seed,
+                device=device, progress=report, overwrite=args.force,
+            )  # fmt: skip
         finally:
             bar.close()
-        provenance = Provenance(
-            method="z-to-w",
-            scorer=args.boundary.name,
-            kind="continuous",
-            n=args.n,
-            seed=args.seed,
-            metric_name=fit.metric_name,
-            metric=fit.metric,
-            pack=pack.manifest.name,
-            generator_sha256=pack.manifest.generator.sha256,
-            units="1 = one standard deviation of the Z boundary's score",
-            input_sha256=sha256_of(args.boundary),
-        )
-        low, high = args.range or (-3.0, 3.0)
-        source = f"{args.source} (Z boundary; {provenance.summary()})" if args.source else ""
-        entry = write_direction(
-            args.pack,
-            args.name,
-            fit.direction,
-            provenance,
-            (low, high),
-            description=args.description,
-            source=source,
-            license=args.license,
-            overwrite=args.force,
-        )
-    except FacesmithError as err:
-        raise ValueError(str(err)) from err
+    except (FacesmithError, OSError) as err:
+        raise ValueError(f"{args.boundary}: {err}") from err
     _report(entry.path, provenance.to_dict(), entry.space, low, high)
     return 0
 

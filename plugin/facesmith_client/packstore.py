@@ -161,6 +161,7 @@ def fetch(
         problems = [msg for _, ok, msg in verify_pack(dest) if not ok]
         if not problems:
             log(f"{name}: already installed and verified in {dest}")
+            _convert_z_directions(dest, log)  # finishes a conversion an earlier run missed
             return dest
         log(f"{name}: the installed copy is damaged; fetching again")
         (dest / MANIFEST_NAME).unlink()
@@ -174,7 +175,20 @@ def fetch(
     _write_json(staging / MANIFEST_NAME, _installed_manifest(pack, name, digests))
     os.replace(staging, dest)
     log(f"{name}: installed in {dest}")
+    _convert_z_directions(dest, log)
     return dest
+
+
+def _convert_z_directions(dest: Path, log: Log) -> None:
+    """Z-space boundaries become W directions through the pack's own mapping network."""
+    data = json.loads((dest / MANIFEST_NAME).read_text(encoding="utf-8"))
+    if not data.get("z_directions"):
+        return
+    from facesmith_server.zconvert import convert_pack_z_directions  # torch, only when needed
+
+    log(f"{dest.name}: converting Z-space directions to W through the pack's mapping network")
+    for converted in convert_pack_z_directions(dest):
+        log(f"{dest.name}: {converted} converted to W (provenance in the manifest)")
 
 
 def _check_paths(staging: Path, files: list[RemoteFile]) -> None:

@@ -3,6 +3,8 @@ test pack — fetch, corruption, interruption, mirror fallback, unsafe paths, ve
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import re
 import threading
@@ -11,6 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from facesmith_client import packstore
@@ -307,3 +310,34 @@ def test_official_catalogue_entry() -> None:
     root = Path("/nonexistent/pack")
     for remote in FFHQ.files():
         resolve_inside(root, remote.path)
+
+
+def test_z_directions_are_converted_to_w_on_fetch(http: PackServer, tmp_path: Path) -> None:
+    boundary = np.random.default_rng(3).standard_normal((1, 64)).astype(np.float32)
+    buffer = io.BytesIO()
+    np.save(buffer, boundary, allow_pickle=False)
+    http.files["directions/z/hairline.npy"] = buffer.getvalue()
+    manifest = manifest_of(http.files)
+    manifest["z_directions"] = {
+        "hairline": {
+            "path": "directions/z/hairline.npy", "format": "npy",
+            "sha256": hashlib.sha256(buffer.getvalue()).hexdigest(),
+            "size": len(buffer.getvalue()), "space": "z", "min": -2.0, "max": 2.0,
+            "default": 0.0, "description": "receding hairline", "source": "a Z boundary",
+        }
+    }  # fmt: skip
+    messages: list[str] = []
+    pack = remote_pack(manifest, [f"{http.url}/good"])
+    dest = packstore.fetch(pack, tmp_path, install_as="zpack", log=messages.append)
+    loaded = load_pack(dest, "cpu")
+    hairline = loaded.directions["hairline"]
+    assert hairline.space == "w" and hairline.vector.shape == (1, 64)
+    assert (hairline.min, hairline.max) == (-2.0, 2.0)
+    entry = manifest_of({"manifest.json": (dest / "manifest.json").read_bytes()})
+    provenance = entry["directions"]["hairline"]["provenance"]
+    assert provenance["method"] == "z-to-w" and provenance["metric"] > 0.3
+    assert any("hairline converted to W" in m for m in messages)
+    assert all(ok for _, ok, _ in packstore.verify_pack(dest))
+    # fetching again finds nothing left to convert
+    packstore.fetch(pack, tmp_path, install_as="zpack", log=messages.append)
+    assert sum("converted to W" in m for m in messages) == 1
