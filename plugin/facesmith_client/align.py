@@ -27,9 +27,12 @@ class Template:
 FFHQ = Template()
 
 
-def ffhq_matrix(landmarks: np.ndarray, size: int, template: Template = FFHQ) -> np.ndarray:
-    """landmarks [5, 2] (left eye, right eye, nose, mouth left, mouth right) → [2, 3] affine
-    matrix taking image pixels to crop pixels of a size × size crop."""
+def ffhq_quad(
+    landmarks: np.ndarray, template: Template = FFHQ
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """landmarks [5, 2] (left eye, right eye, nose, mouth left, mouth right) → the FFHQ square
+    as (centre [2], x [2], y [2]): its corners are centre ± x ± y, x points to the image's
+    right of the face, y down it, |x| = |y| = half the side."""
     lm = np.asarray(landmarks, dtype=np.float64)
     if lm.shape != (5, 2) or not np.isfinite(lm).all():
         raise ValueError(f"landmarks must be 5 finite (x, y) points, got shape {lm.shape}")
@@ -45,9 +48,19 @@ def ffhq_matrix(landmarks: np.ndarray, size: int, template: Template = FFHQ) -> 
         raise ValueError("degenerate landmarks: eyes and mouth coincide")
     x = x / np.hypot(*x) * half
     y = np.array([-x[1], x[0]])
-    centre = eye_avg + eye_to_mouth * template.centre_shift
-    linear = (size / (2 * half * half)) * np.stack([x, y])  # rows: projections on x and y
-    offset = size / 2 - linear @ centre
+    return eye_avg + eye_to_mouth * template.centre_shift, x, y
+
+
+def ffhq_matrix(landmarks: np.ndarray, size: int, template: Template = FFHQ) -> np.ndarray:
+    """landmarks [5, 2] → [2, 3] affine matrix taking image pixels to crop pixels of a
+    size × size crop (pixel centres at integers, as in OpenCV).
+
+    The quad's corners c−x−y, c−x+y, c+x+y, c+x−y land on the crop's outer corners, as in the
+    FFHQ recipe (which samples ``quad + 0.5`` with PIL's corner-based coordinates)."""
+    centre, x, y = ffhq_quad(landmarks, template)
+    half_sq = float(x @ x)
+    linear = (size / (2 * half_sq)) * np.stack([x, y])  # rows: projections on x and y
+    offset = (size - 1) / 2 - linear @ centre  # the centre pixel centre of the crop
     return np.hstack([linear, offset[:, None]]).astype(np.float64)
 
 
@@ -57,15 +70,15 @@ def warp_face(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
     Strong downscales are first area-resized (on the face's region only) so the crop is
     alias-free and cheap even from a 12-megapixel photo.
     """
-    rgb = pixels.rgb(image)
-    region, matrix = _region_for(rgb, matrix, size)
+    region, matrix = _region_for(pixels.check_image(image), matrix, size)
+    region = pixels.rgb(region)  # after cutting: gray → RGB only on the face's region
     scale = np.sqrt(abs(np.linalg.det(matrix[:, :2])))
     if scale < 0.5:
         factor = scale * 1.25  # leave the bilinear warp a mild downscale
         h, w = region.shape[:2]
         new_size = (max(1, round(w * factor)), max(1, round(h * factor)))
         region = cv2.resize(region, new_size, interpolation=cv2.INTER_AREA)
-        matrix = matrix @ np.diag([w / new_size[0], h / new_size[1], 1.0])
+        matrix = matrix @ _resized_to_original(w / new_size[0], h / new_size[1])
     crop = cv2.warpAffine(
         pixels.to_float(region),
         matrix,
@@ -94,11 +107,21 @@ def crop_bounds(matrix: np.ndarray, size: int, height: int, width: int) -> tuple
     return max(x0, 0), max(y0, 0), min(x1, width), min(y1, height)
 
 
-def _region_for(rgb: np.ndarray, matrix: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+def _region_for(
+    image: np.ndarray, matrix: np.ndarray, size: int
+) -> tuple[np.ndarray, np.ndarray]:
     """The part of the image the crop reads, and the matrix re-based onto it."""
-    x0, y0, x1, y1 = crop_bounds(matrix, size, *rgb.shape[:2])
+    x0, y0, x1, y1 = crop_bounds(matrix, size, *image.shape[:2])
     if x1 <= x0 or y1 <= y0:
         raise ValueError("the face lies outside the image")
     shifted = matrix.copy()
     shifted[:, 2] += matrix[:, :2] @ np.array([x0, y0], np.float64)
-    return rgb[y0:y1, x0:x1], shifted
+    return image[y0:y1, x0:x1], shifted
+
+
+def _resized_to_original(ratio_x: float, ratio_y: float) -> np.ndarray:
+    """[3, 3] map from pixels of a resized image to pixels of the original (ratio = original /
+    resized size): pixel centres, not corners, sit at integers, hence the half-pixel terms."""
+    return np.array(
+        [[ratio_x, 0.0, 0.5 * (ratio_x - 1)], [0.0, ratio_y, 0.5 * (ratio_y - 1)], [0, 0, 1]]
+    )

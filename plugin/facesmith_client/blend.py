@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 
 from facesmith import pixels
-from facesmith_client.align import crop_bounds
+from facesmith_client.align import crop_bounds, ffhq_quad
 
 # Ellipse of the default mask, in crop fractions (FFHQ framing: face, hair and forehead).
 MASK_CENTRE = (0.5, 0.48)
@@ -19,18 +19,43 @@ MASK_FEATHER = 0.3  # width of the soft edge, as a fraction of the ellipse's rad
 LUMA = np.array([0.299, 0.587, 0.114], np.float32)  # RGB → gray for one-channel frames
 
 
-def face_mask(size: int, feather: float = MASK_FEATHER) -> np.ndarray:
-    """Soft mask [size, size] float32 0..1 over the face of an FFHQ-aligned crop.
+def face_mask(
+    size: int, landmarks_in_crop: np.ndarray | None = None, feather: float = MASK_FEATHER
+) -> np.ndarray:
+    """Soft mask [size, size] float32 0..1 over the face of an aligned crop.
 
-    An ellipse sized from the framing (which the alignment sizes from the face): 1 inside,
-    falling smoothly to exactly 0 at its rim, so nothing outside it moves.
+    An ellipse placed in the FFHQ framing square — the crop itself, or the square that
+    ``landmarks_in_crop`` [5, 2] (the face's landmarks in crop pixels) frame, for crops made
+    with another template: 1 inside, falling smoothly to exactly 0 at its rim (``feather`` is
+    the soft edge's width as a fraction of the radius) and 0 on the crop's outer pixels, so
+    nothing outside it moves.
     """
-    yy, xx = (np.mgrid[0:size, 0:size].astype(np.float32) + 0.5) / size
+    if not 0 < feather <= 1:
+        raise ValueError(f"feather must be in (0, 1], got {feather}")
+    fx, fy = _framing_fractions(size, landmarks_in_crop)
     cx, cy = MASK_CENTRE
     rx, ry = MASK_RADII
-    radius = np.sqrt(((xx - cx) / rx) ** 2 + ((yy - cy) / ry) ** 2)
+    radius = np.sqrt(((fx - cx) / rx) ** 2 + ((fy - cy) / ry) ** 2)
     t = np.clip((1.0 - radius) / feather, 0.0, 1.0)
-    return (t * t * (3 - 2 * t)).astype(np.float32)  # smoothstep
+    mask = (t * t * (3 - 2 * t)).astype(np.float32)  # smoothstep
+    mask[[0, -1], :] = 0  # the crop's edge never shows, whatever the landmarks say
+    mask[:, [0, -1]] = 0
+    return mask
+
+
+def _framing_fractions(
+    size: int, landmarks_in_crop: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each crop pixel's position (x, y) in the framing square, 0..1 across it: [size, size]."""
+    rows, cols = np.mgrid[0:size, 0:size].astype(np.float64)
+    if landmarks_in_crop is None:
+        return (cols + 0.5) / size, (rows + 0.5) / size
+    centre, x, y = ffhq_quad(landmarks_in_crop)
+    dx, dy = cols - centre[0], rows - centre[1]
+    half_sq = float(x @ x)
+    return 0.5 + (dx * x[0] + dy * x[1]) / (2 * half_sq), 0.5 + (dx * y[0] + dy * y[1]) / (
+        2 * half_sq
+    )
 
 
 def paste_back(

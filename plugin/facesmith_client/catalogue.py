@@ -109,9 +109,13 @@ def remote_pack(manifest: Any, base_urls: list[str]) -> CataloguePack:
             raise ValueError(f"manifest: {section} must be a JSON object")
         for name, obj in entries.items():
             fields = file_fields(obj, f"{section}.{name}")
+            if str(name) in directions:
+                raise ValueError(f"manifest: direction {name!r} appears twice")
+            # the section decides: an entry of z_directions is a Z boundary whatever it says
+            space = "z" if section == "z_directions" else str(obj.get("space", "w"))
             directions[str(name)] = RemoteDirection(
                 **fields,
-                space=str(obj.get("space", "w")),
+                space=space,
                 min=float(obj.get("min", -3.0)),
                 max=float(obj.get("max", 3.0)),
                 default=float(obj.get("default", 0.0)),

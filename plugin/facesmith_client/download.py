@@ -73,6 +73,8 @@ def download_file(
     part = part_path(dest)
     failures: list[str] = []
     for index, url in enumerate(urls):
+        if size is None:  # nothing to check a resumed file against: each mirror starts afresh
+            part.unlink(missing_ok=True)
         try:
             _transfer(url, part, size, timeout, progress)
             digest = _check(part, sha256, size)
@@ -167,8 +169,10 @@ def _request(
         with part.open(mode) as out:
             try:
                 while chunk := response.read(CHUNK):
-                    out.write(chunk)
                     done += len(chunk)
+                    if size is not None and done > size:
+                        raise DownloadError(f"the mirror sent more than the {size} bytes expected")
+                    out.write(chunk)
                     if progress is not None:
                         progress(Progress("fetch", done, total))
             except (http.client.IncompleteRead, OSError) as exc:

@@ -157,26 +157,64 @@ def fetch(
             "--trust-unverified to download them anyway (their sha256 is then recorded on "
             "this machine and checked from then on)."
         )
-    if (dest / MANIFEST_NAME).is_file():
-        problems = [msg for _, ok, msg in verify_pack(dest) if not ok]
-        if not problems:
+    installed = dest / MANIFEST_NAME
+    if installed.is_file():
+        checks = verify_pack(dest)
+        if all(ok for _, ok, _ in checks):
             log(f"{name}: already installed and verified in {dest}")
             _convert_z_directions(dest, log)  # finishes a conversion an earlier run missed
             return dest
-        log(f"{name}: the installed copy is damaged; fetching again")
-        (dest / MANIFEST_NAME).unlink()
-    if dest.exists():  # an earlier, damaged copy: keep its good files for reuse
-        if staging.exists():
-            shutil.rmtree(dest)
-        else:
-            os.replace(dest, staging)
+        log(f"{name}: the installed copy is damaged; fetching again (it stays until then)")
     staging.mkdir(parents=True, exist_ok=True)
+    if installed.is_file():
+        _reuse_good_files(dest, staging, [path for path, ok, _ in checks if ok])
     digests = {remote.path: _fetch_file(staging, remote, log, progress) for remote in files}
-    _write_json(staging / MANIFEST_NAME, _installed_manifest(pack, name, digests))
-    os.replace(staging, dest)
+    manifest = _installed_manifest(pack, name, digests)
+    if installed.is_file():
+        _keep_local_directions(dest, staging, manifest)
+    _write_json(staging / MANIFEST_NAME, manifest)
+    _swap_into_place(staging, dest)
     log(f"{name}: installed in {dest}")
     _convert_z_directions(dest, log)
     return dest
+
+
+def _reuse_good_files(dest: Path, staging: Path, good: list[str]) -> None:
+    """Copies (hard links where possible) of the installed files that still verify."""
+    for rel in good:
+        source, target = dest / rel, staging / rel
+        if rel == MANIFEST_NAME or target.exists() or not source.is_file():
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(source, target)
+        except OSError:
+            shutil.copy2(source, target)
+
+
+def _keep_local_directions(dest: Path, staging: Path, manifest: dict[str, Any]) -> None:
+    """Directions added on this machine (`directions fit`, `convert-z`) survive a repair."""
+    old = json.loads((dest / MANIFEST_NAME).read_text(encoding="utf-8"))
+    ours = manifest.setdefault("directions", {})
+    for name, entry in (old.get("directions") or {}).items():
+        if name in ours or not isinstance(entry, dict):
+            continue
+        rel = str(entry.get("path", ""))
+        _reuse_good_files(dest, staging, [rel])
+        if (staging / rel).is_file():
+            ours[name] = entry
+
+
+def _swap_into_place(staging: Path, dest: Path) -> None:
+    """The complete staging folder becomes the pack; an old copy is removed only after."""
+    if not dest.exists():
+        os.replace(staging, dest)
+        return
+    old = dest.with_name(f".{dest.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    os.replace(dest, old)
+    os.replace(staging, dest)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def _convert_z_directions(dest: Path, log: Log) -> None:

@@ -98,15 +98,17 @@ def convert_pack_z_directions(
     }
     if not todo:
         return []
-    generator_file = resolve_inside(pack_root, str(_section(manifest, "generator")["path"]))
-    generator, _ = load_generator(generator_file, device)
+    generator_entry = _section(manifest, "generator")
+    generator, _ = load_generator(resolve_inside(pack_root, str(generator_entry["path"])), device)
     for name, entry in todo.items():
+        # derived from both the boundary and the generator: both licences apply
+        licences = {str(entry.get("license", "")), str(generator_entry.get("license", ""))}
         target = ZTarget(
             name=name,
             range=(float(entry.get("min", -3.0)), float(entry.get("max", 3.0))),
             description=str(entry.get("description", "")),
             source=str(entry.get("source", "")),
-            license=entry.get("license"),
+            license="; ".join(sorted(x for x in licences if x)),
         )
         boundary_file = resolve_inside(pack_root, str(entry["path"]))
         progress = progress_for(name) if progress_for is not None else None

@@ -221,6 +221,24 @@ def test_verify_catches_a_changed_file(http: PackServer, tmp_path: Path) -> None
     assert all(ok for _, ok, _ in packstore.verify_pack(dest))
 
 
+def test_repair_keeps_the_pack_until_it_succeeds_and_keeps_local_directions(
+    http: PackServer, tmp_path: Path
+) -> None:
+    from facesmith_server.discover import Provenance, write_direction
+
+    dest = packstore.fetch(served_pack(http), tmp_path, install_as="tiny", log=lambda m: None)
+    provenance = Provenance("fit", "mine", "binary", 10, 0, "accuracy", 0.9, "tiny", "x")
+    write_direction(dest, "mine", np.ones((1, 64), np.float32), provenance)
+    (dest / "e4e.pt").write_bytes(b"damaged")
+    with pytest.raises(DownloadError):  # every mirror down: nothing is lost
+        packstore.fetch(served_pack(http, ("broken",)), tmp_path, install_as="tiny",
+                        log=lambda m: None)  # fmt: skip
+    assert (dest / "manifest.json").is_file() and (dest / "directions" / "mine.npy").is_file()
+    packstore.fetch(served_pack(http), tmp_path, install_as="tiny", log=lambda m: None)
+    assert all(ok for _, ok, _ in packstore.verify_pack(dest))
+    assert "mine" in load_pack(dest, "cpu").directions
+
+
 def test_remove(http: PackServer, tmp_path: Path) -> None:
     dest = packstore.fetch(served_pack(http), tmp_path, install_as="tiny", log=lambda m: None)
     assert packstore.remove("tiny", tmp_path) == dest
