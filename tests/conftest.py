@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -34,3 +35,18 @@ def test_pack(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from facesmith_server.testpack import make_test_pack
 
     return make_test_pack(tmp_path_factory.mktemp("packs") / "test", seed=0)
+
+
+@pytest.fixture(scope="module")
+def server(test_pack: Path) -> Iterator[str]:
+    """A real facesmith server on the test pack, in this process → its address."""
+    import torch
+
+    from facesmith_server.engine import Engine
+    from facesmith_server.pack import load_pack
+    from facesmith_server.servicer import create_server
+
+    device = torch.device("cpu")
+    grpc_server, port = create_server("127.0.0.1:0", Engine(load_pack(test_pack, device), device))
+    yield f"127.0.0.1:{port}"
+    grpc_server.stop(grace=None)

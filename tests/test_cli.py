@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -19,21 +18,6 @@ from facesmith_client.cli import CliError, main, output_path
 from facesmith_client.files import read_image, write_image
 
 FACE_MARGIN = 0.6  # changed pixels must lie within each face box grown by this share of its size
-
-
-@pytest.fixture(scope="module")
-def server(test_pack: Path) -> Iterator[str]:
-    """A real facesmith server on the test pack, in this process → its address."""
-    import torch
-
-    from facesmith_server.engine import Engine
-    from facesmith_server.pack import load_pack
-    from facesmith_server.servicer import create_server
-
-    device = torch.device("cpu")
-    grpc_server, port = create_server("127.0.0.1:0", Engine(load_pack(test_pack, device), device))
-    yield f"127.0.0.1:{port}"
-    grpc_server.stop(grace=None)
 
 
 @pytest.fixture(scope="module")

@@ -107,9 +107,7 @@ def crop_bounds(matrix: np.ndarray, size: int, height: int, width: int) -> tuple
     return max(x0, 0), max(y0, 0), min(x1, width), min(y1, height)
 
 
-def _region_for(
-    image: np.ndarray, matrix: np.ndarray, size: int
-) -> tuple[np.ndarray, np.ndarray]:
+def _region_for(image: np.ndarray, matrix: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     """The part of the image the crop reads, and the matrix re-based onto it."""
     x0, y0, x1, y1 = crop_bounds(matrix, size, *image.shape[:2])
     if x1 <= x0 or y1 <= y0:

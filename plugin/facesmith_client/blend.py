@@ -52,10 +52,10 @@ def _framing_fractions(
         return (cols + 0.5) / size, (rows + 0.5) / size
     centre, x, y = ffhq_quad(landmarks_in_crop)
     dx, dy = cols - centre[0], rows - centre[1]
-    half_sq = float(x @ x)
-    return 0.5 + (dx * x[0] + dy * x[1]) / (2 * half_sq), 0.5 + (dx * y[0] + dy * y[1]) / (
-        2 * half_sq
-    )
+    side_sq = 2 * float(x @ x)  # |x| is half the side: projections / (2|x|²) span −½..½
+    along_x = (dx * x[0] + dy * x[1]) / side_sq
+    along_y = (dx * y[0] + dy * y[1]) / side_sq
+    return 0.5 + along_x, 0.5 + along_y
 
 
 def paste_back(

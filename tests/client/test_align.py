@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from facesmith_client.align import align_face, ffhq_matrix
+from facesmith_client.align import align_face, ffhq_matrix, ffhq_quad, warp_face
 from facesmith_client.detect import detect_faces, load_detector
 from facesmith_client.files import read_image
 
@@ -39,10 +39,40 @@ def test_matrix_follows_the_ffhq_framing() -> None:
     landmarks = np.array([[100, 100], [140, 100], [120, 120], [105, 140], [135, 140]], float)
     matrix = ffhq_matrix(landmarks, 1024)
     eyes = np.hstack([landmarks[:2], np.ones((2, 1))]) @ matrix.T
-    # eyes level, symmetric about the centre; eye distance = 1024 / (2 × 2.0) here
+    # eyes level, symmetric about the centre (pixel centres at integers: the middle of 1024
+    # pixels is 511.5); eye distance = 1024 / (2 × 2.0) here
     assert eyes[0, 1] == pytest.approx(eyes[1, 1])
-    assert (eyes[0, 0] + eyes[1, 0]) / 2 == pytest.approx(512)
+    assert (eyes[0, 0] + eyes[1, 0]) / 2 == pytest.approx(511.5)
     assert eyes[1, 0] - eyes[0, 0] == pytest.approx(1024 / 4)
+    # FFHQ's quad c−x−y, c−x+y, c+x+y, c+x−y lands on the crop's outer corners
+    centre, x, y = ffhq_quad(landmarks)
+    quad = np.stack([centre - x - y, centre - x + y, centre + x + y, centre + x - y])
+    corners = np.hstack([quad, np.ones((4, 1))]) @ matrix.T
+    np.testing.assert_allclose(
+        corners, [[-0.5, -0.5], [-0.5, 1023.5], [1023.5] * 2, [1023.5, -0.5]]
+    )
+
+
+@pytest.mark.parametrize("scale", [1.0, 0.4, 0.1])
+def test_warp_puts_every_point_where_the_matrix_says(scale: float) -> None:
+    """A blurred dot in a 3000² image lands at matrix @ dot in the crop, also when the warp
+    first area-shrinks the face's region (strong downscales, as from 12-megapixel photos)."""
+    dot = np.array([1234.3, 1701.7])
+    rows, cols = np.mgrid[0:3000, 0:3000].astype(np.float32)
+    sigma = 1.2 / scale  # about a crop pixel wide
+    image = np.exp(-((cols - dot[0]) ** 2 + (rows - dot[1]) ** 2) / (2 * sigma**2))
+    angle = 0.3
+    linear = scale * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    target = np.array([130.25, 97.6])
+    matrix = np.hstack([linear, (target - linear @ dot)[:, None]])
+    crop = warp_face(image.astype(np.float32)[:, :, None], matrix, 256)[:, :, 0]
+    weight = crop**2
+    crop_rows, crop_cols = np.mgrid[0:256, 0:256]
+    centroid = [
+        (weight * crop_cols).sum() / weight.sum(),
+        (weight * crop_rows).sum() / weight.sum(),
+    ]
+    np.testing.assert_allclose(centroid, target, atol=0.02)
 
 
 def test_degenerate_landmarks_are_refused() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -64,6 +65,22 @@ def test_any_depth_and_channels_give_the_same_faces(photos_dir: Path, detector: 
         for a, b in zip(faces, reference, strict=True):
             tolerance = 0.1 if name == "gray" else 0.02  # gray is a different picture
             assert np.abs(np.subtract(a.box, b.box)).max() < tolerance * b.size, name
+
+
+def test_twelve_megapixel_photo_gives_the_same_faces(photos_dir: Path, detector: Detector) -> None:
+    """The proposal pyramid and crops read from the halved copies of a big photo: the faces
+    found are those of the original photo, scaled (landmarks within 2 % of the face size)."""
+    image = read_image(photos_dir / "whole" / "obama_and_biden.jpg")
+    h, w = image.shape[:2]
+    factor = np.sqrt(12e6 / (h * w))
+    big = cv2.resize(image, (round(w * factor), round(h * factor)), interpolation=cv2.INTER_CUBIC)
+    reference = detect_faces(image, detector)
+    faces = detect_faces(big, detector)
+    assert len(faces) == len(reference) == 3
+    for a, b in zip(faces, reference, strict=True):
+        # pixel centres at integers: x_big = (x + 0.5) · factor − 0.5
+        expected = (b.landmarks + 0.5) * [big.shape[1] / w, big.shape[0] / h] - 0.5
+        assert np.abs(a.landmarks - expected).max() < 0.02 * a.size
 
 
 def test_min_face_size_drops_small_faces(photos_dir: Path, detector: Detector) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,21 +23,6 @@ from facesmith_client.score import (
 )
 
 STRENGTHS = (-50.0, 0.0, 50.0)  # the test pack's age edit is in years (range ±50)
-
-
-@pytest.fixture(scope="module")
-def server(test_pack: Path) -> Iterator[str]:
-    """A real facesmith server on the test pack, in this process → its address."""
-    import torch
-
-    from facesmith_server.engine import Engine
-    from facesmith_server.pack import load_pack
-    from facesmith_server.servicer import create_server
-
-    device = torch.device("cpu")
-    grpc_server, port = create_server("127.0.0.1:0", Engine(load_pack(test_pack, device), device))
-    yield f"127.0.0.1:{port}"
-    grpc_server.stop(grace=None)
 
 
 @pytest.fixture(scope="module")
