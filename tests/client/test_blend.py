@@ -96,6 +96,20 @@ def test_mask_is_soft_and_zero_at_the_border() -> None:
     assert ((mask > 0.05) & (mask < 0.95)).sum() > 0.05 * SIZE * SIZE  # a real feather
 
 
+def test_mask_from_landmarks_follows_the_face(photo: tuple[np.ndarray, list[Face]]) -> None:
+    image, faces = photo
+    _, matrix = align_face(image, faces[0].landmarks, SIZE)
+    in_crop = np.hstack([faces[0].landmarks, np.ones((5, 1))]) @ matrix.T
+    # on an FFHQ-aligned crop the landmarks frame the crop itself: the default mask
+    np.testing.assert_allclose(face_mask(SIZE, in_crop), face_mask(SIZE), atol=1e-5)
+    # a face framed smaller and to the right (another template) gets a smaller mask there
+    smaller = face_mask(SIZE, (in_crop - SIZE / 2) * 0.5 + [SIZE * 0.7, SIZE / 2])
+    _, cols = np.nonzero(smaller)
+    assert cols.mean() == pytest.approx(SIZE * 0.7, abs=2)
+    assert smaller.sum() < 0.3 * face_mask(SIZE).sum()
+    assert (smaller[:, 0] == 0).all() and (smaller[-1] == 0).all()
+
+
 def test_bad_shapes_are_refused() -> None:
     frame = np.zeros((100, 100, 3), np.uint8)
     with pytest.raises(ValueError, match="crop must be"):
