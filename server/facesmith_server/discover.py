@@ -9,13 +9,9 @@ a W+ direction).
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
 import json
-import os
-import re
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -25,15 +21,17 @@ from typing import Any
 import numpy as np
 import torch
 
+from facesmith.files import NAME_PATTERN, atomic_write
+
 from .classifiers import Classifier
 from .errors import PackError
 from .fitting import Fit, fit_direction
 from .generator import Generator
+from .layers import PixelNorm
 from .pack import MANIFEST_NAME, DirectionEntry, parse_manifest, read_manifest_json, resolve_inside
 
 ProgressFn = Callable[[int, int], None]  # (done, total) samples
 LatentScorer = Callable[[torch.Tensor, torch.Tensor], np.ndarray]  # (z, w) [B, dim] → [B]
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 DIRECTIONS_FOLDER = "directions"
 
 
@@ -145,10 +143,11 @@ def z_boundary_scorer(boundary: np.ndarray) -> LatentScorer:
     """Signed distance of PixelNorm(z) (as the mapping sees z) to a Z boundary normal [dim]."""
     normal = np.asarray(boundary, dtype=np.float64).reshape(-1)
     normal = normal / np.linalg.norm(normal)
+    pixel_norm = PixelNorm()
 
     def score(z: torch.Tensor, w: torch.Tensor) -> np.ndarray:
-        zn = z.double().cpu().numpy()
-        zn = zn / np.sqrt(np.mean(zn * zn, axis=1, keepdims=True) + 1e-8)
+        with torch.no_grad():
+            zn = pixel_norm(z.double()).cpu().numpy()
         return np.asarray(zn @ normal)
 
     return score
@@ -271,7 +270,7 @@ def write_direction(
     generator's (a fitted direction is derived from it).
     """
     root = Path(pack_root)
-    if not NAME_PATTERN.match(name):
+    if not NAME_PATTERN.fullmatch(name):
         raise ValueError(f"direction name {name!r}: use letters, digits, '_', '-', '.'")
     low, high = float(range[0]), float(range[1])
     if not low < high:
@@ -308,26 +307,11 @@ def write_direction(
     directions[name] = {**asdict(entry), "provenance": provenance.to_dict()}
     parse_manifest(data)  # validate before anything is written
     path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(path, payload)
+    atomic_write(path, payload)
     text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
-    _atomic_write(root / MANIFEST_NAME, text.encode("utf-8"))
+    atomic_write(root / MANIFEST_NAME, text.encode("utf-8"))
     return entry
 
 
 def _sha256_bytes(payload: bytes) -> str:
     return hashlib.sha256(payload).hexdigest()
-
-
-def _atomic_write(path: Path, payload: bytes) -> None:
-    """Write to a temporary file beside ``path``, fsync, then rename over it."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(payload)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise

@@ -6,7 +6,6 @@ manifest.json (version 1) names each file with its format, sha256, size, source 
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -15,6 +14,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from facesmith.files import sha256_file
 
 from .checkpoints import load_encoder, load_generator
 from .encoder import Encoder4Editing
@@ -25,7 +26,6 @@ MANIFEST_NAME = "manifest.json"
 MANIFEST_VERSION = 1
 DIRECTION_FORMATS = ("torch-tensor", "npy")
 DIRECTION_SPACES = ("w", "w+")
-HASH_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -230,19 +230,10 @@ def verified_file(root: Path, entry: FileEntry) -> Path:
     size = path.stat().st_size
     if size != entry.size:
         raise PackError(f"{path}: size {size} bytes, manifest says {entry.size}")
-    digest = sha256_of(path)
+    digest = sha256_file(path)
     if digest != entry.sha256:
         raise PackError(f"{path}: sha256 {digest} does not match the manifest ({entry.sha256})")
     return path
-
-
-def sha256_of(path: Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def load_direction(

@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from facesmith.files import sha256_file
+
 from .checkpoints import save_encoder, save_generator
 from .encoder import Encoder4Editing, EncoderConfig, GradualStyleBlock
 from .generator import Generator
@@ -21,7 +23,6 @@ from .pack import (
     DirectionEntry,
     FileEntry,
     Manifest,
-    sha256_of,
 )
 
 STYLE_DIM = 64
@@ -108,7 +109,7 @@ def _unit(rng: np.random.Generator, rows: int) -> np.ndarray:
 
 def _entry(root: Path, relative: str, fmt: str) -> FileEntry:
     path = root / relative
-    return FileEntry(relative, fmt, sha256_of(path), path.stat().st_size, SOURCE, LICENSE)
+    return FileEntry(relative, fmt, sha256_file(path), path.stat().st_size, SOURCE, LICENSE)
 
 
 def _direction(

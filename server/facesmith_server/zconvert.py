@@ -15,10 +15,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from facesmith.files import sha256_file
+
 from .checkpoints import load_generator
 from .discover import ProgressFn, Provenance, write_direction, z_to_w
 from .generator import Generator
-from .pack import DirectionEntry, read_manifest_json, resolve_inside, sha256_of
+from .pack import DirectionEntry, read_manifest_json, resolve_inside
 
 DEFAULT_SAMPLES = 10000
 Z_UNITS = "1 = one standard deviation of the Z boundary's score"
@@ -63,7 +65,7 @@ def convert_z_boundary(
         pack=str(manifest.get("name", "")),
         generator_sha256=str(_section(manifest, "generator").get("sha256", "")),
         units=Z_UNITS,
-        input_sha256=sha256_of(boundary_file),
+        input_sha256=sha256_file(boundary_file),
     )
     source = f"{target.source} (Z boundary; {provenance.summary()})" if target.source else ""
     entry = write_direction(

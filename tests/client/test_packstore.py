@@ -325,6 +325,14 @@ def test_official_catalogue_entry() -> None:
             or "unknown" in d.checksum_source.lower()
             or "no published" in (d.checksum_source)
         )
+    # Each direction is pinned to a commit (its first URL) or has a checksum; the e4e
+    # InterFaceGAN directions are published only on main/master, so they are the known
+    # exceptions; a new unpinned, unverifiable direction must be noticed here.
+    commit = re.compile(r"https://raw\.githubusercontent\.com/[^/]+/[^/]+/[0-9a-f]{40}/")
+    unpinned = {n for n, d in FFHQ.directions.items() if not (commit.match(d.urls[0]) or d.sha256)}
+    assert unpinned == {"age", "smile", "pose"}
+    for n in unpinned:
+        assert all("/omertov/encoder4editing/" in u for u in FFHQ.directions[n].urls)
     root = Path("/nonexistent/pack")
     for remote in FFHQ.files():
         resolve_inside(root, remote.path)

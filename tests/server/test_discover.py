@@ -12,6 +12,7 @@ import pytest
 import torch
 from torch import nn
 
+from facesmith.files import sha256_file
 from facesmith_server.classifiers import MeanBrightness, load_classifier
 from facesmith_server.discover import (
     Provenance,
@@ -23,7 +24,7 @@ from facesmith_server.discover import (
 from facesmith_server.fitting import cosine, fit_direction
 from facesmith_server.generator import Generator
 from facesmith_server.layers import PixelNorm
-from facesmith_server.pack import load_pack, sha256_of
+from facesmith_server.pack import load_pack
 
 
 class Planted:
@@ -200,7 +201,7 @@ def test_write_direction_adds_a_verified_direction(pack_copy: Path) -> None:
     )  # fmt: skip
     entry = write_direction(pack_copy, "young", vector, provenance, (-30.0, 30.0))
     assert entry.path == "directions/young.npy" and entry.space == "w"
-    assert sha256_of(pack_copy / entry.path) == entry.sha256
+    assert sha256_file(pack_copy / entry.path) == entry.sha256
     assert entry.license == before["generator"]["license"]
     loaded = load_pack(pack_copy, "cpu")
     assert np.allclose(loaded.directions["young"].vector, vector)
@@ -225,7 +226,7 @@ def test_cli_convert_z_and_fit(pack_copy: Path, tmp_path: Path, capsys) -> None:
                "-n", "500", "--device", "cpu", "--source", source])  # fmt: skip
     assert rc == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert result["method"] == "z-to-w" and result["input_sha256"] == sha256_of(boundary)
+    assert result["method"] == "z-to-w" and result["input_sha256"] == sha256_file(boundary)
     rc = main(["directions", "fit", "bright", "--pack", str(pack_copy), "--classifier",
                "facesmith_server.classifiers:MeanBrightness", "-n", "16", "--hold", "bald_z",
                "--device", "cpu"])  # fmt: skip
@@ -236,3 +237,5 @@ def test_cli_convert_z_and_fit(pack_copy: Path, tmp_path: Path, capsys) -> None:
     assert {"bald_z", "bright"} <= set(loaded.directions)
     assert main(["directions", "fit", "x", "--pack", str(pack_copy), "--classifier", "age",
                  "--hold", "nope", "--device", "cpu"]) == 1  # fmt: skip
+    err = capsys.readouterr().err
+    assert "--hold" in err and "nope" in err and "no direction" in err

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 import torch
 
+from facesmith.files import sha256_file
 from facesmith_server.errors import PackError
-from facesmith_server.pack import load_pack, parse_manifest, sha256_of
+from facesmith_server.pack import load_pack, parse_manifest
 from facesmith_server.testpack import make_test_pack
 
 
@@ -24,7 +25,8 @@ def edit_manifest(root: Path, change: Any) -> None:
 
 
 def file_hashes(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): sha256_of(p) for p in sorted(root.rglob("*")) if p.is_file()}
+    files = sorted(p for p in root.rglob("*") if p.is_file())
+    return {str(p.relative_to(root)): sha256_file(p) for p in files}
 
 
 def test_make_test_pack_is_deterministic(tmp_path: Path) -> None:
@@ -111,7 +113,7 @@ def test_direction_shape_must_fit_its_space(pack_copy: Path) -> None:
 
     def update(d: dict[str, Any]) -> None:
         smile = d["directions"]["smile"]
-        smile["sha256"] = sha256_of(pack_copy / "directions/smile.pt")
+        smile["sha256"] = sha256_file(pack_copy / "directions/smile.pt")
         smile["size"] = (pack_copy / "directions/smile.pt").stat().st_size
 
     edit_manifest(pack_copy, update)
