@@ -274,6 +274,22 @@ def _check_edit_names(info: ServerInfo, edits: Sequence[EditSpec], sweep: str | 
         raise CliError(str(err)) from None
 
 
+def _per_photo(name: str, work: Callable[[ProgressBar], tuple[Path, str]]) -> bool:
+    """Run ``work`` for one photo under a progress bar → True, after printing where its result
+    went; False (after saying why) when the photo is skipped. Fatal errors propagate."""
+    bar = ProgressBar(Path(name).name)
+    try:
+        out, done = work(bar)
+    except (ValueError, ClientError) as err:  # unreadable file, no face, refused by the server
+        bar.close()
+        _skip_or_raise(name, err)
+        return False
+    bar.close()
+    _status(f"{name}: {done} → {out}")
+    print(out)
+    return True
+
+
 def _edit_one(
     name: str, client: FacesmithClient, detector: Any, edits: list[EditSpec], args: Any
 ) -> bool:
@@ -281,11 +297,9 @@ def _edit_one(
     from facesmith_client.files import write_image
     from facesmith_client.pipeline import edit_photo
 
-    bar = ProgressBar(Path(name).name)
-    try:
-        image = load_input(name)
+    def work(bar: ProgressBar) -> tuple[Path, str]:
         edited, faces = edit_photo(
-            image,
+            load_input(name),
             client,
             detector,
             edits,
@@ -296,14 +310,9 @@ def _edit_one(
         )
         out = output_path(name, args.out_dir)
         write_image(out, edited)
-    except (ValueError, ClientError) as err:  # unreadable file, no face, refused by the server
-        bar.close()
-        _skip_or_raise(name, err)
-        return False
-    bar.close()
-    _status(f"{name}: {len(faces)} face(s) edited → {out}")
-    print(out)
-    return True
+        return out, f"{len(faces)} face(s) edited"
+
+    return _per_photo(name, work)
 
 
 # Client errors that end the whole run rather than one photo.
@@ -324,11 +333,9 @@ def _sweep_one(
     from facesmith_client.pipeline import invert_photo
     from facesmith_client.sweep import contact_sheet, sweep_strengths
 
-    bar = ProgressBar(Path(name).name)
-    try:
-        image = load_input(name)
+    def work(bar: ProgressBar) -> tuple[Path, str]:
         photo = invert_photo(
-            image,
+            load_input(name),
             client,
             detector,
             min_face_size=args.min_face_size,
@@ -341,14 +348,9 @@ def _sweep_one(
         )
         out = output_path(name, args.out_dir, f"{OUTPUT_SUFFIX}_sweep_{args.sweep}", ".png")
         write_image(out, sheet)
-    except (ValueError, ClientError) as err:  # unreadable file, no face, refused by the server
-        bar.close()
-        _skip_or_raise(name, err)
-        return False
-    bar.close()
-    _status(f"{name}: contact sheet of {args.sweep} at {strengths} → {out}")
-    print(out)
-    return True
+        return out, f"contact sheet of {args.sweep} at {strengths}"
+
+    return _per_photo(name, work)
 
 
 def run_faces(args: argparse.Namespace) -> int:
