@@ -9,7 +9,7 @@ through these functions so depth and alpha survive.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -86,4 +86,44 @@ def from_opencv(image: np.ndarray) -> np.ndarray:
 
 def to_opencv(image: np.ndarray) -> np.ndarray:
     """Ours to OpenCV's B,G,R(,A) order (the swap is its own inverse)."""
+    return from_opencv(image)
+
+
+# -- host layouts --------------------------------------------------------------------------------
+# Host adapters hand layers over as they hold them: Krita's integer pixelData is B,G,R,A, its
+# float data and GEGL's formats R,G,B,A; Krita also has half floats. The runtime converts at
+# its edge with these two functions, so adapters never touch single pixels.
+
+HOST_ORDERS: Final = ("RGB", "RGBA", "BGR", "BGRA")
+HOST_DTYPES: Final[dict[str, np.dtype[Any]]] = {
+    "u8": np.dtype("<u1"),
+    "u16": np.dtype("<u2"),
+    "f16": np.dtype("<f2"),
+    "f32": np.dtype("<f4"),
+}
+
+
+def from_host(
+    buffer: bytes | bytearray | memoryview, shape: tuple[int, int, int], dtype: str, order: str
+) -> np.ndarray:
+    """A host layer's bytes → an image in our conventions (half floats widened to float32)."""
+    if order not in HOST_ORDERS or len(order) != shape[2]:
+        raise ValueError(f"pixel order must be one of {HOST_ORDERS} matching {shape[2]} channels")
+    if dtype not in HOST_DTYPES:
+        raise ValueError(f"pixel type must be one of {sorted(HOST_DTYPES)}, got {dtype!r}")
+    image = np.frombuffer(buffer, dtype=HOST_DTYPES[dtype]).reshape(shape)
+    if dtype == "f16":
+        image = image.astype(np.float32)
+    return check_image(_swap_red_blue(image) if order.startswith("B") else image)
+
+
+def to_host(image: np.ndarray, dtype: str, order: str) -> bytes:
+    """The inverse of ``from_host``: our image → the host's bytes."""
+    image = check_image(image)
+    if order.startswith("B"):
+        image = _swap_red_blue(image)
+    return np.ascontiguousarray(image, dtype=HOST_DTYPES[dtype]).tobytes()
+
+
+def _swap_red_blue(image: np.ndarray) -> np.ndarray:
     return from_opencv(image)

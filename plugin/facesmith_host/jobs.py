@@ -1,0 +1,234 @@
+"""The calls host adapters make, in host terms: layer bytes in, layer bytes out.
+
+Pixels travel as the host hands them over (``HostImage``: Krita's B,G,R,A integers, GEGL's
+R,G,B,A …); the runtime converts them to facesmith.pixels conventions and back, so adapters
+never touch pixels one by one (there is no numpy inside the hosts).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from facesmith_host.errors import WorkerError
+from facesmith_host.link import Array, WorkerLink
+
+ORDERS = ("RGBA", "BGRA", "RGB", "BGR")
+DTYPES = ("u8", "u16", "f16", "f32")
+ProgressFn = Callable[[float, str], None]  # (fraction done 0..1, what is happening)
+
+
+@dataclass(frozen=True)
+class HostImage:
+    """A layer's pixels: row-major, ``channels`` per pixel in ``order``, native little-endian."""
+
+    width: int
+    height: int
+    channels: int
+    dtype: str  # "u8" | "u16" | "f16" | "f32"
+    order: str  # "RGBA" | "BGRA" | "RGB" | "BGR"
+    data: bytes | bytearray | memoryview
+
+    def array(self) -> Array:
+        if self.order not in ORDERS or len(self.order) != self.channels:
+            raise WorkerError(
+                "unsupported_image",
+                f"pixel order {self.order!r} with {self.channels} channels is not supported",
+                "Convert the image to RGB or RGBA.",
+            )
+        return Array("image", (self.height, self.width, self.channels), self.dtype, self.data)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """An 8-bit mask the size of the image: 0 outside, 255 inside."""
+
+    width: int
+    height: int
+    data: bytes | bytearray | memoryview
+
+    def array(self) -> Array:
+        return Array("selection", (self.height, self.width), "u8", self.data)
+
+
+@dataclass(frozen=True)
+class FaceBox:
+    index: int
+    box: tuple[float, float, float, float]  # x0, y0, x1, y1 in image pixels
+    score: float
+    landmarks: tuple[tuple[float, float], ...]  # eyes, nose, mouth corners
+    in_selection: bool = True
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "box": list(self.box),
+            "score": self.score,
+            "landmarks": [list(p) for p in self.landmarks],
+        }
+
+
+@dataclass(frozen=True)
+class EditRange:
+    name: str
+    min: float
+    max: float
+    default: float
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class ServerStatus:
+    address: str
+    pack: str
+    resolution: int
+    device: str
+    edits: tuple[EditRange, ...]
+
+    def edit(self, name: str) -> EditRange:
+        for edit in self.edits:
+            if edit.name == name:
+                return edit
+        offered = ", ".join(e.name for e in self.edits) or "none"
+        raise WorkerError(
+            "unknown_edit",
+            f"the server's model pack ({self.pack}) has no {name!r} edit; it offers: {offered}",
+            "Install a model pack with this edit (facesmith pack list) or pick another edit.",
+        )
+
+
+@dataclass(frozen=True)
+class EditOutcome:
+    data: bytes | bytearray | memoryview  # same size, channels, dtype and order as the input
+    faces_edited: int
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A one-click menu edit: ``fraction`` of the pack's range (+: towards max, −: min)."""
+
+    key: str
+    label: str
+    edit: str
+    fraction: float
+
+
+PRESETS = (
+    Preset("older", "Older", "age", 0.5),
+    Preset("younger", "Younger", "age", -0.5),
+    Preset("bald", "Bald", "bald", 1.0),
+    Preset("masculine", "More masculine", "gender", 1.0),
+    Preset("feminine", "More feminine", "gender", -1.0),
+    Preset("smile", "Smile", "smile", 0.6),
+)
+
+
+def preset_strength(preset: Preset, status: ServerStatus) -> float:
+    edit = status.edit(preset.edit)
+    bound = edit.max if preset.fraction > 0 else -edit.min
+    return preset.fraction * bound
+
+
+def layer_name(edits: Sequence[tuple[str, float]]) -> str:
+    """ "facesmith: age +20, bald +1" — what the new layer holds, readable in the layer list."""
+    parts = [f"{name} {strength:+g}" for name, strength in edits]
+    return "facesmith: " + (", ".join(parts) or "reconstruction")
+
+
+# -- calls ---------------------------------------------------------------------------------------
+
+
+def server_info(link: WorkerLink) -> ServerStatus:
+    header = link.request("info").header
+    edits = tuple(
+        EditRange(
+            name=str(e["name"]),
+            min=float(e["min"]),
+            max=float(e["max"]),
+            default=float(e.get("default", 0.0)),
+            description=str(e.get("description", "")),
+        )
+        for e in header.get("edits", [])
+    )
+    return ServerStatus(
+        address=str(header.get("address", "")),
+        pack=str(header.get("pack", "")),
+        resolution=int(header.get("resolution", 0)),
+        device=str(header.get("device", "")),
+        edits=edits,
+    )
+
+
+def detect(
+    link: WorkerLink,
+    image: HostImage,
+    selection: Selection | None = None,
+    min_face_size: int = 40,
+) -> list[FaceBox]:
+    """Faces in ``image`` left to right (all of them; ``in_selection`` marks those inside)."""
+    arrays = _image_arrays(image, selection)
+    fields = {"order": image.order, "min_face_size": min_face_size}
+    reply = link.request("detect", fields, arrays)
+    return [_face_box(i, f) for i, f in enumerate(reply.header.get("faces", []))]
+
+
+def edit(
+    link: WorkerLink,
+    image: HostImage,
+    edits: Sequence[tuple[str, float]],
+    *,
+    faces: Sequence[FaceBox] | None = None,
+    selection: Selection | None = None,
+    preview: bool = False,
+    min_face_size: int = 40,
+    on_progress: ProgressFn | None = None,
+) -> EditOutcome:
+    """``image`` with ``edits`` applied to ``faces`` (None: every face, inside the selection
+    if there is one). ``preview`` renders at the server's fast low resolution."""
+    fields: dict[str, Any] = {
+        "order": image.order,
+        "edits": [{"name": name, "strength": float(value)} for name, value in edits],
+        "preview": preview,
+        "min_face_size": min_face_size,
+    }
+    if faces is not None:
+        fields["faces"] = [face.to_wire() for face in faces]
+    reply = link.request(
+        "edit", fields, _image_arrays(image, selection), _progress_adapter(on_progress)
+    )
+    result = reply.arrays.get("image")
+    if result is None or memoryview(result.data).nbytes != memoryview(image.data).nbytes:
+        raise WorkerError("internal", "the facesmith runtime returned an image of the wrong size")
+    return EditOutcome(result.data, int(reply.header.get("faces_edited", 0)))
+
+
+def _image_arrays(image: HostImage, selection: Selection | None) -> list[Array]:
+    arrays = [image.array()]
+    if selection is not None:
+        if (selection.width, selection.height) != (image.width, image.height):
+            raise WorkerError("bad_request", "the selection mask is not the size of the image")
+        arrays.append(selection.array())
+    return arrays
+
+
+def _face_box(index: int, wire: dict[str, Any]) -> FaceBox:
+    x0, y0, x1, y1 = (float(v) for v in wire["box"])
+    return FaceBox(
+        index=index,
+        box=(x0, y0, x1, y1),
+        score=float(wire.get("score", 0.0)),
+        landmarks=tuple((float(p[0]), float(p[1])) for p in wire["landmarks"]),
+        in_selection=bool(wire.get("in_selection", True)),
+    )
+
+
+def _progress_adapter(on_progress: ProgressFn | None) -> Callable[[dict[str, Any]], None] | None:
+    if on_progress is None:
+        return None
+
+    def forward(header: dict[str, Any]) -> None:
+        total = float(header.get("total") or 0)
+        done = float(header.get("done") or 0)
+        on_progress(done / total if total > 0 else 0.0, str(header.get("stage", "")))
+
+    return forward
