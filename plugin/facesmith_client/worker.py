@@ -44,32 +44,38 @@ class Worker:
         self._cancels_lock = threading.Lock()
 
     def serve(self, stdin: IO[bytes]) -> int:
-        """Answer frames until stdin ends or "shutdown" → the process exit status."""
+        """Answer frames until stdin ends or "shutdown" → the process exit status.
+
+        Requests already read are finished first (a script may close stdin right after its
+        last request); after a frame that cannot be delimited they are cancelled instead.
+        """
         runner = threading.Thread(target=self._run_jobs, name="facesmith-jobs", daemon=True)
         runner.start()
-        status = self._read_loop(stdin)
-        self._cancel_all()
+        status, shutdown_id = self._read_loop(stdin)
+        if status != 0:
+            self._cancel_all()
         self._jobs.put(None)
         runner.join()
+        if shutdown_id is not None:
+            self._reply(shutdown_id, "bye", {})
         return status
 
     # -- reading -----------------------------------------------------------------------------
 
-    def _read_loop(self, stdin: IO[bytes]) -> int:
+    def _read_loop(self, stdin: IO[bytes]) -> tuple[int, int | None]:
+        """Read and dispatch frames → (exit status, id of the shutdown request if any)."""
         while True:
             try:
                 frame = protocol.read_frame(stdin)
             except protocol.ProtocolError as err:
                 self._error(err.request_id, WorkerError("protocol", f"garbled request: {err}"))
                 if err.fatal:
-                    return EXIT_PROTOCOL_ERROR
+                    return EXIT_PROTOCOL_ERROR, None
                 continue
             if frame is None:
-                return 0
+                return 0, None
             if frame.op == "shutdown":
-                self._cancel_all()
-                self._reply(frame.id, "bye", {})
-                return 0
+                return 0, frame.id
             self._accept(frame)
 
     def _accept(self, frame: Frame) -> None:
