@@ -1,0 +1,336 @@
+#!/usr/bin/env python3
+"""facesmith for GIMP 3: Filters ▸ facesmith ▸ Older, Younger, Bald, … and Edit faces….
+
+Each procedure reads the selected layer through GEGL, hands it to the facesmith runtime (a child
+process in its own Python environment, see facesmith_host) and adds the result as a new layer
+directly above the source, in one undo group. The source layer is never written, and nothing is
+added when anything fails. Scripts call the procedures non-interactively with their arguments:
+
+    pdb.lookup_procedure("plug-in-facesmith-older")   # strength: 0–100 % of the edit's range
+    pdb.lookup_procedure("plug-in-facesmith-edit")    # edit: "age", strength: in the pack's units
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+
+# The installer puts facesmith_host and facesmith_gimp beside this file.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import gi
+
+gi.require_version("Gimp", "3.0")
+gi.require_version("GimpUi", "3.0")
+gi.require_version("Gegl", "0.4")
+gi.require_version("Babl", "0.1")
+import facesmith_gimp as rules  # noqa: E402
+from gi.repository import Babl, Gegl, Gimp, GimpUi, GLib, GObject  # noqa: E402
+
+try:
+    from facesmith_host import jobs
+    from facesmith_host.config import load_config, worker_command
+    from facesmith_host.errors import WorkerError
+    from facesmith_host.link import WorkerLink
+except ImportError as missing:  # a broken install still shows its menu entry, and says why
+    jobs = None  # type: ignore[assignment]
+    HOST_MISSING: ImportError | None = missing
+
+    class WorkerError(Exception):  # type: ignore[no-redef]
+        def __init__(self, code: str, message: str, hint: str = "") -> None:
+            super().__init__(message)
+            self.code, self.message, self.hint = code, message, hint
+else:
+    HOST_MISSING = None
+
+PLUG_IN_BINARY = "facesmith"
+REINSTALL = "Run the facesmith installer again (installers/install.py)."
+
+
+# -- the request a procedure makes ---------------------------------------------------------------
+
+
+class EditRequest:
+    """What one procedure asks for: a menu preset (strength in % of its range) or a named edit
+    (strength in the pack's units)."""
+
+    def __init__(self, title: str, preset: jobs.Preset | None = None) -> None:
+        self.title = title
+        self.preset = preset
+
+    def edits(self, config: Gimp.ProcedureConfig, status: jobs.ServerStatus) -> list:
+        strength = float(config.get_property("strength"))
+        if self.preset is not None:
+            fraction = rules.preset_fraction(self.preset.fraction, strength)
+            preset = dataclasses.replace(self.preset, fraction=fraction)
+            return [(preset.edit, jobs.preset_strength(preset, status))]
+        name = str(config.get_property("edit") or "").strip()
+        edit = status.edit(name)  # unknown_edit, naming what the pack offers
+        if not edit.min <= strength <= edit.max:
+            raise WorkerError(
+                "bad_request",
+                f"strength {strength:g} is outside the {name!r} edit's range "
+                f"{edit.min:g} … {edit.max:g}",
+                "Pick a strength inside that range.",
+            )
+        return [(name, strength)]
+
+
+# -- GIMP pixels ---------------------------------------------------------------------------------
+
+
+def source_layer(image: Gimp.Image, drawables: list) -> Gimp.Layer:
+    """The one paint layer to edit; WorkerError naming the fix otherwise."""
+    if image.get_base_type() != Gimp.ImageBaseType.RGB:
+        raise WorkerError(
+            "unsupported_image",
+            "this image is grayscale or indexed; faces are edited in RGB images only.",
+            "Choose Image ▸ Mode ▸ RGB, then run the filter again.",
+        )
+    if len(drawables) != 1:
+        raise WorkerError(
+            "unsupported_image",
+            f"{len(drawables) or 'no'} layers are selected; faces are edited one layer at a time.",
+            "Select a single layer in the Layers dialog.",
+        )
+    drawable = drawables[0]
+    if not drawable.is_layer() or drawable.is_group_layer():
+        raise WorkerError(
+            "unsupported_image",
+            f"{drawable.get_name()!r} is not a paint layer (a mask, channel or layer group).",
+            "Select the photo's layer itself in the Layers dialog.",
+        )
+    return drawable
+
+
+def layer_rect(layer: Gimp.Drawable) -> rules.Rect:
+    _, x, y = layer.get_offsets()
+    return rules.Rect(x, y, layer.get_width(), layer.get_height())
+
+
+def gegl_rect(rect: rules.Rect) -> Gegl.Rectangle:
+    return Gegl.Rectangle.new(rect.x, rect.y, rect.width, rect.height)
+
+
+def babl_name(fmt: rules.PixelFormat, layer: Gimp.Drawable) -> str:
+    """``fmt``'s encoding in the layer's colour space, so that GEGL converts nothing but the
+    sample type (a Display P3 or Adobe RGB photo keeps its values exactly)."""
+    return Babl.get_name(Babl.format_with_space(fmt.encoding, layer.get_format()))
+
+
+def read_layer(layer: Gimp.Layer, fmt: rules.PixelFormat) -> jobs.HostImage:
+    rect = rules.Rect(0, 0, layer.get_width(), layer.get_height())
+    data = layer.get_buffer().get(
+        gegl_rect(rect), 1.0, babl_name(fmt, layer), Gegl.AbyssPolicy.CLAMP
+    )
+    return jobs.HostImage(rect.width, rect.height, fmt.channels, fmt.dtype, fmt.order, data)
+
+
+def read_selection(image: Gimp.Image, layer: Gimp.Layer) -> jobs.Selection | None:
+    """The selection over the layer's extent as an 8-bit mask; None when nothing is selected."""
+    if Gimp.Selection.is_empty(image):
+        return None
+    _, _, x1, y1, x2, y2 = Gimp.Selection.bounds(image)
+    area = layer_rect(layer)
+    if rules.selection_misses(area, rules.Rect(x1, y1, x2 - x1, y2 - y1)):
+        raise WorkerError(
+            "no_face",
+            f"the selection lies outside the layer {layer.get_name()!r}.",
+            "Select around the faces on this layer, or choose Select ▸ None to edit every face.",
+        )
+    # The mask lives in image coordinates; outside the image it reads as unselected.
+    mask = image.get_selection().get_buffer()
+    data = mask.get(gegl_rect(area), 1.0, "Y u8", Gegl.AbyssPolicy.NONE)
+    return jobs.Selection(area.width, area.height, data)
+
+
+def add_result_layer(
+    image: Gimp.Image,
+    source: Gimp.Layer,
+    sent: jobs.HostImage,
+    fmt: rules.PixelFormat,
+    name: str,
+    returned: bytes,
+) -> Gimp.Layer:
+    """A new layer directly above ``source``, at its offsets and with its opacity and mode: an
+    exact copy of the source's pixels with the rows' changed spans written over it. One undo
+    group; the layer is removed again if anything fails half-way."""
+    area = layer_rect(source)
+    kind = Gimp.ImageType.RGBA_IMAGE if fmt.channels == 4 else Gimp.ImageType.RGB_IMAGE
+    image.undo_group_start()
+    layer, inserted = None, False
+    try:
+        layer = Gimp.Layer.new(
+            image, name, area.width, area.height, kind, source.get_opacity(), source.get_mode()
+        )
+        # at the source's own index in its parent (0 = top): directly above it
+        image.insert_layer(layer, source.get_parent(), image.get_item_position(source))
+        inserted = True
+        layer.set_offsets(area.x, area.y)
+        write_pixels(layer, source, sent, fmt, returned)
+        image.set_selected_layers([layer])
+    except Exception:
+        if inserted:
+            image.remove_layer(layer)
+        elif layer is not None:
+            layer.delete()
+        raise
+    finally:
+        image.undo_group_end()
+    return layer
+
+
+def write_pixels(
+    layer: Gimp.Layer,
+    source: Gimp.Layer,
+    sent: jobs.HostImage,
+    fmt: rules.PixelFormat,
+    returned: bytes,
+) -> None:
+    whole = gegl_rect(rules.Rect(0, 0, sent.width, sent.height))
+    buffer = layer.get_buffer()
+    source.get_buffer().copy(whole, Gegl.AbyssPolicy.NONE, buffer, whole)  # same format: exact
+    encoding = babl_name(fmt, source)
+    pixel_bytes = fmt.pixel_bytes
+    row_bytes = sent.width * pixel_bytes
+    for y, x0, x1 in rules.changed_spans(
+        bytes(sent.data), returned, sent.width, sent.height, pixel_bytes
+    ):
+        start = y * row_bytes
+        span = returned[start + x0 * pixel_bytes : start + x1 * pixel_bytes]
+        buffer.set(Gegl.Rectangle.new(x0, y, x1 - x0, 1), encoding, span)
+    buffer.flush()
+    layer.update(0, 0, sent.width, sent.height)
+
+
+# -- one run -------------------------------------------------------------------------------------
+
+
+def progress_reporter(title: str):
+    Gimp.progress_init(f"facesmith: {title}")
+
+    def report(fraction: float, stage: str) -> None:
+        if stage:
+            Gimp.progress_set_text(f"facesmith: {title} — {stage}")
+        Gimp.progress_update(min(max(fraction, 0.0), 1.0))
+
+    return report
+
+
+def edit_image(
+    image: Gimp.Image, drawables: list, config: Gimp.ProcedureConfig, request: EditRequest
+) -> Gimp.Layer:
+    """Read, edit through the runtime, then write the new layer → that layer."""
+    if HOST_MISSING is not None:
+        raise WorkerError(
+            "not_installed",
+            f"the plug-in's facesmith_host files are missing ({HOST_MISSING}).",
+            REINSTALL,
+        )
+    source = source_layer(image, drawables)
+    fmt = rules.pixel_format(image.get_precision().value_nick, source.has_alpha())
+    pixels = read_layer(source, fmt)
+    selection = read_selection(image, source)
+    link = WorkerLink(*worker_command(load_config()))
+    try:
+        report = progress_reporter(request.title)
+        report(0.0, "starting the facesmith runtime")
+        edits = request.edits(config, jobs.server_info(link))
+        outcome = jobs.edit(link, pixels, edits, selection=selection, on_progress=report)
+    finally:
+        link.close()
+        Gimp.progress_end()
+    if outcome.faces_edited == 0:
+        where = "inside the selection" if selection is not None else "in this layer"
+        raise WorkerError(
+            "no_face",
+            f"no face was found {where}.",
+            "Faces need to be at least 40 pixels across; select the layer holding them.",
+        )
+    name = jobs.layer_name(edits)
+    return add_result_layer(image, source, pixels, fmt, name, bytes(outcome.data))
+
+
+def ask(procedure: Gimp.Procedure, config: Gimp.ProcedureConfig, title: str) -> bool:
+    GimpUi.init(PLUG_IN_BINARY)
+    dialog = GimpUi.ProcedureDialog.new(procedure, config, f"facesmith: {title}")
+    dialog.fill(None)
+    accepted = dialog.run()
+    dialog.destroy()
+    return bool(accepted)
+
+
+def make_run(request: EditRequest):
+    def run(procedure, run_mode, image, drawables, config, _data):
+        if run_mode == Gimp.RunMode.INTERACTIVE and not ask(procedure, config, request.title):
+            return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
+        try:
+            edit_image(image, list(drawables), config, request)
+        except WorkerError as err:
+            text = rules.error_text(err.message, err.hint)
+            return procedure.new_return_values(Gimp.PDBStatusType.EXECUTION_ERROR, GLib.Error(text))
+        Gimp.displays_flush()
+        return procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
+
+    return run
+
+
+# -- registration --------------------------------------------------------------------------------
+
+
+def presets() -> dict[str, jobs.Preset]:
+    return {} if jobs is None else {rules.preset_procedure(p.key): p for p in jobs.PRESETS}
+
+
+class Facesmith(Gimp.PlugIn):
+    def do_set_i18n(self, _name):
+        return False
+
+    def do_query_procedures(self):
+        return [*presets(), rules.EDIT_PROCEDURE]
+
+    def do_create_procedure(self, name):
+        preset = presets().get(name)
+        label = preset.label if preset is not None else "Edit faces"
+        request = EditRequest(label, preset)
+        procedure = Gimp.ImageProcedure.new(
+            self, name, Gimp.PDBProcType.PLUGIN, make_run(request), None
+        )
+        procedure.set_image_types("RGB*")
+        procedure.set_sensitivity_mask(Gimp.ProcedureSensitivityMask.DRAWABLE)
+        procedure.set_menu_label(f"{label}…" if preset is None else label)
+        procedure.add_menu_path(rules.MENU_PATH)
+        procedure.set_attribution("facesmith", "facesmith contributors", "2025")
+        flags = GObject.ParamFlags.READWRITE
+        if preset is None:
+            procedure.set_documentation(
+                "Edit the faces in the layer with a facesmith edit",
+                "Adds a new layer above the selected one with every face (inside the selection, "
+                "if any) edited by the named edit of the server's model pack.",
+                name,
+            )
+            procedure.add_string_argument("edit", "_Edit", "Edit name (age, bald, …)", "age", flags)
+            procedure.add_double_argument(
+                "strength", "S_trength", "Strength in the edit's units", -1000, 1000, 20, flags
+            )
+        else:
+            procedure.set_documentation(
+                f"facesmith: {label}",
+                f"Adds a new layer above the selected one with every face (inside the selection, "
+                f"if any) edited: {label.lower()}.",
+                name,
+            )
+            procedure.add_double_argument(
+                "strength",
+                "S_trength (%)",
+                "Share of the edit's full range, in percent",
+                0,
+                100,
+                round(abs(preset.fraction) * 100),
+                flags,
+            )
+        return procedure
+
+
+Gimp.main(Facesmith.__gtype__, sys.argv)
