@@ -151,7 +151,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default="local",
         help='"local" (start one on the default pack when needed) or HOST:PORT',
     )
-    p.add_argument("--token", help="the server's token (default: keep the recorded one)")
+    p.add_argument(
+        "--token",
+        help="the server's token (default: $FACESMITH_TOKEN, else the one recorded for the "
+        "same server)",
+    )
     p.add_argument(
         "--config",
         type=Path,
@@ -434,8 +438,8 @@ def _create_runtime(act: Actions, runtime: Path, python: Path, system_site: bool
             [*venv, str(runtime)],
             "On Debian/Ubuntu install python3-venv first (sudo apt install python3-venv).",
         )
-    marker = runtime / RUNTIME_MARKER
-    if not marker.exists():
+        # Marked only when made here: `--remove-runtime` must never delete a user's own venv.
+        marker = runtime / RUNTIME_MARKER
         text = "Made by the facesmith installer; `--uninstall --remove-runtime` deletes it.\n"
         act.do(f"mark {runtime} as facesmith's runtime", lambda: marker.write_text(text, "utf-8"))
 
@@ -519,9 +523,9 @@ def _remove_stale(act: Actions, recorded: list[str], current: list[Path]) -> Non
 
 
 def write_config(act: Actions, plan: Plan, args: argparse.Namespace, config_mod: Any) -> None:
-    token = args.token
+    token = args.token if args.token is not None else os.environ.get("FACESMITH_TOKEN")
     if token is None:
-        token = _recorded_token(plan.config, config_mod)
+        token = _recorded_token(plan.config, config_mod, args.server)
     cfg = config_mod.RuntimeConfig(python=str(plan.python), server=args.server, token=token)
     act.make_dirs(plan.config.parent)
     shown = f"python={cfg.python}, server={cfg.server}" + (", token=***" if token else "")
@@ -530,11 +534,13 @@ def write_config(act: Actions, plan: Plan, args: argparse.Namespace, config_mod:
     )
 
 
-def _recorded_token(config: Path, config_mod: Any) -> str:
+def _recorded_token(config: Path, config_mod: Any, server: str) -> str:
+    """The token recorded for ``server`` (never one recorded for another server)."""
     try:
-        return str(config_mod.load_config(config).token)
+        recorded = config_mod.load_config(config)
     except Exception:  # no config yet, or an unreadable one that is about to be replaced
         return ""
+    return str(recorded.token) if recorded.server == server else ""
 
 
 def install(args: argparse.Namespace, act: Actions) -> None:

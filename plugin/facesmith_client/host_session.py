@@ -169,7 +169,8 @@ def layer_image(frame: Frame) -> LayerImage:
             "unsupported_image", f"this layer cannot be edited: {err}", "Convert it to RGB/RGBA."
         ) from None
     digest = hashlib.blake2b(array.data, digest_size=16).hexdigest()
-    return LayerImage(image, array.dtype, str(order), f"{digest}:{array.shape}:{order}")
+    key = f"{digest}:{array.shape}:{array.dtype}:{order}"
+    return LayerImage(image, array.dtype, str(order), key)
 
 
 def selection_mask(frame: Frame, image: np.ndarray) -> np.ndarray | None:

@@ -190,9 +190,10 @@ def server_client(server: str, token: str | None) -> Iterator[Callable[[], Faces
     def connect() -> FacesmithClient:
         if server != "local":
             return GrpcClient(server, token=token)
-        if not local:
-            local.append(LocalServer(ensure_test_pack(default_pack_dir())))
-            local[0].start()
+        if not local:  # kept only once it started, so a failed start is tried again
+            starting = LocalServer(ensure_test_pack(default_pack_dir()))
+            starting.start()
+            local.append(starting)
         return GrpcClient(local[0].address)
 
     try:

@@ -75,8 +75,11 @@ def save_config(config: RuntimeConfig, path: Path | None = None) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     data = {"version": CONFIG_VERSION, **config.__dict__}
     partial = path.with_name(path.name + ".part")
-    partial.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    partial.chmod(0o600)  # it may hold the server's token
+    partial.unlink(missing_ok=True)  # a stale one may have other permissions
+    # Private from the first byte: it may hold the server's token.
+    handle = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(handle, "w", encoding="utf-8") as out:
+        out.write(json.dumps(data, indent=2) + "\n")
     os.replace(partial, path)
     return path
 

@@ -26,6 +26,7 @@ __all__ = ["Array", "Reply", "WorkerError", "WorkerLink"]
 ProgressFn = Callable[[dict[str, Any]], None]
 STDERR_LINES_KEPT = 40
 HELLO_TIMEOUT_S = 60.0  # the runtime imports torch on start: slow on a cold disk
+CONTROL_WRITE_WAIT_S = 1.0  # cancel/close never wait longer than this behind a big request
 
 
 @dataclass(frozen=True)
@@ -77,12 +78,14 @@ class WorkerLink:
             self._send_quietly({"op": "cancel", "target": target})
 
     def close(self) -> None:
-        """Stop the worker (politely, then by force)."""
+        """Stop the worker: cancel its work and ask it to exit, then force it."""
+        self.cancel_all()
         with self._lock:
             process, self._process = self._process, None
         if process is None or process.poll() is not None:
             return
-        self._write_to(process, {"id": 0, "op": "shutdown"}, ())
+        if not self._write_to(process, {"id": 0, "op": "shutdown"}, (), CONTROL_WRITE_WAIT_S):
+            process.kill()
         try:
             process.wait(timeout=5)
         except subprocess.TimeoutExpired:
@@ -120,8 +123,10 @@ class WorkerLink:
                     "Run the facesmith installer again; it records where the runtime lives.",
                 ) from None
             self._process = process
-        threading.Thread(target=self._read_replies, args=(process,), daemon=True).start()
-        threading.Thread(target=self._read_stderr, args=(process,), daemon=True).start()
+        stderr = threading.Thread(target=self._read_stderr, args=(process,), daemon=True)
+        stderr.start()
+        replies = threading.Thread(target=self._read_replies, args=(process, stderr), daemon=True)
+        replies.start()
         return True
 
     def _hello(self) -> None:
@@ -136,7 +141,7 @@ class WorkerLink:
                 "Install the plugin and the runtime from the same facesmith release.",
             )
 
-    def _read_replies(self, process: subprocess.Popen[bytes]) -> None:
+    def _read_replies(self, process: subprocess.Popen[bytes], stderr: threading.Thread) -> None:
         assert process.stdout is not None
         try:
             while (frame := protocol.read_frame(process.stdout)) is not None:
@@ -144,6 +149,7 @@ class WorkerLink:
         except (protocol.ProtocolError, OSError, ValueError) as err:
             self._stderr.append(f"[facesmith link] unreadable reply: {err}")
         exit_code = _wait_briefly(process)
+        stderr.join(timeout=2)  # its last words belong in the error message
         with self._lock:
             waiting = list(self._waiting.values())
             if self._process is process:
@@ -186,7 +192,7 @@ class WorkerLink:
                 raise self._died(None if process is None else _wait_briefly(process))
             if timeout is None and op == "hello":
                 timeout = HELLO_TIMEOUT_S
-            return self._reply(box, on_progress, timeout)
+            return self._reply(box, on_progress, timeout, request_id)
         finally:
             with self._lock:
                 self._waiting.pop(request_id, None)
@@ -196,11 +202,13 @@ class WorkerLink:
         box: queue.Queue[Frame | _Died],
         on_progress: ProgressFn | None,
         timeout: float | None,
+        request_id: int,
     ) -> Reply:
         while True:
             try:
                 item = box.get(timeout=timeout)
             except queue.Empty:
+                self._send_quietly({"op": "cancel", "target": request_id})  # free the queue
                 raise WorkerError(
                     "timeout",
                     f"the facesmith runtime did not answer within {timeout:.0f} s",
@@ -226,14 +234,19 @@ class WorkerLink:
         process: subprocess.Popen[bytes],
         header: dict[str, Any],
         arrays: tuple[Array, ...],
+        wait: float | None = None,
     ) -> bool:
-        """Send one frame → False if the child is gone (its reader then reports why)."""
+        """Send one frame → False if the child is gone (its reader then reports why) or, with
+        ``wait``, if another frame still blocks the pipe after ``wait`` seconds."""
         assert process.stdin is not None
+        if not self._write_lock.acquire(timeout=-1 if wait is None else wait):
+            return False
         try:
-            with self._write_lock:
-                protocol.write_frame(process.stdin, header, arrays)
+            protocol.write_frame(process.stdin, header, arrays)
         except (BrokenPipeError, OSError):
             return False
+        finally:
+            self._write_lock.release()
         return True
 
     def _send_quietly(self, header: dict[str, Any]) -> None:
@@ -242,7 +255,7 @@ class WorkerLink:
             request_id = self._next_id
             self._next_id += 1
         if process is not None:
-            self._write_to(process, {**header, "id": request_id}, ())
+            self._write_to(process, {**header, "id": request_id}, (), CONTROL_WRITE_WAIT_S)
 
     def _died(self, exit_code: int | None) -> WorkerError:
         tail = self.stderr_tail()
@@ -262,6 +275,14 @@ def _wait_briefly(process: subprocess.Popen[bytes]) -> int | None:
 
 
 def default_env() -> dict[str, str]:
-    """The host's environment without variables that would make the runtime's Python load the
-    host's own modules (Krita and GIMP set PYTHONPATH/PYTHONHOME for their interpreters)."""
-    return {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    """The host's environment without what would make the runtime load the host's own Python
+    modules or libraries: hosts set PYTHON* for their interpreter, and AppImage/bundle builds
+    point the loader at their bundled libraries."""
+    bundled = "APPIMAGE" in os.environ or "APPDIR" in os.environ
+    return {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith("PYTHON")
+        and not name.startswith("DYLD_")
+        and not (bundled and name in ("LD_LIBRARY_PATH", "LD_PRELOAD"))
+    }

@@ -35,6 +35,7 @@ PREFIX = struct.Struct(">4sIQ")
 MAX_HEADER_BYTES = 1 << 20
 MAX_PAYLOAD_BYTES = 1 << 32  # a 16-bit RGBA 16k x 16k layer is 2 GiB
 ITEM_SIZES = {"u8": 1, "u16": 2, "f16": 2, "f32": 4}
+READ_CHUNK_BYTES = 16 << 20
 
 
 class ProtocolError(Exception):
@@ -123,17 +124,20 @@ def read_frame(stream: IO[bytes]) -> Frame | None:
 
 
 def _read_exactly(stream: IO[bytes], size: int, *, at_start: bool = False) -> bytearray | None:
-    buffer = bytearray(size)
-    view = memoryview(buffer)
-    filled = 0
-    while filled < size:
-        chunk = stream.read(size - filled)
+    """``size`` bytes; memory grows as they arrive, so a corrupt length costs nothing."""
+    buffer = bytearray()
+    while len(buffer) < size:
+        chunk = stream.read(min(size - len(buffer), READ_CHUNK_BYTES))
         if not chunk:
-            if at_start and filled == 0:
+            if at_start and not buffer:
                 return None
-            raise ProtocolError(f"stream ended inside a frame ({filled}/{size} bytes)", fatal=True)
-        view[filled : filled + len(chunk)] = chunk
-        filled += len(chunk)
+            raise ProtocolError(
+                f"stream ended inside a frame ({len(buffer)}/{size} bytes)", fatal=True
+            )
+        try:
+            buffer += chunk
+        except MemoryError:
+            raise ProtocolError(f"no memory for a {size}-byte frame", fatal=True) from None
     return buffer
 
 

@@ -120,6 +120,9 @@ def from_host(
 def to_host(image: np.ndarray, dtype: str, order: str) -> bytes:
     """The inverse of ``from_host``: our image → the host's bytes."""
     image = check_image(image)
+    expected = np.float32 if dtype == "f16" else HOST_DTYPES[dtype]
+    if image.dtype != expected:
+        raise ValueError(f"a {dtype} layer needs a {np.dtype(expected)} image, got {image.dtype}")
     if order.startswith("B"):
         image = _swap_red_blue(image)
     return np.ascontiguousarray(image, dtype=HOST_DTYPES[dtype]).tobytes()

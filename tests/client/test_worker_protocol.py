@@ -217,3 +217,12 @@ def test_fuzzed_streams_always_get_well_formed_replies_and_never_hang():
                 assert reply.header["code"] and reply.header["message"]
         if status == EXIT_PROTOCOL_ERROR:
             assert any(r.op == "error" and r.header["code"] == "protocol" for r in replies)
+
+
+def test_every_request_of_a_valid_stream_gets_exactly_one_final_reply():
+    status, replies = serve(valid_stream())
+    finals = [f.id for f in replies if f.op != "progress"]
+    assert status == 0
+    assert sorted(finals) == [1, 2, 3, 5]  # cancel (4) has no reply of its own
+    (edit,) = [f for f in replies if f.id == 3 and f.op != "progress"]
+    assert edit.op == "result" or edit.header["code"] == "cancelled"

@@ -46,6 +46,7 @@ else:
 
 PLUG_IN_BINARY = "facesmith"
 REINSTALL = "Run the facesmith installer again (installers/install.py)."
+REPORT_BUG = "This is a bug in facesmith; please report it with the message above."
 
 
 # -- the request a procedure makes ---------------------------------------------------------------
@@ -269,6 +270,9 @@ def make_run(request: EditRequest):
             edit_image(image, list(drawables), config, request)
         except WorkerError as err:
             text = rules.error_text(err.message, err.hint)
+            return procedure.new_return_values(Gimp.PDBStatusType.EXECUTION_ERROR, GLib.Error(text))
+        except Exception as err:  # a GEGL error or a bad reply: a message, not a plug-in crash
+            text = rules.error_text(f"facesmith failed: {type(err).__name__}: {err}", REPORT_BUG)
             return procedure.new_return_values(Gimp.PDBStatusType.EXECUTION_ERROR, GLib.Error(text))
         Gimp.displays_flush()
         return procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
