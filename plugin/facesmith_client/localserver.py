@@ -83,6 +83,7 @@ def server_command(pack_dir: Path, listen: str, device: str) -> list[str]:
         listen,
         "--device",
         device,
+        "--stop-when-stdin-closes",
     ]
 
 
@@ -108,7 +109,7 @@ class LocalServer:
         self._log = tempfile.TemporaryFile(mode="w+", encoding="utf-8")  # noqa: SIM115 - stop() closes
         self._process = subprocess.Popen(
             server_command(self.pack_dir, "127.0.0.1:0", self.device),
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.PIPE,  # never written: its end when we die stops the server
             stdout=subprocess.PIPE,
             stderr=self._log,
             text=True,
@@ -164,8 +165,10 @@ class LocalServer:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-        if process is not None and process.stdout is not None:
-            process.stdout.close()
+        if process is not None:
+            for pipe in (process.stdin, process.stdout):
+                if pipe is not None:
+                    pipe.close()
         if self._log is not None:
             self._log.close()
             self._log = None

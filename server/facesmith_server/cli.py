@@ -13,7 +13,7 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 from facesmith_server.devices import CHOICES
 
@@ -43,6 +43,12 @@ def _serve_parser() -> argparse.ArgumentParser:
     p.add_argument("--token", default=os.environ.get("FACESMITH_TOKEN"), help="shared secret")
     p.add_argument("--max-batch", type=int, default=8, help="faces per forward pass")
     p.add_argument("--max-queue", type=int, default=4, help="jobs before RESOURCE_EXHAUSTED")
+    p.add_argument(
+        "--stop-when-stdin-closes",
+        action="store_true",
+        help="exit when stdin ends: a parent that starts its own server (the plugins' runtime) "
+        "gives it a pipe, so the server never outlives it, even if it is killed",
+    )
     return p
 
 
@@ -73,9 +79,17 @@ def serve(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+    if args.stop_when_stdin_closes:
+        threading.Thread(target=_set_at_eof, args=(sys.stdin.buffer, stop), daemon=True).start()
     stop.wait()
     server.stop(grace=2).wait()
     return 0
+
+
+def _set_at_eof(stream: IO[bytes], stop: threading.Event) -> None:
+    while stream.read(4096):
+        pass
+    stop.set()
 
 
 def _load_engine(args: argparse.Namespace, device: torch.device) -> Engine | PackError:

@@ -51,3 +51,20 @@ def test_make_test_pack_command(tmp_path: Path) -> None:
 
     assert main(["make-test-pack", str(tmp_path / "p"), "--resolution", "32"]) == 0
     assert (tmp_path / "p" / "manifest.json").is_file()
+
+
+def test_a_server_started_by_a_parent_stops_when_the_parent_is_gone(test_pack: Path) -> None:
+    """The runtime starts its own server with a pipe on stdin; if the runtime is killed, the
+    pipe ends and the server must not linger holding the pack (and a GPU)."""
+    command = [sys.executable, "-m", "facesmith_server.cli", "--pack", str(test_pack)]
+    process = subprocess.Popen(
+        [*command, "--listen", "127.0.0.1:0", "--stop-when-stdin-closes"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdin is not None and process.stdout is not None
+    assert process.stdout.readline().startswith("facesmith-server listening on")
+    assert process.poll() is None
+    process.stdin.close()  # what the kernel does when the parent dies
+    assert process.wait(timeout=20) == 0
