@@ -1,0 +1,276 @@
+"""The facesmith docker: server status, the faces found (tick those to edit), a slider per
+edit, Preview (fast, low resolution, shown here) and Apply (a new layer), progress and Cancel.
+
+Every worker request runs in the background (``tasks``); Krita is only touched here, on the
+UI thread, before a request starts and after it ends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from krita import DockWidget, DockWidgetFactory, DockWidgetFactoryBase, Krita
+
+from facesmith_host import jobs
+from facesmith_host.errors import WorkerError
+
+from . import apply, runtime, thumbs
+from .faces import ICON, FaceList
+from .messages import show_error
+from .qt import Qt, QtCore, QtGui, QtWidgets
+from .sliders import EditSliders
+from .tasks import Task, run_in_background
+
+DOCKER_ID = "facesmith_docker"
+PREVIEW = 120  # px, each of before / after
+FACE_MARGIN = 0.25  # thumbnails and preview show a little around each face box
+
+
+class FacesmithPanel(QtWidgets.QWidget):
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("facesmith_panel")
+        self._task: Task | None = None
+        self._faces_of: tuple[Any, Any] | None = None  # (document, layer) the faces are from
+        self._asked_status = False
+        self._build()
+
+    # -- layout ----------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        self.status = QtWidgets.QLabel("Server: not connected")
+        self.status.setObjectName("facesmith_status")
+        self.status.setWordWrap(True)
+        self.faces = FaceList()
+        self.sliders = EditSliders()
+        self.before, self.after = _picture_label("before"), _picture_label("after")
+        self.progress = QtWidgets.QProgressBar()
+        self.progress.setObjectName("facesmith_progress_bar")
+        self.progress.setRange(0, 100)
+        self.progress.setValue(0)
+
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.addLayout(_row(self.status, self._button("Connect", self.refresh_status)))
+        layout.addLayout(
+            _row(QtWidgets.QLabel("Faces"), self._button("Find faces", self.find_faces))
+        )
+        layout.addWidget(self.faces)
+        layout.addWidget(self.sliders)
+        layout.addLayout(_row(self._button("Reset", self.sliders.reset)))
+        layout.addLayout(_row(self.before, self.after))
+        layout.addLayout(
+            _row(self._button("Preview", self.preview), self._button("Apply", self.apply_edits))
+        )
+        cancel = self._button("Cancel", runtime.cancel_all, busy_ok=True)
+        layout.addLayout(_row(self.progress, cancel))
+        layout.addStretch(1)
+        self._set_busy(False)
+
+    def _button(self, text: str, slot: Callable[[], Any], busy_ok: bool = False) -> Any:
+        button = QtWidgets.QPushButton(text)
+        button.setObjectName("facesmith_" + text.lower().replace(" ", "_"))
+        button.setProperty("facesmith_busy_ok", busy_ok)
+        button.clicked.connect(lambda _checked=False: slot())
+        return button
+
+    def showEvent(self, event: Any) -> None:
+        super().showEvent(event)
+        if not self._asked_status:  # connect once the docker is first seen, not at start-up
+            self._asked_status = True
+            QtCore.QTimer.singleShot(0, lambda: self.refresh_status(quiet=True))
+
+    # -- actions ---------------------------------------------------------------------------
+
+    def refresh_status(self, quiet: bool = False) -> None:
+        """Ask the server what it offers; ``quiet``: problems only in the status line."""
+        link = self._link(quiet)
+        if link is not None:
+            self._run(lambda _p: jobs.server_info(link), self._show_status, self._status_failed)
+
+    def find_faces(self) -> None:
+        snap, link = self._snapshot_and_link()
+        if snap is None:
+            return
+
+        def detect(_progress: Any) -> list[jobs.FaceBox]:
+            return jobs.detect(link, snap.image, snap.selection)
+
+        self._run(detect, lambda faces: self._show_faces(snap, faces))
+
+    def preview(self) -> None:
+        self._edit(preview=True)
+
+    def apply_edits(self) -> None:
+        self._edit(preview=False)
+
+    def forget(self) -> None:
+        """The document changed: faces and preview belong to the old one."""
+        self.faces.forget()
+        self._faces_of = None
+        self.before.clear()
+        self.after.clear()
+
+    # -- edits -----------------------------------------------------------------------------
+
+    def _edit(self, preview: bool) -> None:
+        if not self.sliders.values():
+            hint = "Move a slider first." if self.sliders.ranges() else "Press Connect first."
+            show_error(WorkerError("bad_request", "no edit is chosen", hint))
+            return
+        edits = self.sliders.values()
+        snap, link = self._snapshot_and_link()
+        if snap is None:
+            return
+        try:
+            chosen = self._chosen_faces(snap)
+        except WorkerError as err:
+            show_error(err)
+            return
+
+        def work(progress: Any) -> tuple[list[jobs.FaceBox], jobs.EditOutcome]:
+            faces = chosen
+            if faces is None:  # not found yet for this layer: every face inside the selection
+                faces = [f for f in jobs.detect(link, snap.image, snap.selection) if f.in_selection]
+            outcome = apply.render(
+                link, snap, edits, faces=faces, preview=preview, on_progress=progress
+            )
+            return faces, outcome
+
+        def done(result: tuple[list[jobs.FaceBox], jobs.EditOutcome]) -> None:
+            faces, outcome = result
+            if preview:
+                self._show_preview(snap, faces, outcome)
+            else:
+                apply.commit(snap, outcome, edits)
+
+        self._run(work, done)
+
+    def _chosen_faces(self, snap: apply.Snapshot) -> list[jobs.FaceBox] | None:
+        """The ticked faces if the list shows this layer's faces, else None (find them)."""
+        if self._faces_of != (snap.document, snap.source) or not self.faces.found():
+            return None
+        ticked = self.faces.ticked()
+        if not ticked:
+            raise WorkerError("bad_request", "no face is ticked", "Tick the faces to edit.")
+        return ticked
+
+    # -- results ---------------------------------------------------------------------------
+
+    def _show_status(self, status: jobs.ServerStatus) -> None:
+        self.status.setText(
+            f"Server: {status.address}\n{status.pack}, {status.resolution} px, {status.device}"
+        )
+        self.sliders.set_ranges(status.edits)
+
+    def _status_failed(self, err: WorkerError) -> None:
+        self.status.setText(f"Server: not connected\n{err}")
+
+    def _show_faces(self, snap: apply.Snapshot, faces: list[jobs.FaceBox]) -> None:
+        image = snap.image
+        boxes = [thumbs.grown_box(face.box, FACE_MARGIN, image) for face in faces]
+        pictures = [_picture(snap, image.data, box, ICON) for box in boxes]
+        self.faces.show_faces(faces, pictures)
+        self._faces_of = (snap.document, snap.source)
+
+    def _show_preview(
+        self, snap: apply.Snapshot, faces: list[jobs.FaceBox], outcome: jobs.EditOutcome
+    ) -> None:
+        image = snap.image
+        rect = thumbs.union([thumbs.grown_box(f.box, FACE_MARGIN, image) for f in faces])
+        for label, data in ((self.before, image.data), (self.after, outcome.data)):
+            label.setPixmap(QtGui.QPixmap.fromImage(_picture(snap, data, rect, PREVIEW)))
+
+    # -- plumbing --------------------------------------------------------------------------
+
+    def _link(self, quiet: bool = False) -> Any:
+        try:
+            return runtime.shared_link()
+        except WorkerError as err:
+            self._status_failed(err)
+            if not quiet:
+                show_error(err)
+            return None
+
+    def _snapshot_and_link(self) -> tuple[apply.Snapshot | None, Any]:
+        try:
+            snap = apply.snapshot(Krita.instance().activeDocument())
+        except WorkerError as err:
+            show_error(err)
+            return None, None
+        link = self._link()
+        return (snap, link) if link is not None else (None, None)
+
+    def _run(
+        self,
+        work: Callable[[Any], Any],
+        on_success: Callable[[Any], None],
+        on_error: Callable[[WorkerError], None] = show_error,
+    ) -> None:
+        if self._task is not None:
+            return  # one request at a time from the docker; buttons are disabled meanwhile
+        self._set_busy(True)
+
+        def succeeded(result: Any) -> None:
+            self._finish()
+            try:
+                on_success(result)
+            except WorkerError as err:
+                show_error(err)
+
+        def failed(err: WorkerError) -> None:
+            self._finish()
+            on_error(err)
+
+        self._task = run_in_background(work, succeeded, failed, self._report)
+
+    def _finish(self) -> None:
+        self._task = None
+        self._set_busy(False)
+
+    def _report(self, fraction: float, stage: str) -> None:
+        self.progress.setValue(round(100 * fraction))
+        self.progress.setFormat(f"{stage} %p%" if stage else "%p%")
+
+    def _set_busy(self, busy: bool) -> None:
+        for button in self.findChildren(QtWidgets.QPushButton):
+            button.setEnabled(busy == bool(button.property("facesmith_busy_ok")))
+        if not busy:
+            self.progress.setValue(0)
+            self.progress.setFormat("%p%")
+
+
+class FacesmithDocker(DockWidget):
+    def __init__(self) -> None:
+        super().__init__()
+        self.setWindowTitle("facesmith")
+        self.panel = FacesmithPanel(self)
+        self.setWidget(self.panel)
+
+    def canvasChanged(self, canvas: Any) -> None:
+        self.panel.forget()
+
+
+def register_docker(app: Any) -> None:
+    position = DockWidgetFactoryBase.DockPosition.DockRight
+    app.addDockWidgetFactory(DockWidgetFactory(DOCKER_ID, position, FacesmithDocker))
+
+
+def _picture(snap: apply.Snapshot, data: Any, rect: thumbs.Rect, size: int) -> Any:
+    return thumbs.picture(snap.document, snap.source, snap.image, data, rect, size)
+
+
+def _row(*widgets: Any) -> Any:
+    row = QtWidgets.QHBoxLayout()
+    for widget in widgets:
+        row.addWidget(widget)
+    return row
+
+
+def _picture_label(name: str) -> Any:
+    label = QtWidgets.QLabel()
+    label.setObjectName(f"facesmith_{name}")
+    label.setToolTip(name)
+    label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+    label.setMinimumSize(PREVIEW // 2, PREVIEW // 2)
+    return label

@@ -1,0 +1,143 @@
+"""Runs inside kritarunner (Krita's own Python, not the test venv): one job from the JSON file
+named by $FACESMITH_KRITA_JOB, its result written to job["result"] as JSON.
+
+kritarunner exits 0 even when the script raises, so every failure is written to the result
+file ("error": traceback) for the test to report.
+
+Jobs:
+  apply: open job["photo"] (or a blank document), optionally convert it to job["depth"] and
+         select job["selection"] (x, y, w, h); record the source pixels and the faces found;
+         run the plugin's apply path; save job["kra"].
+  dump:  open job["kra"] and write every top-level layer's pixels and properties.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+
+def main(*_args: Any) -> None:
+    job = json.loads(Path(os.environ["FACESMITH_KRITA_JOB"]).read_text())
+    result: dict[str, Any] = {}
+    try:
+        result.update(RUNS[job["run"]](job))
+    except Exception:
+        result["error"] = traceback.format_exc()
+    Path(job["result"]).write_text(json.dumps(result, indent=1))
+
+
+def run_apply(job: dict[str, Any]) -> dict[str, Any]:
+    from krita import Krita, Selection
+
+    from facesmith import apply, runtime
+    from facesmith_host import jobs
+    from facesmith_host.errors import WorkerError
+
+    app = Krita.instance()
+    document = open_document(app, job)
+    if job.get("depth"):
+        document.setColorSpace("RGBA", job["depth"], document.colorProfile())
+        document.waitForDone()
+    if job.get("selection"):
+        selection = Selection()
+        selection.select(*job["selection"], 255)
+        document.setSelection(selection)
+    out: dict[str, Any] = {"active_node": str(document.activeNode())}
+    source = layers_of(document)[-1]
+    if job.get("move"):  # partly off the canvas: the new layer must keep that part too
+        source.move(*job["move"])
+        document.waitForDone()
+    out["before"] = dump_layers(document, Path(job["dump"]) / "before")
+    link = runtime.shared_link()
+    snap = apply.snapshot(document)
+    clock = time.monotonic()
+    x, y = snap.rect[:2]  # face boxes are in the snapshot's pixels: to image coordinates
+    faces = jobs.detect(link, snap.image)
+    out["faces"] = [[f.box[0] + x, f.box[1] + y, f.box[2] + x, f.box[3] + y] for f in faces]
+    out["detect_s"] = round(time.monotonic() - clock, 2)  # includes starting the worker
+    clock = time.monotonic()
+    try:
+        layer = apply.apply_edits(document, link, [tuple(e) for e in job["edits"]])
+        out["new_layer"] = layer.name()
+    except WorkerError as err:
+        out["worker_error"] = {"code": err.code, "text": str(err)}
+    out["apply_s"] = round(time.monotonic() - clock, 2)
+    out["source_untouched"] = pixels_of(source) == Path(job["dump"], "before", "0.raw").read_bytes()
+    out["after"] = dump_layers(document, Path(job["dump"]) / "after")
+    if job.get("kra"):
+        document.setBatchmode(True)
+        # exportImage, not saveAs: saveAs makes kritarunner abort at exit (QPixmap, no GUI)
+        out["saved"] = document.exportImage(job["kra"], info_object())
+        document.waitForDone()
+    clock = time.monotonic()
+    runtime.close()
+    out["close_s"] = round(time.monotonic() - clock, 2)
+    document.close()
+    return out
+
+
+def run_dump(job: dict[str, Any]) -> dict[str, Any]:
+    from krita import Krita
+
+    document = Krita.instance().openDocument(job["kra"])
+    out = {"layers": dump_layers(document, Path(job["dump"]))}
+    document.close()
+    return out
+
+
+def open_document(app: Any, job: dict[str, Any]) -> Any:
+    if job.get("photo"):
+        return app.openDocument(job["photo"])
+    width, height = job["blank"]
+    document = app.createDocument(width, height, "blank", "RGBA", "U8", "", 72.0)
+    layer = document.rootNode().childNodes()[0]
+    layer.setPixelData(b"\xc8" * (width * height * 4), 0, 0, width, height)  # light grey
+    return document
+
+
+def dump_layers(document: Any, folder: Path) -> list[dict[str, Any]]:
+    """Every top-level layer, bottom to top: properties here, its pixels over its own extent
+    (which may reach past the canvas) in folder/<i>.raw."""
+    folder.mkdir(parents=True, exist_ok=True)
+    layers = []
+    for i, node in enumerate(layers_of(document)):
+        (folder / f"{i}.raw").write_bytes(pixels_of(node))
+        layers.append(
+            {
+                "name": node.name(),
+                "type": node.type(),
+                "model": node.colorModel(),
+                "depth": node.colorDepth(),
+                "raw": str(folder / f"{i}.raw"),
+                "rect": extent(node),
+            }
+        )
+    return layers
+
+
+def layers_of(document: Any) -> list[Any]:
+    """Top-level layers, bottom to top, without the global selection's mask node."""
+    return [n for n in document.rootNode().childNodes() if n.type() != "selectionmask"]
+
+
+def extent(node: Any) -> list[int]:
+    bounds = node.bounds()
+    return [bounds.x(), bounds.y(), bounds.width(), bounds.height()]
+
+
+def pixels_of(node: Any) -> bytes:
+    return bytes(node.pixelData(*extent(node)))
+
+
+def info_object() -> Any:
+    from krita import InfoObject
+
+    return InfoObject()
+
+
+RUNS = {"apply": run_apply, "dump": run_dump}

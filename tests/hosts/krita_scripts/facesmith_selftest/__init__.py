@@ -1,0 +1,200 @@
+"""Test-only pykrita plugin (never shipped): drives the installed facesmith plugin in the real
+Krita GUI and writes what it saw to $FACESMITH_SELFTEST_FILE (JSON), then quits Krita.
+
+It checks the plugin loaded, its menu actions and docker exist, and uses the docker as a user
+would: connect, find faces, move a slider, Preview (screenshot of the docker to
+$FACESMITH_SELFTEST_SHOT), Apply, Undo; then a menu preset, Undo, and "Age…" with its dialog.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from krita import Krita
+
+try:
+    from PyQt5 import QtCore, QtWidgets
+except ImportError:
+    from PyQt6 import QtCore, QtWidgets
+
+STEP_TIMEOUT_S = 90.0
+Step = tuple[str, Callable[[], Any]]  # (what we wait for, true once it happened)
+
+
+def script(result: dict[str, Any]) -> Iterator[Step]:
+    app = Krita.instance()
+    yield "a main window", lambda: app.activeWindow() is not None
+    window = app.activeWindow()
+    from facesmith_host import jobs
+
+    result["plugin_module"] = getattr(sys.modules.get("facesmith"), "__file__", None)
+    result["extensions"] = [type(e).__name__ for e in app.extensions()]
+    ids = ["facesmith_age"] + [f"facesmith_{p.key}" for p in jobs.PRESETS]
+    result["actions"] = {i: (app.action(i).text() if app.action(i) else None) for i in ids}
+    result["menu"] = menu_entries(window.qwindow().menuBar(), ["Tools", "Scripts", "facesmith"])
+    dock = next((d for d in app.dockers() if d.objectName() == "facesmith_docker"), None)
+    if dock is None:
+        raise AssertionError("no facesmith docker among Krita's dockers")
+    result["docker"] = dock.windowTitle()
+
+    document = app.openDocument(os.environ["FACESMITH_SELFTEST_PHOTO"])
+    window.addView(document)
+    yield "the photo's view", lambda: app.activeDocument() == document
+    dock.show()
+    dock.raise_()
+    panel = dock.widget()
+    status = panel.findChild(QtWidgets.QLabel, "facesmith_status")
+    yield "the first server status", lambda: "127.0.0.1" in status.text() and idle(panel)
+    from facesmith import runtime
+
+    runtime.close()  # Connect starts the worker again: that must not hold up Krita's UI
+    status.setText("")
+    click(panel, "facesmith_connect")
+    yield "the server status", lambda: "127.0.0.1" in status.text()
+    result["status"] = status.text()
+    result["sliders"] = [s.objectName() for s in panel.findChildren(QtWidgets.QSlider)]
+
+    click(panel, "facesmith_find_faces")
+    faces = panel.findChild(QtWidgets.QListWidget, "facesmith_faces")
+    yield "faces found", lambda: faces.count() > 0 and idle(panel)
+    result["faces"] = faces.count()
+    panel.findChild(QtWidgets.QSlider, "facesmith_slider_age").setValue(80)  # age +30
+    click(panel, "facesmith_preview")
+    after = panel.findChild(QtWidgets.QLabel, "facesmith_after")
+    yield "the preview", lambda: has_picture(after) and idle(panel)
+    dock.setFloating(True)  # a screenshot of the docker alone, at a readable size
+    dock.resize(340, 620)
+    yield "the floating docker", lambda: dock.isFloating()
+    result["screenshot"] = dock.grab().save(os.environ["FACESMITH_SELFTEST_SHOT"])
+    result["layers_before"] = names(document)
+
+    click(panel, "facesmith_apply")
+    yield "the docker's new layer", lambda: len(names(document)) == 2 and idle(panel)
+    result["layers_after_apply"] = names(document)
+    app.action("edit_undo").trigger()
+    yield "one undo removes it", lambda: len(names(document)) == 1
+    result["layers_after_undo"] = names(document)
+
+    app.action("facesmith_older").trigger()
+    yield "the menu preset's new layer", lambda: len(names(document)) == 2
+    result["layers_after_preset"] = names(document)
+    app.action("edit_undo").trigger()
+    yield "undo again", lambda: len(names(document)) == 1
+
+    app.action("facesmith_age").trigger()
+    yield "the Age… dialog", lambda: answer_age_dialog(-20)
+    yield "the Age… layer", lambda: len(names(document)) == 2
+    result["layers_after_age"] = names(document)
+
+    blank = app.createDocument(256, 256, "no face", "RGBA", "U8", "", 72.0)
+    window.addView(blank)
+    yield "the blank document's view", lambda: app.activeDocument() == blank
+    app.action("facesmith_bald").trigger()
+    yield "an error box (no face)", lambda: bool(result["error_boxes"])
+    result["blank_layers"] = names(blank)
+    result["done"] = True
+
+
+def menu_entries(menu_bar: Any, path: list[str]) -> list[str] | None:
+    """Texts of the entries of the menu at ``path`` (titles without & accelerators)."""
+    actions = menu_bar.actions()
+    for title in path:
+        found = [a for a in actions if a.menu() and a.text().replace("&", "") == title]
+        if not found:
+            return None
+        actions = found[0].menu().actions()
+    return [a.text().replace("&", "") for a in actions]
+
+
+def answer_age_dialog(years: int) -> bool:
+    dialog = QtWidgets.QApplication.activeModalWidget()
+    if not isinstance(dialog, QtWidgets.QInputDialog):
+        return False
+    dialog.setIntValue(years)
+    dialog.accept()
+    return True
+
+
+def click(panel: Any, name: str) -> None:
+    button = panel.findChild(QtWidgets.QPushButton, name)
+    if not button.isEnabled():
+        raise AssertionError(f"{name} is disabled")
+    button.click()
+
+
+def idle(panel: Any) -> bool:
+    return panel.findChild(QtWidgets.QPushButton, "facesmith_apply").isEnabled()
+
+
+def has_picture(label: Any) -> bool:
+    pixmap = label.pixmap()
+    return pixmap is not None and not pixmap.isNull()
+
+
+def names(document: Any) -> list[str]:
+    return [n.name() for n in document.topLevelNodes() if n.type() != "selectionmask"]
+
+
+class Driver(QtCore.QObject):
+    """Runs ``script`` on a timer: each yielded step is polled until true (or times out)."""
+
+    def __init__(self, out: str) -> None:
+        super().__init__()
+        self.out = out
+        self.result: dict[str, Any] = {"errors": [], "error_boxes": []}
+        self.steps = script(self.result)
+        self.step: Step | None = None
+        self.since = self.last_tick = time.monotonic()
+        self.result["ui_pauses_s"] = {}  # the longest gap between ticks while waiting, per step
+        self.timer = QtCore.QTimer(self)
+        self.timer.timeout.connect(self.tick)
+        self.timer.start(200)
+
+    def tick(self) -> None:
+        now = time.monotonic()
+        gap, self.last_tick = now - self.last_tick, now
+        if self.step is not None:  # a blocked UI thread shows as a long gap between ticks
+            pauses = self.result["ui_pauses_s"]
+            pauses[self.step[0]] = round(max(pauses.get(self.step[0], 0.0), gap), 2)
+        try:
+            self.close_error_boxes()
+            if self.step is None or self.step[1]():
+                self.step = next(self.steps)
+                self.since = self.last_tick = time.monotonic()  # pauses: only while waiting
+                print(f"facesmith self-test: waiting for {self.step[0]}", file=sys.stderr)
+            elif time.monotonic() - self.since > STEP_TIMEOUT_S:
+                raise TimeoutError(f"waited {STEP_TIMEOUT_S:.0f} s for {self.step[0]}")
+        except StopIteration:
+            self.finish()
+        except Exception:
+            self.result["errors"].append(traceback.format_exc())
+            self.finish()
+
+    def close_error_boxes(self) -> None:
+        """A facesmith error box would wait for a user: record its text and close it; it is
+        a failure unless the current step waits for one."""
+        box = QtWidgets.QApplication.activeModalWidget()
+        if box is not None and box.objectName() == "facesmith_error":
+            self.result["error_boxes"].append(f"{box.text()}\n{box.informativeText()}")
+            box.done(0)
+            if self.step is None or not self.step[0].startswith("an error box"):
+                raise AssertionError("facesmith showed an error")
+
+    def finish(self) -> None:
+        self.timer.stop()
+        with open(self.out, "w") as file:
+            json.dump(self.result, file, indent=1)
+        for document in Krita.instance().documents():
+            document.setModified(False)  # no "save changes?" question on quit
+        # Krita's own Quit: QApplication.quit() makes Krita 5.1 crash on the way out
+        QtCore.QTimer.singleShot(0, Krita.instance().action("file_quit").trigger)
+
+
+if os.environ.get("FACESMITH_SELFTEST_FILE"):
+    _driver = Driver(os.environ["FACESMITH_SELFTEST_FILE"])

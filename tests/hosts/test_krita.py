@@ -1,0 +1,348 @@
+"""The Krita adapter inside real Krita 5: kritarunner (headless) for the edit path, saved to
+.kra and read back by a second run; the full GUI under Xvfb for the menu and the docker.
+
+Krita runs its own Python (the system one), so the plugin talks to the real worker started
+with this venv's python, against the in-process test-pack server (fixture ``server``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.hosts
+
+REPO = Path(__file__).resolve().parents[2]
+SCRIPTS = Path(__file__).resolve().parent / "krita_scripts"
+EDITS = [["age", 30.0]]
+# Self-test steps that wait for the worker (its start included): Krita's UI must keep running.
+WORKER_WAITS = ("the server status", "faces found", "the preview")
+GUI_DEADLINE_S = 180.0  # Krita's start, the self-test's steps, and its quitting
+QUIT_GRACE_S = 30.0
+FACE_MARGIN = 0.5  # edits may reach this far (× the face box) beyond a detected face box
+
+
+@pytest.fixture(scope="module")
+def kritarunner() -> str:
+    return _krita_program("kritarunner")
+
+
+@pytest.fixture(scope="module")
+def krita_env(tmp_path_factory: pytest.TempPathFactory, server: str) -> dict[str, str]:
+    """Isolated Krita folders, the plugin on the path, a runtime config naming this venv.
+
+    Shared by the module's tests: Krita spends ~10 s filling a fresh XDG_DATA_HOME."""
+    home = tmp_path_factory.mktemp("kritarunner-home")
+    config = home / "runtime.json"
+    config.write_text(json.dumps({"version": 1, "python": sys.executable, "server": server}))
+    env = host_env()
+    env.update(
+        QT_QPA_PLATFORM="offscreen",
+        XDG_DATA_HOME=str(home / "xdg-data"),
+        XDG_CONFIG_HOME=str(home / "xdg-config"),
+        XDG_RUNTIME_DIR=str(_runtime_dir(home)),
+        TMPDIR=str(_runtime_dir(home)),  # Krita's single-instance lock lives there
+        PYTHONPATH=os.pathsep.join(
+            [str(REPO / "plugin"), str(REPO / "plugin" / "krita"), str(SCRIPTS)]
+        ),
+        FACESMITH_RUNTIME_CONFIG=str(config),
+    )
+    return env
+
+
+def host_env() -> dict[str, str]:
+    """This environment as a user's desktop would have it: no PYTHON* variables and no active
+    virtual environment (Krita's embedded Python finds `python3` on PATH, and the test venv's
+    would hide the system's PyQt5 from it)."""
+    venv_bin = str(Path(sys.prefix) / "bin")
+    path = [p for p in os.environ.get("PATH", "").split(os.pathsep) if p and p != venv_bin]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON") and k != "VIRTUAL_ENV"}
+    env["PATH"] = os.pathsep.join(path)
+    return env
+
+
+def run_job(program: str, env: dict[str, str], tmp_path: Path, job: dict[str, Any]) -> dict:
+    """One kritarunner process running facesmith_krita_job with ``job`` → its result."""
+    name = job["run"] + "-" + str(len(list(tmp_path.glob("job-*.json"))))
+    job = {**job, "result": str(tmp_path / f"{name}.result.json")}
+    job_file = tmp_path / f"job-{name}.json"
+    job_file.write_text(json.dumps(job))
+    started = time.monotonic()
+    done = subprocess.run(
+        [program, "-s", "facesmith_krita_job", "-f", "main"],
+        env={**env, "FACESMITH_KRITA_JOB": str(job_file)},
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    log = (done.stdout + done.stderr)[-3000:]
+    result_file = Path(job["result"])
+    assert result_file.exists(), f"kritarunner wrote no result (rc {done.returncode}):\n{log}"
+    result = json.loads(result_file.read_text())
+    assert "error" not in result, result["error"] + "\n--- kritarunner log:\n" + log
+    result["seconds"] = round(time.monotonic() - started, 1)
+    return result
+
+
+def pixels(layer: dict[str, Any]) -> np.ndarray:
+    _, _, width, height = layer["rect"]
+    dtype = {"U8": np.uint8, "U16": np.uint16, "F16": np.float16, "F32": np.float32}[layer["depth"]]
+    return np.frombuffer(Path(layer["raw"]).read_bytes(), dtype).reshape(height, width, 4)
+
+
+def near_faces(rect: list[int], boxes: list[list[float]]) -> np.ndarray:
+    """Over ``rect``: True within the face boxes (image coordinates) grown by FACE_MARGIN."""
+    left, top, width, height = rect
+    mask = np.zeros((height, width), bool)
+    for x0, y0, x1, y1 in boxes:
+        dx, dy = (x1 - x0) * FACE_MARGIN, (y1 - y0) * FACE_MARGIN
+        rows = slice(max(0, int(y0 - dy) - top), max(0, int(y1 + dy) + 1 - top))
+        mask[rows, max(0, int(x0 - dx) - left) : max(0, int(x1 + dx) + 1 - left)] = True
+    return mask
+
+
+def check_new_layer(applied: dict, reopened: dict, depth: str, edited_faces: list) -> None:
+    """Exactly one new layer, directly above the source, over the same extent, differing from
+    it only near ``edited_faces``; the source byte-identical to its pixels before the edit."""
+    before, layers = applied["before"], reopened["layers"]
+    assert len(before) == 1 and len(layers) == 2, [layer["name"] for layer in layers]
+    source, new = layers
+    assert source["name"] == before[0]["name"]
+    assert new["name"] == "facesmith: age +30"
+    assert (source["type"], new["type"]) == ("paintlayer", "paintlayer")
+    assert source["depth"] == new["depth"] == depth
+    assert source["rect"] == new["rect"] == before[0]["rect"]
+    assert Path(source["raw"]).read_bytes() == Path(before[0]["raw"]).read_bytes()
+    assert applied["source_untouched"]
+    changed = np.any(pixels(new) != pixels(source), axis=2)
+    assert changed.sum() > 100, "the new layer is a plain copy: no face was edited"
+    outside = changed & ~near_faces(source["rect"], edited_faces)
+    assert not outside.any(), f"{outside.sum()} pixels changed away from the faces"
+    assert np.array_equal(pixels(new)[..., 3], pixels(source)[..., 3]), "alpha changed"
+
+
+@pytest.mark.parametrize("depth", ["U8", "U16", "F16", "F32"])
+def test_apply_adds_one_layer_above_the_source(
+    kritarunner: str, krita_env: dict, tmp_path: Path, photos_dir: Path, depth: str
+) -> None:
+    kra = tmp_path / "edited.kra"
+    applied = run_job(
+        kritarunner,
+        krita_env,
+        tmp_path,
+        {
+            "run": "apply",
+            "photo": str(photos_dir / "whole" / "obama.jpg"),
+            "depth": depth if depth != "U8" else None,
+            "move": [-40, 25] if depth == "U8" else None,  # partly off the canvas
+            "edits": EDITS,
+            "kra": str(kra),
+            "dump": str(tmp_path / "applied"),
+        },
+    )
+    assert applied["active_node"] == "None"  # the plugin's fallback to the top paint layer
+    assert applied["saved"] and kra.exists()
+    assert len(applied["faces"]) == 1
+    reopened = run_job(
+        kritarunner,
+        krita_env,
+        tmp_path,
+        {"run": "dump", "kra": str(kra), "dump": str(tmp_path / "kra")},
+    )
+    check_new_layer(applied, reopened, depth, applied["faces"])
+    print(
+        f"kritarunner apply run {applied['seconds']} s (worker start + detect "
+        f"{applied['detect_s']} s, apply {applied['apply_s']} s), dump run {reopened['seconds']} s"
+    )
+
+
+def test_selection_limits_the_faces_edited(
+    kritarunner: str, krita_env: dict, tmp_path: Path, photos_dir: Path
+) -> None:
+    from PIL import Image
+
+    photo = photos_dir / "whole" / "obama_and_biden.jpg"
+    width, height = Image.open(photo).size
+    selection = [0, 0, width // 2, height]  # the left half
+    kra = tmp_path / "selected.kra"
+    applied = run_job(
+        kritarunner,
+        krita_env,
+        tmp_path,
+        {
+            "run": "apply",
+            "photo": str(photo),
+            "selection": selection,
+            "edits": EDITS,
+            "kra": str(kra),
+            "dump": str(tmp_path / "applied"),
+        },
+    )
+    inside = [b for b in applied["faces"] if (b[0] + b[2]) / 2 < selection[2]]
+    outside = [b for b in applied["faces"] if (b[0] + b[2]) / 2 >= selection[2]]
+    assert inside and outside, applied["faces"]
+    reopened = run_job(
+        kritarunner,
+        krita_env,
+        tmp_path,
+        {"run": "dump", "kra": str(kra), "dump": str(tmp_path / "kra")},
+    )
+    check_new_layer(applied, reopened, "U8", inside)
+
+
+def test_no_face_is_an_error_and_changes_nothing(
+    kritarunner: str, krita_env: dict, tmp_path: Path
+) -> None:
+    applied = run_job(
+        kritarunner,
+        krita_env,
+        tmp_path,
+        {"run": "apply", "blank": [256, 256], "edits": EDITS, "dump": str(tmp_path / "applied")},
+    )
+    assert applied["worker_error"]["code"] == "no_face", applied["worker_error"]
+    assert "\n" in applied["worker_error"]["text"]  # the message, then the next step
+    assert [layer["name"] for layer in applied["after"]] == [
+        layer["name"] for layer in applied["before"]
+    ]
+    assert applied["source_untouched"]
+
+
+def test_gui_loads_the_installed_plugin(tmp_path: Path, server: str, photos_dir: Path) -> None:
+    """Real Krita under Xvfb, the plugin installed by the installer into isolated folders; a
+    test-only plugin (krita_scripts/facesmith_selftest) drives it and reports."""
+    krita, xvfb_run = _krita_program("krita"), _krita_program("xvfb-run")
+    data, config = tmp_path / "xdg-data", tmp_path / "xdg-config"
+    pykrita, kritarc = data / "krita" / "pykrita", config / "kritarc"
+    install = [
+        sys.executable, str(REPO / "installers" / "install.py"), "--use-python", sys.executable,
+        "--krita-dir", str(pykrita), "--kritarc", str(kritarc), "--no-gimp",
+        "--config", str(tmp_path / "runtime.json"), "--server", server,
+    ]  # fmt: skip
+    subprocess.run(install, check=True, capture_output=True, timeout=120)
+    _add_selftest_plugin(pykrita, kritarc)
+    result_file, shot = tmp_path / "selftest.json", tmp_path / "krita-docker.png"
+    env = host_env()
+    env.update(
+        XDG_DATA_HOME=str(data),
+        XDG_CONFIG_HOME=str(config),
+        XDG_RUNTIME_DIR=str(_runtime_dir(tmp_path)),
+        TMPDIR=str(_runtime_dir(tmp_path)),  # else a running Krita would take over this start
+        FACESMITH_RUNTIME_CONFIG=str(tmp_path / "runtime.json"),
+        FACESMITH_SELFTEST_FILE=str(result_file),
+        FACESMITH_SELFTEST_SHOT=str(shot),
+        FACESMITH_SELFTEST_PHOTO=str(_selftest_photo(tmp_path, photos_dir)),
+    )
+    command = [xvfb_run, "-a", "-s", "-screen 0 1280x900x24", krita, "--nosplash"]
+    returncode, log = _run_until_reported(command, env, result_file, tmp_path / "krita.log")
+    assert result_file.exists(), f"the self-test wrote nothing (rc {returncode}):\n{log}"
+    result = json.loads(result_file.read_text())
+    shown = "\n".join(result["errors"] + result["error_boxes"])
+    assert not result["errors"], shown + "\n--- Krita log:\n" + log
+    assert result["plugin_module"] == str(pykrita / "facesmith" / "__init__.py")
+    assert "FacesmithExtension" in result["extensions"]
+    labels = ["Age…", "Older", "Younger", "Bald", "More masculine", "More feminine", "Smile"]
+    assert list(result["actions"].values()) == labels
+    assert result["menu"] == labels  # Tools ▸ Scripts ▸ facesmith
+    assert result["docker"] == "facesmith"
+    assert result["status"].startswith(f"Server: {server}")
+    assert result["sliders"] == [
+        f"facesmith_slider_{e}" for e in ("age", "gender", "bald", "smile")
+    ]
+    assert result["faces"] == 1
+    assert result["layers_after_apply"] == ["Background", "facesmith: age +30"]
+    assert result["layers_after_undo"] == ["Background"]  # one undo step
+    assert result["layers_after_preset"] == ["Background", "facesmith: age +25"]
+    assert result["layers_after_age"] == ["Background", "facesmith: age -20"]
+    assert len(result["error_boxes"]) == 1 and "no face" in shown, shown  # a message box
+    assert len(result["blank_layers"]) == 1  # nothing added
+    waits = {k: v for k, v in result["ui_pauses_s"].items() if k in WORKER_WAITS}
+    assert max(waits.values()) < 1.0, f"the UI thread blocked while the worker ran: {waits}"
+    assert result["done"] and returncode == 0, log
+    _check_screenshot(shot)
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+def _krita_program(name: str) -> str:
+    """The Krita program; missing is a failure in CI (the host tests never skip there)."""
+    path = shutil.which(name)
+    if path is None:
+        message = f"{name} not found: apt-get install -y krita python3-pyqt5 xvfb xauth"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+def _run_until_reported(
+    command: list[str], env: dict[str, str], report: Path, log_file: Path
+) -> tuple[int | None, str]:
+    """Run the GUI until it exits; stop it (its whole process group) if it has not written
+    ``report`` within GUI_DEADLINE_S, or has not quit QUIT_GRACE_S after writing it."""
+    with log_file.open("w") as log:
+        process = subprocess.Popen(
+            command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        deadline = time.monotonic() + GUI_DEADLINE_S
+        while process.poll() is None and time.monotonic() < deadline:
+            if report.exists():
+                deadline = min(deadline, time.monotonic() + QUIT_GRACE_S)
+            time.sleep(0.5)
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            returncode = None
+        else:
+            returncode = process.returncode
+    return returncode, log_file.read_text(errors="replace")[-3000:]
+
+
+def _add_selftest_plugin(pykrita: Path, kritarc: Path) -> None:
+    shutil.copytree(SCRIPTS / "facesmith_selftest", pykrita / "facesmith_selftest")
+    shutil.copy2(SCRIPTS / "facesmith_selftest.desktop", pykrita)
+    text = kritarc.read_text()
+    assert "enable_facesmith=true" in text, text  # the installer's doing
+    kritarc.write_text(text.replace("[python]\n", "[python]\nenable_facesmith_selftest=true\n", 1))
+
+
+def _selftest_photo(tmp_path: Path, photos_dir: Path) -> Path:
+    """A test photo; for the docs screenshot the astronaut scikit-image ships (public domain),
+    since the test photos may not be published."""
+    if os.environ.get("FACESMITH_DOCS_SCREENSHOT") != "1":
+        return photos_dir / "whole" / "obama.jpg"
+    from PIL import Image
+    from skimage import data
+
+    path = tmp_path / "astronaut.png"
+    Image.fromarray(data.astronaut()).save(path)
+    return path
+
+
+def _check_screenshot(shot: Path) -> None:
+    """A real picture of the docker; FACESMITH_DOCS_SCREENSHOT=1 copies it to docs/."""
+    from PIL import Image
+
+    with Image.open(shot) as picture:
+        assert picture.width >= 250 and picture.height >= 400, picture.size
+        assert sum(1 for n in picture.convert("L").histogram() if n) > 50  # not blank
+    assert shot.stat().st_size < 300_000
+    if os.environ.get("FACESMITH_DOCS_SCREENSHOT") == "1":
+        (REPO / "docs").mkdir(exist_ok=True)
+        shutil.copy2(shot, REPO / "docs" / "krita-docker.png")
+
+
+def _runtime_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "xdg-runtime"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    return folder
