@@ -20,6 +20,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO
 
+from facesmith_host.places import user_data_dir
+
 DEFAULT_STARTUP_TIMEOUT_S = 180.0
 _LISTENING = re.compile(r"listening on (\S+)")
 
@@ -33,14 +35,7 @@ def data_home() -> Path:
     override = os.environ.get("FACESMITH_HOME")
     if override:
         return Path(override).expanduser()
-    home = Path.home()
-    if sys.platform == "win32":
-        base = Path(os.environ.get("LOCALAPPDATA") or home / "AppData" / "Local")
-    elif sys.platform == "darwin":
-        base = home / "Library" / "Application Support"
-    else:
-        base = Path(os.environ.get("XDG_DATA_HOME") or home / ".local" / "share")
-    return base / "facesmith"
+    return user_data_dir() / "facesmith"
 
 
 def default_pack_dir() -> Path:

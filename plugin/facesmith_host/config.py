@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from facesmith_host.errors import WorkerError
 from facesmith_host.link import default_env
+from facesmith_host.places import user_config_dir
 
 CONFIG_ENV = "FACESMITH_RUNTIME_CONFIG"
 CONFIG_VERSION = 1
@@ -39,14 +39,7 @@ def config_path() -> Path:
     override = os.environ.get(CONFIG_ENV)
     if override:
         return Path(override).expanduser()
-    home = Path.home()
-    if sys.platform == "win32":
-        base = Path(os.environ.get("APPDATA") or home / "AppData" / "Roaming")
-    elif sys.platform == "darwin":
-        base = home / "Library" / "Application Support"
-    else:
-        base = Path(os.environ.get("XDG_CONFIG_HOME") or home / ".config")
-    return base / "facesmith" / "runtime.json"
+    return user_config_dir() / "facesmith" / "runtime.json"
 
 
 def load_config(path: Path | None = None) -> RuntimeConfig:
