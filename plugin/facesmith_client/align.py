@@ -7,24 +7,11 @@ and vertical offset of that square) lets a model pack declare its own framing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import cv2
 import numpy as np
 
 from facesmith import pixels
-
-
-@dataclass(frozen=True)
-class Template:
-    """Framing of the crop relative to the landmarks (FFHQ's numbers by default)."""
-
-    eye_scale: float = 2.0  # half-side ≥ this × eye distance
-    mouth_scale: float = 1.8  # half-side ≥ this × eye-to-mouth distance
-    centre_shift: float = 0.1  # centre = eye midpoint + this × (eye midpoint → mouth)
-
-
-FFHQ = Template()
+from facesmith.alignment import FFHQ, Template
 
 
 def ffhq_quad(

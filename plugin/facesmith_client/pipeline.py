@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from facesmith import pixels, wire
+from facesmith.alignment import FFHQ, Template, parse_alignment
 from facesmith_client.align import align_face
 from facesmith_client.blend import face_mask, paste_back
 from facesmith_client.client import (
@@ -80,11 +81,13 @@ def find_faces(image: np.ndarray, detector: Detector, min_face_size: int = 40) -
     return faces
 
 
-def align_faces(image: np.ndarray, faces: Sequence[Face], size: int) -> list[AlignedFace]:
-    """FFHQ-aligned size x size crops of ``faces``."""
+def align_faces(
+    image: np.ndarray, faces: Sequence[Face], size: int, template: Template = FFHQ
+) -> list[AlignedFace]:
+    """size x size crops of ``faces``, framed by the pack's ``template``."""
     aligned = []
     for face in faces:
-        crop, matrix = align_face(image, face.landmarks, size)
+        crop, matrix = align_face(image, face.landmarks, size, template)
         aligned.append(AlignedFace(face, crop, matrix))
     return aligned
 
@@ -140,10 +143,10 @@ def edit_photo(
     image = pixels.check_image(image)
     _check_mode(mode)
     info = client.info()
-    _check_alignment(info)
+    template = pack_template(info)
     check_edits(info, edits)
     found = _faces_or_detect(image, detector, faces, min_face_size)
-    aligned = align_faces(image, found, info.resolution)
+    aligned = align_faces(image, found, info.resolution, template)
     dtype = wire_dtype(image)
     options = InvertOptions(refine_steps=refine_steps, include_reconstruction=mode == "residual")
     results: list[FaceResult] = []
@@ -180,9 +183,9 @@ def invert_photo(
     """Detect, align and invert every face once; then ``render_photo`` any edits cheaply."""
     image = pixels.check_image(image)
     info = client.info()
-    _check_alignment(info)
+    template = pack_template(info)
     found = _faces_or_detect(image, detector, faces, min_face_size)
-    aligned = align_faces(image, found, info.resolution)
+    aligned = align_faces(image, found, info.resolution, template)
     dtype = wire_dtype(image)
     options = InvertOptions(refine_steps=refine_steps, include_reconstruction=True)
     results: list[FaceResult] = []
@@ -312,12 +315,14 @@ def _check_mode(mode: str) -> None:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
 
 
-def _check_alignment(info: ServerInfo) -> None:
-    if info.alignment != "ffhq":
+def pack_template(info: ServerInfo) -> Template:
+    """How the server's pack frames faces (its training crops); ValueError if unreadable."""
+    try:
+        return parse_alignment(info.alignment)
+    except ValueError as err:
         raise ValueError(
-            f"the server's pack needs {info.alignment!r} alignment; this client aligns faces "
-            "the FFHQ way only"
-        )
+            f"the server's pack declares an alignment this client cannot use: {err}"
+        ) from None
 
 
 def _float_rgb(image: np.ndarray | None, what: str) -> np.ndarray:

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from facesmith.alignment import parse_alignment
 from facesmith.files import sha256_file
 
 from .checkpoints import load_encoder, load_generator
@@ -151,10 +152,18 @@ def parse_manifest(data: Any) -> Manifest:
         directions={str(k): _direction_entry(v, str(k)) for k, v in directions.items()},
         description=str(obj.get("description", "")),
         latent_space=str(obj.get("latent_space", "w+")),
-        alignment=str(obj.get("alignment", "ffhq")),
+        alignment=_alignment(obj.get("alignment", "ffhq")),
         license=str(obj.get("license", "")),
         manifest_version=version,
     )
+
+
+def _alignment(value: Any) -> str:
+    """The manifest's alignment, checked so a client can always parse what GetInfo says."""
+    try:
+        return parse_alignment(str(value)).to_manifest()
+    except ValueError as err:
+        raise PackError(f"manifest: {err}") from None
 
 
 def _object(value: Any, where: str) -> dict[str, Any]:

@@ -3,13 +3,16 @@ depth, channels and alpha survive; only the face region changes, in the edit's d
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
 import pytest
 
 from facesmith import pixels
+from facesmith.alignment import Template
 from facesmith_client import pipeline
+from facesmith_client.align import ffhq_matrix
 from facesmith_client.client import CancelToken, ClientError, EditSpec
 from facesmith_client.detect import Face
 from facesmith_client.fake_client import FakeClient
@@ -206,3 +209,24 @@ def test_sweep_contact_sheet_tiles_every_strength() -> None:
     assert [c for c, _ in client.calls].count("render") == 5
     with pytest.raises(ValueError, match="at least 2"):
         sweep_strengths(client.info().edit("age"), 1)
+
+
+def test_faces_are_framed_the_way_the_servers_pack_was_trained() -> None:
+    template = Template(eye_scale=2.6, mouth_scale=2.34, centre_shift=0.0)
+    client = FakeClient()
+    client._info = dataclasses.replace(client.info(), alignment=template.to_manifest())
+    photo_ffhq = invert_photo(photo(), FakeClient(), None, faces=[FACE])
+    photo_pack = invert_photo(photo(), client, None, faces=[FACE])
+    size = client.info().resolution
+    np.testing.assert_allclose(
+        photo_pack.faces[0].matrix, ffhq_matrix(FACE.landmarks, size, template)
+    )
+    assert not np.allclose(photo_pack.faces[0].matrix, photo_ffhq.faces[0].matrix)
+
+
+def test_an_alignment_the_client_cannot_read_is_refused_before_any_work() -> None:
+    client = FakeClient()
+    client._info = dataclasses.replace(client.info(), alignment="dlib-68")
+    with pytest.raises(ValueError, match="declares an alignment this client cannot use"):
+        edit_photo(photo(), client, None, [EditSpec("age", 5)], faces=[FACE])
+    assert [name for name, _ in client.calls] == ["info", "info"]  # no inversion, no edit

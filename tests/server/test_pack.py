@@ -129,6 +129,8 @@ def test_direction_shape_must_fit_its_space(pack_copy: Path) -> None:
         (lambda d: d.update(resolution="64"), "resolution must be a int"),
         (lambda d: d["directions"]["age"].update(format="csv"), "format must be one of"),
         (lambda d: d["directions"]["age"].update(default=99), "min <= default <= max"),
+        (lambda d: d.update(alignment="dlib"), "alignment must be 'ffhq' or 'template"),
+        (lambda d: d.update(alignment="template eye_scale=2"), "must give all of"),
     ],
 )
 def test_manifest_validation(test_pack: Path, change: Any, message: str) -> None:
@@ -141,3 +143,10 @@ def test_manifest_validation(test_pack: Path, change: Any, message: str) -> None
 def test_manifest_round_trips_through_json(test_pack: Path) -> None:
     text = (test_pack / "manifest.json").read_text()
     assert parse_manifest(json.loads(text)).to_json() == text
+
+
+def test_a_pack_declares_its_own_framing(test_pack: Path) -> None:
+    data = json.loads((test_pack / "manifest.json").read_text())
+    data["alignment"] = "template  centre_shift=0.05 eye_scale=2.4 mouth_scale=2.16"
+    manifest = parse_manifest(data)
+    assert manifest.alignment == "template eye_scale=2.4 mouth_scale=2.16 centre_shift=0.05"

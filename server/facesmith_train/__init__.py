@@ -1,0 +1,1 @@
+"""Training the project's own model pack: data preparation, GAN, encoder, directions."""
