@@ -27,9 +27,10 @@ from typing import Any
 
 MIN_PYTHON = (3, 10)
 PLUGIN = "facesmith"
+KRITA_PLUGIN = "facesmith_krita"  # its own name: Krita imports it as a top-level package
 HOST_PACKAGE = "facesmith_host"
 KRITA_GROUP = "[python]"
-KRITA_KEY = f"enable_{PLUGIN}"
+KRITA_KEY = f"enable_{KRITA_PLUGIN}"
 FACENET = "facenet-pytorch==2.6.0"  # only its MTCNN weight files are used; --no-deps (README)
 RUNTIME_MARKER = "facesmith-runtime.txt"  # only a runtime holding it is ever deleted
 MANIFEST_VERSION = 1
@@ -271,7 +272,8 @@ def _is_our_key(line: str) -> bool:
 
 
 def enable_in_kritarc(text: str) -> tuple[str, bool]:
-    """``text`` with enable_facesmith=true in [python] → (new text, whether the group was added)."""
+    """``text`` with enable_facesmith_krita=true in [python] → (new text, whether the group
+    was added)."""
     eol = "\r\n" if "\r\n" in text else "\n"
     entry = f"{KRITA_KEY}=true"
     lines = text.splitlines(keepends=True)
@@ -359,8 +361,8 @@ def _absolute(path: Path | str) -> Path:
 def required_sources(source: Path, krita: bool, gimp: bool) -> list[Path]:
     needed = [source / "pyproject.toml", source / "plugin" / HOST_PACKAGE / "config.py"]
     if krita:
-        needed += [source / "plugin" / "krita" / f"{PLUGIN}.desktop"]
-        needed += [source / "plugin" / "krita" / PLUGIN / "__init__.py"]
+        needed += [source / "plugin" / "krita" / f"{KRITA_PLUGIN}.desktop"]
+        needed += [source / "plugin" / "krita" / KRITA_PLUGIN / "__init__.py"]
     if gimp:
         needed += [source / "plugin" / "gimp" / PLUGIN / f"{PLUGIN}.py"]
     return needed
@@ -451,8 +453,8 @@ def _verify(python: Path) -> None:
 
 def install_krita(act: Actions, plan: Plan, previous: dict[str, Any]) -> dict[str, Any]:
     src = plan.source / "plugin"
-    desktop = plan.pykrita / f"{PLUGIN}.desktop"
-    package, host = plan.pykrita / PLUGIN, plan.pykrita / HOST_PACKAGE
+    desktop = plan.pykrita / f"{KRITA_PLUGIN}.desktop"
+    package, host = plan.pykrita / KRITA_PLUGIN, plan.pykrita / HOST_PACKAGE
     _remove_stale(act, previous.get("files", []), [desktop, package, host])
     act.make_dirs(plan.pykrita)
     for old in (desktop, package, host):
@@ -461,7 +463,7 @@ def install_krita(act: Actions, plan: Plan, previous: dict[str, Any]) -> dict[st
         f"copy {src / 'krita' / desktop.name} -> {desktop}",
         lambda: shutil.copy2(src / "krita" / desktop.name, desktop),
     )
-    act.copy_tree(src / "krita" / PLUGIN, package)
+    act.copy_tree(src / "krita" / KRITA_PLUGIN, package)
     act.copy_tree(src / HOST_PACKAGE, host)
     same_rc = previous.get("kritarc", str(plan.kritarc)) == str(plan.kritarc)
     if not same_rc:

@@ -198,7 +198,7 @@ def test_gimp3_directory_overrides_gimps_folder() -> None:
 )
 def test_kritarc_enable_then_disable_restores_the_file(before: str) -> None:
     enabled, added_group = installer.enable_in_kritarc(before)
-    assert "enable_facesmith=true" in enabled.splitlines()
+    assert "enable_facesmith_krita=true" in enabled.splitlines()
     assert added_group == ("[python]" not in before)
     assert installer.enable_in_kritarc(enabled) == (enabled, False)  # idempotent
     restored = installer.disable_in_kritarc(enabled, drop_empty_group=added_group)
@@ -208,9 +208,9 @@ def test_kritarc_enable_then_disable_restores_the_file(before: str) -> None:
 
 
 def test_kritarc_keeps_other_keys_and_turns_a_disabled_plugin_on() -> None:
-    before = "[python]\nenable_facesmith=false\nenable_other=true\n[General]\nx=1\n"
+    before = "[python]\nenable_facesmith_krita=false\nenable_other=true\n[General]\nx=1\n"
     enabled, added = installer.enable_in_kritarc(before)
-    assert enabled == "[python]\nenable_facesmith=true\nenable_other=true\n[General]\nx=1\n"
+    assert enabled == "[python]\nenable_facesmith_krita=true\nenable_other=true\n[General]\nx=1\n"
     assert not added
 
 
@@ -222,16 +222,18 @@ def test_install_puts_both_plugins_the_krita_flag_and_the_config_in_place(user: 
     user.install()
 
     pykrita = user.pykrita
-    assert (pykrita / "facesmith.desktop").read_bytes() == (
-        PLUGIN / "krita" / "facesmith.desktop"
+    assert (pykrita / "facesmith_krita.desktop").read_bytes() == (
+        PLUGIN / "krita" / "facesmith_krita.desktop"
     ).read_bytes()
-    assert installed_files(pykrita / "facesmith") == source_files(PLUGIN / "krita" / "facesmith")
+    assert installed_files(pykrita / "facesmith_krita") == source_files(
+        PLUGIN / "krita" / "facesmith_krita"
+    )
     host_files = source_files(PLUGIN / "facesmith_host")
     assert installed_files(pykrita / "facesmith_host") == host_files
     assert (pykrita / "othertool" / "__init__.py").is_file()
 
     rc = user.kritarc.read_text()
-    assert "enable_facesmith=true" in rc.split("[python]\n", 1)[1].split("\n\n")[0]
+    assert "enable_facesmith_krita=true" in rc.split("[python]\n", 1)[1].split("\n\n")[0]
     for line in OTHER_KRITARC.splitlines():
         assert line in rc.splitlines()
 
@@ -266,7 +268,7 @@ def test_install_twice_gives_the_same_tree(user: Home) -> None:
 
 def test_reinstall_replaces_old_plugin_files(user: Home) -> None:
     user.install()
-    leftover = [user.pykrita / "facesmith" / "removed.py", user.gimp_plugin / "removed.py"]
+    leftover = [user.pykrita / "facesmith_krita" / "removed.py", user.gimp_plugin / "removed.py"]
     for path in leftover:
         path.write_text("old\n")
     user.install()
@@ -277,8 +279,8 @@ def test_install_elsewhere_moves_the_plugins(user: Home) -> None:
     user.install()
     moved = user.root / "krita-elsewhere"
     user.install("--krita-dir", str(moved), "--no-gimp")
-    assert (moved / "facesmith" / "__init__.py").is_file()
-    assert not (user.pykrita / "facesmith").exists()
+    assert (moved / "facesmith_krita" / "__init__.py").is_file()
+    assert not (user.pykrita / "facesmith_krita").exists()
     assert user.gimp_plugin.is_dir()  # --no-gimp leaves the GIMP plug-in as it was
 
 
@@ -288,8 +290,8 @@ def test_dry_run_lists_every_action_and_changes_nothing(user: Home) -> None:
     out = user.install("--dry-run").stdout
     assert tree(user.root) == before
     for target in [
-        user.pykrita / "facesmith.desktop",
-        user.pykrita / "facesmith",
+        user.pykrita / "facesmith_krita.desktop",
+        user.pykrita / "facesmith_krita",
         user.pykrita / "facesmith_host",
         user.kritarc,
         user.gimp_plugin,
@@ -305,7 +307,7 @@ def test_dry_run_lists_every_action_and_changes_nothing(user: Home) -> None:
     installed = tree(user.root)
     out = user.run("--uninstall", "--dry-run").stdout
     assert tree(user.root) == installed
-    assert f"remove {user.pykrita / 'facesmith'}" in out
+    assert f"remove {user.pykrita / 'facesmith_krita'}" in out
     assert f"remove {user.gimp_plugin}" in out
 
 
@@ -327,7 +329,7 @@ def test_uninstall_on_a_fresh_home_removes_the_folders_it_made(user: Home) -> No
 def test_uninstall_of_one_host_keeps_the_other_and_the_config(user: Home) -> None:
     user.install()
     user.run("--uninstall", "--no-gimp")
-    assert not (user.pykrita / "facesmith").exists()
+    assert not (user.pykrita / "facesmith_krita").exists()
     assert not user.kritarc.exists()  # the installer made it, for the one key
     assert user.gimp_plugin.is_dir()
     assert user.runtime_config.is_file()
@@ -341,10 +343,10 @@ def test_uninstall_without_a_record_removes_our_files(user: Home) -> None:
     user.install()
     installer.manifest_path(user.runtime_config).unlink()
     user.run("--uninstall")
-    assert not (user.pykrita / "facesmith").exists()
+    assert not (user.pykrita / "facesmith_krita").exists()
     assert not (user.pykrita / "facesmith_host").exists()
     assert not user.gimp_plugin.exists()
-    assert "enable_facesmith" not in user.kritarc.read_text()
+    assert "enable_facesmith_krita" not in user.kritarc.read_text()
     assert (user.pykrita / "othertool").is_dir()
     assert not user.runtime_config.exists()
 
@@ -359,7 +361,7 @@ def test_incomplete_source_is_refused_before_anything_changes(user: Home) -> Non
     proc = user.run("--use-python", sys.executable, "--source", str(empty), check=False)
     assert proc.returncode == 1
     assert "not a complete facesmith source checkout" in proc.stderr
-    assert "plugin/krita/facesmith.desktop" in proc.stderr.replace(os.sep, "/")
+    assert "plugin/krita/facesmith_krita.desktop" in proc.stderr.replace(os.sep, "/")
     assert tree(user.root) == before
 
 

@@ -248,7 +248,7 @@ def test_gui_loads_the_installed_plugin(tmp_path: Path, server: str, photos_dir:
     result = json.loads(result_file.read_text())
     shown = "\n".join(result["errors"] + result["error_boxes"])
     assert not result["errors"], shown + "\n--- Krita log:\n" + log
-    assert result["plugin_module"] == str(pykrita / "facesmith" / "__init__.py")
+    assert result["plugin_module"] == str(pykrita / "facesmith_krita" / "__init__.py")
     assert "FacesmithExtension" in result["extensions"]
     labels = ["Age…", "Older", "Younger", "Bald", "More masculine", "More feminine", "Smile"]
     assert list(result["actions"].values()) == labels
@@ -312,7 +312,7 @@ def _add_selftest_plugin(pykrita: Path, kritarc: Path) -> None:
     shutil.copytree(SCRIPTS / "facesmith_selftest", pykrita / "facesmith_selftest")
     shutil.copy2(SCRIPTS / "facesmith_selftest.desktop", pykrita)
     text = kritarc.read_text()
-    assert "enable_facesmith=true" in text, text  # the installer's doing
+    assert "enable_facesmith_krita=true" in text, text  # the installer's doing
     kritarc.write_text(text.replace("[python]\n", "[python]\nenable_facesmith_selftest=true\n", 1))
 
 

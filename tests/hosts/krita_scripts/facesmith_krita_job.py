@@ -34,9 +34,9 @@ def main(*_args: Any) -> None:
 def run_apply(job: dict[str, Any]) -> dict[str, Any]:
     from krita import Krita, Selection
 
-    from facesmith import apply, runtime
     from facesmith_host import jobs
     from facesmith_host.errors import WorkerError
+    from facesmith_krita import apply, runtime
 
     app = Krita.instance()
     document = open_document(app, job)

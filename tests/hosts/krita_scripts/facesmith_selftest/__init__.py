@@ -33,7 +33,7 @@ def script(result: dict[str, Any]) -> Iterator[Step]:
     window = app.activeWindow()
     from facesmith_host import jobs
 
-    result["plugin_module"] = getattr(sys.modules.get("facesmith"), "__file__", None)
+    result["plugin_module"] = getattr(sys.modules.get("facesmith_krita"), "__file__", None)
     result["extensions"] = [type(e).__name__ for e in app.extensions()]
     ids = ["facesmith_age"] + [f"facesmith_{p.key}" for p in jobs.PRESETS]
     result["actions"] = {i: (app.action(i).text() if app.action(i) else None) for i in ids}
@@ -51,7 +51,7 @@ def script(result: dict[str, Any]) -> Iterator[Step]:
     panel = dock.widget()
     status = panel.findChild(QtWidgets.QLabel, "facesmith_status")
     yield "the first server status", lambda: "127.0.0.1" in status.text() and idle(panel)
-    from facesmith import runtime
+    from facesmith_krita import runtime
 
     runtime.close()  # Connect starts the worker again: that must not hold up Krita's UI
     status.setText("")
