@@ -610,7 +610,11 @@ def uninstall(args: argparse.Namespace, act: Actions) -> None:
 
 
 def uninstall_krita(act: Actions, plan: Plan, recorded: dict[str, Any] | None, moved: bool) -> None:
-    ours = [plan.pykrita / f"{PLUGIN}.desktop", plan.pykrita / PLUGIN, plan.pykrita / HOST_PACKAGE]
+    ours = [
+        plan.pykrita / f"{KRITA_PLUGIN}.desktop",
+        plan.pykrita / KRITA_PLUGIN,
+        plan.pykrita / HOST_PACKAGE,
+    ]
     files = ours if moved or not recorded else [Path(p) for p in recorded.get("files", [])]
     for path in files:
         act.remove(path)
