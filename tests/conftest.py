@@ -10,6 +10,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 PHOTOS = REPO.parent / "shared" / "photos"
+DATASETS = REPO.parent / "shared" / "datasets"
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -28,6 +29,17 @@ def photos_dir() -> Path:
             pytest.fail(f"test photos missing: {PHOTOS} (CI needs ../shared beside the repo)")
         pytest.skip(f"test photos not found at {PHOTOS}")
     return PHOTOS
+
+
+@pytest.fixture(scope="session")
+def datasets_dir() -> Path:
+    """../shared/datasets (the training data); in CI its absence is a failure, elsewhere the
+    test is skipped."""
+    if not DATASETS.is_dir():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"training data missing: {DATASETS} (CI needs ../shared beside the repo)")
+        pytest.skip(f"training data not found at {DATASETS}")
+    return DATASETS
 
 
 @pytest.fixture(scope="session")

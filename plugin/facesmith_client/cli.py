@@ -7,6 +7,7 @@ facesmith edit astronaut --age 20       scikit-image's astronaut photo (no file 
 facesmith faces IMG...                  detected faces as JSON (one line per image)
 facesmith info                          the server's pack and its edits
 facesmith bench                         per-stage timings on a 12-megapixel photo
+facesmith train prepare --out DIR       align the training faces (see `facesmith train -h`)
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from facesmith_client.localserver import LocalServerError
 from facesmith_client.packcli import add_pack_parser as _add_pack_parser
 from facesmith_client.progress import ProgressBar
 from facesmith_client.score_cli import add_score_parser as _add_score_parser
+from facesmith_client.train_cli import add_train_parser as _add_train_parser
 
 SHORTCUT_EDITS = ("age", "gender", "bald", "smile")
 EXAMPLE_NAME = "astronaut"  # loads skimage.data.astronaut() unless a file of that name exists
@@ -69,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_pack_parser(commands)
     _add_directions_parser(commands)
     _add_score_parser(commands)
+    _add_train_parser(commands)
     return parser
 
 
