@@ -3,6 +3,9 @@
 facesmith train prepare [--utkface TAR] [--celeba TAR] [--celeba-attributes CSV]
                         [--size 64] --out DIR [--limit N] [--max-padding F]
                         [--alignment TEXT] [--threads N]
+facesmith train gan --data FILE.npz [--data ...] --size 64 --out DIR --iterations N
+                    [--batch B] [--channel-multiplier M] [--channels-max C] [--resume]
+                    [--device auto|cpu|cuda]   (see `facesmith train gan -h`)
 
 The training package is imported only when a subcommand runs.
 """
@@ -62,6 +65,12 @@ def add_train_parser(commands: Any) -> None:
     prep.add_argument("--threads", type=int, default=1, help="torch threads for detection (1)")
     prep.set_defaults(run=run_prepare)
 
+    from facesmith_train.gan_args import DESCRIPTION, add_gan_arguments  # argparse only: light
+
+    gan = sub.add_parser("gan", help="train the StyleGAN2 generator", description=DESCRIPTION)
+    add_gan_arguments(gan)
+    gan.set_defaults(run=run_gan)
+
 
 def _default(name: str) -> Path | None:
     path = SHARED_DATASETS / name
@@ -88,3 +97,9 @@ def run_prepare(args: argparse.Namespace) -> int:
     report = prepare(sources, detector, args.out, args.size, args.max_padding, template)
     sys.stdout.write(json.dumps(report) + "\n")
     return 0
+
+
+def run_gan(args: argparse.Namespace) -> int:
+    from facesmith_train.gan import run
+
+    return run(args)
