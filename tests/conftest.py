@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from needs import unavailable
 
 REPO = Path(__file__).resolve().parents[1]
 PHOTOS = REPO.parent / "shared" / "photos"
@@ -25,9 +25,7 @@ def pytest_configure(config: pytest.Config) -> None:
 def photos_dir() -> Path:
     """../shared/photos; in CI its absence is a failure, elsewhere the test is skipped."""
     if not PHOTOS.is_dir():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"test photos missing: {PHOTOS} (CI needs ../shared beside the repo)")
-        pytest.skip(f"test photos not found at {PHOTOS}")
+        unavailable(f"test photos missing: {PHOTOS} (CI needs ../shared beside the repo)")
     return PHOTOS
 
 
@@ -36,9 +34,7 @@ def datasets_dir() -> Path:
     """../shared/datasets (the training data); in CI its absence is a failure, elsewhere the
     test is skipped."""
     if not DATASETS.is_dir():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"training data missing: {DATASETS} (CI needs ../shared beside the repo)")
-        pytest.skip(f"training data not found at {DATASETS}")
+        unavailable(f"training data missing: {DATASETS} (CI needs ../shared beside the repo)")
     return DATASETS
 
 

@@ -15,7 +15,6 @@ from facesmith_host.errors import WorkerError
 from facesmith_host.link import Array, WorkerLink
 
 ORDERS = ("RGBA", "BGRA", "RGB", "BGR")
-DTYPES = ("u8", "u16", "f16", "f32")
 ProgressFn = Callable[[float, str], None]  # (fraction done 0..1, what is happening)
 
 

@@ -92,10 +92,6 @@ class WorkerLink:
             process.kill()
             process.wait()
 
-    def is_running(self) -> bool:
-        with self._lock:
-            return self._process is not None and self._process.poll() is None
-
     def stderr_tail(self) -> str:
         return "\n".join(self._stderr)
 

@@ -36,6 +36,7 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
+from needs import unavailable
 
 pytestmark = pytest.mark.hosts
 
@@ -50,13 +51,6 @@ OLDER = "plug-in-facesmith-older"
 PRESET_KEYS = ("older", "younger", "bald", "masculine", "feminine", "smile")
 NUMPY_TYPES = {"u8": np.uint8, "u16": np.uint16, "u32": np.uint32, "half": np.float16}
 NUMPY_TYPES |= {"float": np.float32, "double": np.float64}
-
-
-def unavailable(reason: str) -> None:
-    """In CI a missing GIMP is a failure; elsewhere the test is skipped."""
-    if os.environ.get("CI") == "true":
-        pytest.fail(reason)
-    pytest.skip(reason)
 
 
 # -- the chroot and what it must see ---------------------------------------------------------
