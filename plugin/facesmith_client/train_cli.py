@@ -6,6 +6,16 @@ facesmith train prepare [--utkface TAR] [--celeba TAR] [--celeba-attributes CSV]
 facesmith train gan --data FILE.npz [--data ...] --size 64 --out DIR --iterations N
                     [--batch B] [--channel-multiplier M] [--channels-max C] [--resume]
                     [--device auto|cpu|cuda]   (see `facesmith train gan -h`)
+facesmith train classifier --data celeba.npz --attribute Bald --out bald.pt [--iterations N]
+                           [--batch B] [--seed S] [--threads T] [--device auto|cpu|cuda|mps]
+facesmith train measure --pack DIR --data FILE.npz [--data ...] [--photos DIR]
+                        [--bald-classifier FILE.pt] --out DIR [--limit N] [--samples N]
+                        [--device auto|cpu|cuda|mps] [--threads N]
+
+facesmith train encoder --gan DIR/checkpoint.pt --data FILE.npz [--data ...] --out DIR
+                        --iterations N [--batch B] [--resume]   (see -h)
+facesmith train pack --generator stylegan2.pt --encoder e4e.pt --utkface FILE.npz
+                     --celeba FILE.npz --out DIR [--name demo]
 
 The training package is imported only when a subcommand runs.
 """
@@ -71,6 +81,29 @@ def add_train_parser(commands: Any) -> None:
     add_gan_arguments(gan)
     gan.set_defaults(run=run_gan)
 
+    from facesmith_train.encoder_args import DESCRIPTION as ENCODER_DESCRIPTION
+    from facesmith_train.encoder_args import add_encoder_arguments
+
+    encoder = sub.add_parser(
+        "encoder", help="train the e4e-style encoder", description=ENCODER_DESCRIPTION
+    )
+    add_encoder_arguments(encoder)
+    encoder.set_defaults(run=run_encoder)
+    _add_pack_parser(sub)
+
+    _add_classifier_parser(sub)
+
+    from facesmith_train.measure_args import DESCRIPTION as MEASURE_DESCRIPTION
+    from facesmith_train.measure_args import add_measure_arguments
+
+    measure = sub.add_parser(
+        "measure",
+        help="measure a pack's edits with real classifiers",
+        description=MEASURE_DESCRIPTION,
+    )
+    add_measure_arguments(measure)
+    measure.set_defaults(run=run_measure)
+
 
 def _default(name: str) -> Path | None:
     path = SHARED_DATASETS / name
@@ -102,4 +135,75 @@ def run_prepare(args: argparse.Namespace) -> int:
 def run_gan(args: argparse.Namespace) -> int:
     from facesmith_train.gan import run
 
+    return run(args)
+
+
+def run_encoder(args: argparse.Namespace) -> int:
+    from facesmith_train.encoder_train import run
+
+    return run(args)
+
+
+def _add_classifier_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "classifier",
+        help="train a yes/no attribute classifier (e.g. Bald) to score the pack's edits",
+        description="Train a small CNN on one yes/no label of a prepared .npz (batches half "
+        "yes, half no; held-out faces never trained on) and report its held-out accuracy and "
+        "balanced accuracy. Writes OUT (weights) and OUT with .json (the report) beside it.",
+    )
+    p.add_argument("--data", type=Path, required=True, metavar="FILE.npz")
+    p.add_argument("--attribute", required=True, metavar="NAME", help="a label, e.g. Bald")
+    p.add_argument("--out", type=Path, required=True, metavar="FILE.pt")
+    p.add_argument("--iterations", type=int, default=2000, metavar="N", help="steps (2000)")
+    p.add_argument("--batch", type=int, default=64, metavar="B", help="faces per step (64)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=None, metavar="T", help="torch CPU threads")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
+    p.set_defaults(run=run_classifier)
+
+
+def run_classifier(args: argparse.Namespace) -> int:
+    from facesmith_train.attribute import run
+
+    if not args.data.is_file():
+        raise ValueError(f"--data: no such file: {args.data}")
+    return run(args)
+
+
+def run_measure(args: argparse.Namespace) -> int:
+    from facesmith_train.measure import run
+
+    return run(args)
+
+
+def _add_pack_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "pack",
+        help="fit the edit directions from the labels and write the model pack",
+        description="Encode the labelled training crops (held-out faces are never used), fit "
+        "age and gender (UTKFace) and bald, grey hair, eyeglasses and smile (CelebA) in W, each "
+        "made conditional on age and gender, and write the pack folder OUT (fp16 weights, "
+        "manifest with data, licence and alignment, training.json with the fits).",
+    )
+    p.add_argument("--generator", type=Path, required=True, metavar="stylegan2.pt",
+                   help="g_ema export of `facesmith train gan`")  # fmt: skip
+    p.add_argument("--encoder", type=Path, required=True, metavar="e4e.pt",
+                   help="export of `facesmith train encoder`")  # fmt: skip
+    p.add_argument("--utkface", type=Path, required=True, metavar="utkface.npz")
+    p.add_argument("--celeba", type=Path, required=True, metavar="celeba.npz")
+    p.add_argument("--out", type=Path, required=True, metavar="DIR")
+    p.add_argument("--name", default="demo", help="pack name (demo)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the fits' validation split")
+    p.add_argument("--threads", type=int, default=None, metavar="T", help="torch CPU threads")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.set_defaults(run=run_pack)
+
+
+def run_pack(args: argparse.Namespace) -> int:
+    from facesmith_train.pack_run import run
+
+    for path in (args.generator, args.encoder, args.utkface, args.celeba):
+        if not path.is_file():
+            raise ValueError(f"no such file: {path}")
     return run(args)

@@ -34,6 +34,7 @@ class EncoderConfig:
     widths: tuple[int, ...] = (64, 128, 256, 512)  # channels of the four body stages
     units: tuple[int, ...] = (3, 4, 14, 3)  # bottlenecks per stage (IR-50)
     se_reduction: int = 16  # squeeze-excitation channel reduction
+    block_width: int = 0  # channels of each GradualStyleBlock's convs (0: style_dim, as e4e)
 
     @classmethod
     def from_state_dict(cls, state: Mapping[str, torch.Tensor]) -> EncoderConfig:
@@ -44,16 +45,18 @@ class EncoderConfig:
         num_ws = 1 + max(int(m.group(1)) for k in state if (m := re.match(r"styles\.(\d+)\.", k)))
         coarse_convs = sum(1 for k in state if re.fullmatch(r"styles\.0\.convs\.\d+\.weight", k))
         fc1 = state["body.0.res_layer.5.fc1.weight"]
+        style_dim, block_width = (int(n) for n in state["styles.0.linear.weight"].shape)
         if len(widths) != 4:
             raise ValueError(f"expected 4 body stages of distinct widths, found widths {widths}")
         return cls(
             num_ws=num_ws,
-            style_dim=int(state["styles.0.linear.weight"].shape[0]),
+            style_dim=style_dim,
             input_size=16 * 2**coarse_convs,
             stem_width=int(state["input_layer.0.weight"].shape[0]),
             widths=widths,
             units=units,
             se_reduction=int(fc1.shape[1]) // int(fc1.shape[0]),
+            block_width=0 if block_width == style_dim else block_width,
         )
 
 
@@ -106,20 +109,24 @@ class BottleneckIRSE(nn.Module):
 
 
 class GradualStyleBlock(nn.Module):
-    """Features [N, C, s, s] -> one w [N, style_dim]: log2(s) stride-2 convs then EqualLinear."""
+    """Features [N, C, s, s] -> one w [N, style_dim]: log2(s) stride-2 convs then EqualLinear.
 
-    def __init__(self, in_channels: int, style_dim: int, spatial: int) -> None:
+    e4e's convs are style_dim wide; a narrower `width` keeps small trained encoders small.
+    """
+
+    def __init__(self, in_channels: int, style_dim: int, spatial: int, width: int = 0) -> None:
         super().__init__()
+        width = width or style_dim
         layers: list[nn.Module] = []
         for i in range(int(math.log2(spatial))):
-            layers += [nn.Conv2d(in_channels if i == 0 else style_dim, style_dim, 3, 2, 1)]
+            layers += [nn.Conv2d(in_channels if i == 0 else width, width, 3, 2, 1)]
             layers += [nn.LeakyReLU()]
         self.convs = nn.Sequential(*layers)
-        self.linear = EqualLinear(style_dim, style_dim)
-        self.style_dim = style_dim
+        self.linear = EqualLinear(width, style_dim)
+        self.width = width
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.linear(self.convs(x).reshape(-1, self.style_dim))
+        return self.linear(self.convs(x).reshape(-1, self.width))
 
 
 class Encoder4Editing(nn.Module):
@@ -151,7 +158,7 @@ class Encoder4Editing(nn.Module):
         top = cfg.widths[3]
         spatial = cfg.input_size // 16  # stage-4 features are S / 16
         self.styles = nn.ModuleList(
-            GradualStyleBlock(top, cfg.style_dim, spatial * _pyramid_scale(i))
+            GradualStyleBlock(top, cfg.style_dim, spatial * _pyramid_scale(i), cfg.block_width)
             for i in range(cfg.num_ws)
         )
         self.latlayer1 = nn.Conv2d(cfg.widths[2], top, 1)

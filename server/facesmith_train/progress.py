@@ -23,6 +23,10 @@ class ProgressLog:
             self._last = now
             self._write(done, now)
 
+    def update(self, done: int, total: int) -> None:
+        """`step` with the (done, total) signature of progress callbacks."""
+        self.step(done)
+
     def finish(self, done: int) -> None:
         self._write(done, time.monotonic())
 

@@ -1,0 +1,130 @@
+"""Edit directions from labelled photos: encode them, then fit in W as `directions fit` does.
+
+Age and gender come from UTKFace's labels, the hair / glasses / smile attributes from CelebA's.
+Directions are conditional where attributes are entangled in the data (bald faces are mostly
+male and old): every direction is projected off the others' age and gender directions, so an
+edit at any strength leaves the linear age and gender estimates where they were.
+Layouts: crops uint8 [N, S, S, 3] (RGB); ws [N, num_ws, dim]; directions [1, dim] in W.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from facesmith_server.encoder import Encoder4Editing
+from facesmith_server.fitting import Fit, fit_direction
+from facesmith_server.invert import encode
+
+ENCODE_BATCH = 256
+BINARY_FULL_QUANTILE = 0.9  # full strength takes the mean negative face to this positive quantile
+AGE_RANGE_YEARS = 40.0  # slider range of the age direction, in (linear-estimate) years
+
+
+@dataclass(frozen=True)
+class LabelledAttribute:
+    """One direction to fit: where its labels come from and what it must leave unchanged."""
+
+    name: str  # direction name in the pack
+    dataset: str  # "utkface" | "celeba"
+    label: str  # column in the dataset's label_names
+    kind: str  # "binary" | "continuous"
+    positive: int = 1  # label value that counts as "yes" (UTKFace gender: 0 = male)
+    held: tuple[str, ...] = ("age", "gender")
+    description: str = ""
+
+
+ATTRIBUTES = (
+    LabelledAttribute("age", "utkface", "age", "continuous", held=("gender",),
+                      description="older (+) / younger (−), in years"),
+    LabelledAttribute("gender", "utkface", "gender", "binary", positive=0, held=("age",),
+                      description="more masculine (+) / more feminine (−)"),
+    LabelledAttribute("bald", "celeba", "Bald", "binary", description="bald (+) / more hair (−)"),
+    LabelledAttribute("grey_hair", "celeba", "Gray_Hair", "binary",
+                      description="grey hair (+) / less grey (−)"),
+    LabelledAttribute("eyeglasses", "celeba", "Eyeglasses", "binary",
+                      description="glasses (+) / none (−)"),
+    LabelledAttribute("smile", "celeba", "Smiling", "binary",
+                      description="smile (+) / no smile (−)"),
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class FittedDirection:
+    attribute: LabelledAttribute
+    fit: Fit  # fit.direction is the conditional direction [1, dim]
+    full_strength: float  # slider limit: strength that makes a typical face fully change
+
+
+@torch.no_grad()
+def encode_crops(
+    encoder: Encoder4Editing,
+    latent_avg: torch.Tensor,
+    crops: np.ndarray,
+    device: torch.device,
+    report: Callable[[int, int], None] | None = None,
+) -> np.ndarray:
+    """uint8 crops [N, S, S, 3] -> W+ codes float32 [N, num_ws, dim]."""
+    out = []
+    for start in range(0, len(crops), ENCODE_BATCH):
+        batch = torch.from_numpy(crops[start : start + ENCODE_BATCH]).to(device)
+        images = batch.permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+        out.append(encode(encoder, latent_avg, images).cpu().numpy())
+        if report is not None:
+            report(min(start + ENCODE_BATCH, len(crops)), len(crops))
+    return np.concatenate(out).astype(np.float32)
+
+
+def label_values(labels: np.ndarray, names: np.ndarray, attribute: LabelledAttribute) -> np.ndarray:
+    """The attribute's scores [N]: years for age, 0/1 for binary attributes."""
+    matches = [i for i, name in enumerate(names) if str(name) == attribute.label]
+    if not matches:
+        raise ValueError(f"no label {attribute.label!r}; labels are {', '.join(map(str, names))}")
+    column = labels[:, matches[0]].astype(np.float64)
+    return column if attribute.kind == "continuous" else (column == attribute.positive) * 1.0
+
+
+def fit_attributes(
+    codes: dict[str, np.ndarray],
+    labels: dict[str, tuple[np.ndarray, np.ndarray]],
+    attributes: tuple[LabelledAttribute, ...] = ATTRIBUTES,
+    seed: int = 0,
+) -> dict[str, FittedDirection]:
+    """Fit every attribute on the mean W of its dataset's codes ({dataset: [N, num_ws, dim]}).
+
+    labels: {dataset: (labels [N, K], label_names [K])}. Age and gender are fitted first,
+    unconditioned, so that the others (and each other) can be held against them.
+    """
+    w = {name: ws.mean(axis=1) for name, ws in codes.items()}
+    plain: dict[str, np.ndarray] = {}
+    scores: dict[str, np.ndarray] = {}
+    for attribute in attributes:
+        scores[attribute.name] = label_values(*labels[attribute.dataset], attribute)
+        if attribute.name in ("age", "gender"):
+            fit = fit_direction(w[attribute.dataset], scores[attribute.name], attribute.kind,
+                                seed=seed)  # fmt: skip
+            plain[attribute.name] = fit.direction
+    fitted = {}
+    for attribute in attributes:
+        held = [(name, plain[name]) for name in attribute.held if name in plain]
+        x, y = w[attribute.dataset], scores[attribute.name]
+        fit = fit_direction(x, y, attribute.kind, seed=seed, held=held)
+        fitted[attribute.name] = FittedDirection(attribute, fit, full_strength(fit, x, y))
+    return fitted
+
+
+def full_strength(fit: Fit, w: np.ndarray, scores: np.ndarray) -> float:
+    """Slider limit. Binary: the strength that moves the mean face without the attribute to
+    the BINARY_FULL_QUANTILE of the faces with it, and at least one standard deviation of the
+    faces along the direction (a weak fit still gets a usable slider); continuous:
+    AGE_RANGE_YEARS."""
+    if fit.kind == "continuous":
+        return AGE_RANGE_YEARS
+    d = fit.direction[0].astype(np.float64)
+    along = w @ d / (d @ d)  # in strength units: strength s moves a face s along this axis
+    positive, negative = along[scores > 0.5], along[scores <= 0.5]
+    reach = float(np.quantile(positive, BINARY_FULL_QUANTILE) - negative.mean())
+    return max(reach, float(along.std()))

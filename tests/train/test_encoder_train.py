@@ -1,0 +1,88 @@
+"""Encoder training stage on CPU with a tiny GAN: losses, learning, resume, export, CLI."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from facesmith_client.cli import main as cli_main
+from facesmith_server.checkpoints import load_encoder
+from facesmith_train.encoder_config import EncoderTrainConfig
+from facesmith_train.encoder_losses import delta_regulariser, multiscale_l1
+from facesmith_train.encoder_train import (
+    CHECKPOINT_NAME,
+    EXPORT_NAME,
+    FrozenGan,
+    load_frozen_gan,
+    train_encoder,
+)
+from facesmith_train.gan import load_training_images
+
+CPU = torch.device("cpu")
+
+
+@pytest.fixture(scope="module")
+def gan(gan_checkpoint: Path) -> FrozenGan:
+    return load_frozen_gan(gan_checkpoint, CPU)
+
+
+@pytest.fixture()
+def tiny_config(tiny_encoder_config: EncoderTrainConfig) -> Callable[[int], EncoderTrainConfig]:
+    return lambda iterations: replace(tiny_encoder_config, iterations=iterations)
+
+
+def test_loss_terms() -> None:
+    a = torch.zeros(2, 3, 8, 8)
+    assert float(multiscale_l1(a, a)) == 0.0
+    assert float(multiscale_l1(a + 0.5, a)) == pytest.approx(0.5)
+    ws = torch.zeros(2, 5, 3)
+    assert float(delta_regulariser(ws)) == 0.0
+    ws[:, 1:, 0] = 2.0  # every later row is 2 away from the first: squared distance 4
+    assert float(delta_regulariser(ws)) == pytest.approx(4.0)
+
+
+def test_training_lowers_reconstruction_error_and_exports(
+    gan, faces_npz, tiny_config, tmp_path
+) -> None:
+    images = load_training_images([faces_npz], gan.generator.size)
+    lines: list[str] = []
+    train_encoder(tiny_config(30), gan, images, tmp_path, CPU, log=lines.append)
+    steps = [line for line in lines if line.startswith("step ")]
+    pixel = [float(line.split("pixel ")[1].split()[0]) for line in steps]
+    assert len(steps) == 30 and all(np.isfinite(pixel))
+    assert np.mean(pixel[-5:]) < 0.8 * np.mean(pixel[:5])
+    encoder, latent_avg = load_encoder(tmp_path / EXPORT_NAME, CPU)  # what a pack loads
+    assert encoder.num_ws == gan.generator.num_ws and encoder.config.block_width == 8
+    assert torch.allclose(latent_avg[0], gan.latent_avg)
+    assert (tmp_path / "samples" / "recon-0000030.png").is_file()
+
+
+def test_resume_equals_straight_run(gan, faces_npz, tiny_config, tmp_path) -> None:
+    images = load_training_images([faces_npz], gan.generator.size)
+    quiet = {"log": lambda _: None}
+    straight = train_encoder(tiny_config(4), gan, images, tmp_path / "a", CPU, **quiet)
+    train_encoder(tiny_config(2), gan, images, tmp_path / "b", CPU, **quiet)
+    resumed = train_encoder(tiny_config(4), gan, images, tmp_path / "b", CPU, resume=True, **quiet)
+    assert resumed.step == 4
+    for key, value in straight.encoder.state_dict().items():
+        assert torch.equal(value, resumed.encoder.state_dict()[key]), key
+
+
+def test_cli_trains_and_refuses_a_foreign_checkpoint(
+    gan_checkpoint, faces_npz, tmp_path, capsys
+) -> None:
+    out = tmp_path / "enc"
+    args = ["train", "encoder", "--gan", str(gan_checkpoint), "--data", str(faces_npz),
+            "--out", str(out), "--iterations", "2", "--batch", "2", "--synthetic", "1",
+            "--width", "8", "--block-width", "8", "--device", "cpu"]  # fmt: skip
+    assert cli_main(args) == 0
+    assert (out / CHECKPOINT_NAME).is_file() and (out / EXPORT_NAME).is_file()
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"format": "something else"}, foreign)
+    assert cli_main([*args[:3], str(foreign), *args[4:]]) != 0
+    assert "not a facesmith GAN checkpoint" in capsys.readouterr().err

