@@ -258,17 +258,29 @@ def test_missing_pack_is_reported_by_the_server(
     assert f"{missing}: model pack folder does not exist" in err
 
 
-def test_default_pack_lives_in_the_user_data_folder(
+def test_data_lives_in_the_user_data_folder(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from facesmith_client.localserver import data_home, default_pack_dir
+    from facesmith_client.localserver import data_home
 
     monkeypatch.delenv("FACESMITH_HOME", raising=False)
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
     if sys.platform.startswith("linux"):
-        assert default_pack_dir() == tmp_path / "xdg" / "facesmith" / "packs" / "test"
+        assert data_home() == tmp_path / "xdg" / "facesmith"
     monkeypatch.setenv("FACESMITH_HOME", str(tmp_path / "fs"))
     assert data_home() == tmp_path / "fs"
+
+
+def test_default_pack_is_the_built_in_demo_pack() -> None:
+    from facesmith_client.localserver import default_pack_dir
+    from facesmith_server.pack import load_pack
+
+    pack = load_pack(default_pack_dir(), "cpu")  # every file's sha256 and size checked
+    assert pack.manifest.name == "demo" and pack.manifest.alignment.startswith("template")
+    assert "non-commercial" in pack.manifest.license.lower()
+    assert {"age", "gender", "bald", "smile"} <= set(pack.directions)
+    size = sum(f.stat().st_size for f in default_pack_dir().rglob("*") if f.is_file())
+    assert size <= 25 * 2**20  # small enough to live in the repository
 
 
 def test_astronaut_example_needs_no_files(

@@ -162,7 +162,7 @@ def _add_server_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--pack",
         type=Path,
-        help="model pack of the local server (default: the test pack in the data folder)",
+        help="model pack of the local server (default: the built-in demo pack)",
     )
     p.add_argument("--device", default="auto", help="device of the local server")
 
@@ -191,9 +191,9 @@ def connect(args: argparse.Namespace) -> Iterator[FacesmithClient]:
         with GrpcClient(args.server, token=args.token) as client:
             yield client
         return
-    from facesmith_client.localserver import LocalServer, default_pack_dir, ensure_test_pack
+    from facesmith_client.localserver import LocalServer, default_pack_dir
 
-    pack = args.pack if args.pack is not None else ensure_test_pack(default_pack_dir())
+    pack = args.pack if args.pack is not None else default_pack_dir()
     _status(f"starting a local facesmith server on {pack} …")
     with LocalServer(pack, device=args.device) as server, GrpcClient(server.address) as client:
         yield client

@@ -1,12 +1,13 @@
 """Run a private `facesmith-server` for one CLI run: start it on a free loopback port, wait
 until it listens, stop it afterwards.
 
-The default pack is the tiny test pack in the per-user data folder (made on first use), so a
-fresh install works without downloads; pass another pack folder for real edits.
+The default pack is `demo`, the project's own pack, which ships inside the server package, so
+a fresh install makes real edits without downloads; pass another pack folder to use it.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import queue
 import re
@@ -23,6 +24,7 @@ from typing import IO
 from facesmith_host.places import user_data_dir
 
 DEFAULT_STARTUP_TIMEOUT_S = 180.0
+DEFAULT_PACK = "demo"
 _LISTENING = re.compile(r"listening on (\S+)")
 
 
@@ -38,8 +40,21 @@ def data_home() -> Path:
     return user_data_dir() / "facesmith"
 
 
+def builtin_packs_dir() -> Path:
+    """Packs shipped inside the facesmith_server package (found without importing torch)."""
+    spec = importlib.util.find_spec("facesmith_server")
+    if spec is None or not spec.submodule_search_locations:
+        raise LocalServerError("the server is not installed: pip install 'facesmith[server]'")
+    return Path(next(iter(spec.submodule_search_locations))) / "packs"
+
+
 def default_pack_dir() -> Path:
-    return data_home() / "packs" / "test"
+    """The built-in demo pack (64 px, trained by the project on UTKFace and CelebA)."""
+    path = builtin_packs_dir() / DEFAULT_PACK
+    if not (path / "manifest.json").is_file():
+        raise LocalServerError(f"the built-in {DEFAULT_PACK} pack is missing ({path}); "
+                               "reinstall facesmith or pass --pack DIR")  # fmt: skip
+    return path
 
 
 def ensure_test_pack(pack_dir: Path) -> Path:

@@ -28,7 +28,12 @@ from facesmith_client.catalogue import (
     RemoteFile,
 )
 from facesmith_client.download import Log, OnProgress, download_file
-from facesmith_client.localserver import data_home, ensure_test_pack
+from facesmith_client.localserver import (
+    LocalServerError,
+    data_home,
+    default_pack_dir,
+    ensure_test_pack,
+)
 from facesmith_server.errors import PackError
 
 MANIFEST_NAME = "manifest.json"
@@ -80,7 +85,8 @@ def is_installed(name: str, root: Path | None = None) -> bool:
 
 
 def list_packs(root: Path | None = None) -> list[PackStatus]:
-    """Installed packs and the catalogue's, each once, catalogue order first."""
+    """The built-in default pack, then installed packs and the catalogue's, each once,
+    catalogue order first."""
     root = root or packs_dir()
     names = list(CATALOGUE)
     if root.is_dir():
@@ -89,7 +95,7 @@ def list_packs(root: Path | None = None) -> list[PackStatus]:
             for p in root.iterdir()
             if p.is_dir() and p.name not in CATALOGUE and (p / MANIFEST_NAME).is_file()
         )
-    rows = []
+    rows = _builtin_rows()
     for name in names:
         path = root / name
         entry = CATALOGUE.get(name)
@@ -105,6 +111,14 @@ def list_packs(root: Path | None = None) -> list[PackStatus]:
                 status = "not made yet (made on first use)"
         rows.append(PackStatus(name, status, description, path))
     return rows
+
+
+def _builtin_rows() -> list[PackStatus]:
+    try:
+        path = default_pack_dir()
+    except LocalServerError:
+        return []
+    return [PackStatus(path.name, "built in (the default)", _manifest_description(path), path)]
 
 
 def _manifest_description(path: Path) -> str:

@@ -164,7 +164,7 @@ def _add_classifier_parser(sub: Any) -> None:
 
 
 def run_classifier(args: argparse.Namespace) -> int:
-    from facesmith_train.attribute import run
+    from facesmith_train.attribute_run import run
 
     if not args.data.is_file():
         raise ValueError(f"--data: no such file: {args.data}")

@@ -183,7 +183,7 @@ def as_worker_error(err: Exception) -> WorkerError:
 def server_client(server: str, token: str | None) -> Iterator[Callable[[], FacesmithClient]]:
     """A lazy connect function for ``server`` ("local" starts one on first use)."""
     from facesmith_client.grpc_client import GrpcClient
-    from facesmith_client.localserver import LocalServer, default_pack_dir, ensure_test_pack
+    from facesmith_client.localserver import LocalServer, default_pack_dir
 
     local: list[LocalServer] = []
 
@@ -191,7 +191,7 @@ def server_client(server: str, token: str | None) -> Iterator[Callable[[], Faces
         if server != "local":
             return GrpcClient(server, token=token)
         if not local:  # kept only once it started, so a failed start is tried again
-            starting = LocalServer(ensure_test_pack(default_pack_dir()))
+            starting = LocalServer(default_pack_dir())
             starting.start()
             local.append(starting)
         return GrpcClient(local[0].address)

@@ -4,6 +4,11 @@ Age and gender come from UTKFace's labels, the hair / glasses / smile attributes
 Directions are conditional where attributes are entangled in the data (bald faces are mostly
 male and old): every direction is projected off the others' age and gender directions, so an
 edit at any strength leaves the linear age and gender estimates where they were.
+
+Scale: the encoder maps photos into a narrower region of W than the generator's own
+distribution, so a direction measured in encoded codes is rescaled by the ratio of the two
+spreads along it (the generator's W samples over the codes'): an edit then moves a face as
+many standard deviations of the generator's W as the labels move the codes.
 Layouts: crops uint8 [N, S, S, 3] (RGB); ws [N, num_ws, dim]; directions [1, dim] in W.
 """
 
@@ -55,8 +60,11 @@ ATTRIBUTES = (
 @dataclass(frozen=True)
 class FittedDirection:
     attribute: LabelledAttribute
-    fit: Fit  # fit.direction is the conditional direction [1, dim]
-    full_strength: float  # slider limit: strength that makes a typical face fully change
+    fit: Fit  # the fit in encoded codes (fit.direction: conditional, [1, dim])
+    direction: np.ndarray  # what the pack ships [1, dim]: see `pack_direction`
+    spread_ratio: float  # the generator's W spread over the codes' along the direction
+    full_strength: float  # in the fit's units: the move that changes a typical face fully
+    limit: float  # the slider's range ±limit in the pack's units (1 = full, or years)
 
 
 @torch.no_grad()
@@ -90,13 +98,15 @@ def label_values(labels: np.ndarray, names: np.ndarray, attribute: LabelledAttri
 def fit_attributes(
     codes: dict[str, np.ndarray],
     labels: dict[str, tuple[np.ndarray, np.ndarray]],
+    generator_w: np.ndarray,
     attributes: tuple[LabelledAttribute, ...] = ATTRIBUTES,
     seed: int = 0,
 ) -> dict[str, FittedDirection]:
     """Fit every attribute on the mean W of its dataset's codes ({dataset: [N, num_ws, dim]}).
 
-    labels: {dataset: (labels [N, K], label_names [K])}. Age and gender are fitted first,
-    unconditioned, so that the others (and each other) can be held against them.
+    labels: {dataset: (labels [N, K], label_names [K])}; generator_w: the generator's W of
+    random z [M, dim] (for the scale). Age and gender are fitted first, unconditioned, so that
+    the others (and each other) can be held against them.
     """
     w = {name: ws.mean(axis=1) for name, ws in codes.items()}
     plain: dict[str, np.ndarray] = {}
@@ -112,8 +122,25 @@ def fit_attributes(
         held = [(name, plain[name]) for name in attribute.held if name in plain]
         x, y = w[attribute.dataset], scores[attribute.name]
         fit = fit_direction(x, y, attribute.kind, seed=seed, held=held)
-        fitted[attribute.name] = FittedDirection(attribute, fit, full_strength(fit, x, y))
+        ratio = spread_ratio(fit.direction[0], x, generator_w)
+        full = full_strength(fit, x, y)
+        direction, limit = pack_direction(fit, ratio, full)
+        fitted[attribute.name] = FittedDirection(attribute, fit, direction, ratio, full, limit)
     return fitted
+
+
+def pack_direction(fit: Fit, ratio: float, full: float) -> tuple[np.ndarray, float]:
+    """(direction [1, dim], limit) in the pack's units: the fit rescaled to the generator's
+    spread; binary strength 1 = the full move, age strength 1 = one year up to ±full years."""
+    if fit.kind == "continuous":
+        return (fit.direction * ratio).astype(np.float32), full
+    return (fit.direction * (ratio * full)).astype(np.float32), 1.0
+
+
+def spread_ratio(direction: np.ndarray, codes: np.ndarray, generator_w: np.ndarray) -> float:
+    """Standard deviation along `direction` of the generator's W over that of the codes."""
+    unit = direction.astype(np.float64) / np.linalg.norm(direction)
+    return float(np.std(generator_w @ unit) / np.std(codes @ unit))
 
 
 def full_strength(fit: Fit, w: np.ndarray, scores: np.ndarray) -> float:

@@ -70,7 +70,7 @@ def write_pack(
     write_fp16_generator(generator, staging / "stylegan2.pt")
     write_fp16_encoder(encoder, staging / "e4e.pt")
     for key, item in fitted.items():
-        np.save(staging / "directions" / f"{key}.npy", item.fit.direction.astype(np.float32))
+        np.save(staging / "directions" / f"{key}.npy", item.direction.astype(np.float32))
     manifest = _manifest(staging, fitted, alignment, resolution, name)
     (staging / MANIFEST_NAME).write_text(manifest.to_json(), encoding="utf-8")
     (staging / REPORT_NAME).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
@@ -94,7 +94,7 @@ def _manifest(
     directions = {}
     for key, item in fitted.items():
         base = _entry(root, f"directions/{key}.npy", "npy")
-        limit = float(f"{item.full_strength:.4g}")
+        limit = item.limit
         directions[key] = DirectionEntry(
             base.path, base.format, base.sha256, base.size, base.source, base.license,
             space="w", min=-limit, max=limit, default=0.0,
@@ -122,6 +122,7 @@ def fit_report(fitted: Mapping[str, FittedDirection]) -> dict[str, Any]:
             item.fit.metric_name: round(item.fit.metric, 4),
             "held": list(item.fit.held),
             "full_strength": float(f"{item.full_strength:.4g}"),
+            "spread_ratio": round(item.spread_ratio, 3),
             "n_train": item.fit.n_train,
             "n_test": item.fit.n_test,
         }

@@ -288,6 +288,7 @@ def test_cli_pack_commands(
     out, _ = capsys.readouterr()
     assert re.search(r"^tiny\s+installed", out, re.M)
     assert re.search(r"^ffhq\s+not installed", out, re.M)
+    assert re.search(r"^demo\s+built in", out, re.M)
     assert main(["pack", "verify"]) == 0
     out, _ = capsys.readouterr()
     assert "tiny: verified" in out

@@ -13,14 +13,12 @@ import torch
 
 from facesmith_client.cli import main
 from facesmith_server.classifiers import Classifier
-from facesmith_train.attribute import (
-    AttributeNet,
+from facesmith_train.attribute import AttributeNet, load_attribute, save_attribute
+from facesmith_train.attribute_train import (
     AttributeReport,
     augment_light,
     balanced_batch,
     held_out_accuracy,
-    load_attribute,
-    save_attribute,
     train_attribute,
 )
 

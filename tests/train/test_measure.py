@@ -20,15 +20,10 @@ from facesmith_client.cli import build_parser
 from facesmith_client.detect import Detector, detect_faces, load_detector
 from facesmith_client.files import write_image
 from facesmith_server.pack import Direction
-from facesmith_train.measure import (
-    GRID_ROWS,
-    TARGETS,
-    Figure,
-    figure,
-    plan_edits,
-    run,
-)
+from facesmith_train.measure import run
+from facesmith_train.measure_figures import TARGETS, Figure, figure
 from facesmith_train.measure_grid import CELL, GAP, HEADER, edit_grid
+from facesmith_train.measure_models import GRID_ROWS, plan_edits
 from facesmith_train.measure_scores import Scorers, enlarge, load_real_scorers, median_box
 from facesmith_train.measure_sets import load_npz_set, standard_labels
 
