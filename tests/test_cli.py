@@ -93,8 +93,10 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
 
 
 def test_edit_end_to_end_with_a_local_server(inputs: dict[str, Path], tmp_path: Path) -> None:
-    """No --server: the CLI makes the default test pack under $FACESMITH_HOME, starts a local
-    server, edits real photos of three kinds plus the astronaut example, and stops it."""
+    """No --server: the CLI starts a local server on the built-in demo pack (nothing is made
+    or downloaded), edits real photos of three kinds plus the astronaut example, and stops it."""
+    from facesmith_client.localserver import default_pack_dir
+
     home, out_dir = tmp_path / "home", tmp_path / "out"
     kinds = ["two", "16bit", "rgba", "jpeg"]
     names = [str(inputs[kind]) for kind in kinds] + ["astronaut"]
@@ -103,7 +105,8 @@ def test_edit_end_to_end_with_a_local_server(inputs: dict[str, Path], tmp_path: 
         env={"FACESMITH_HOME": str(home)},
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert (home / "packs" / "test" / "manifest.json").is_file()
+    assert f"local facesmith server on {default_pack_dir()}" in done.stderr
+    assert not (home / "packs").exists()
     written = [Path(line) for line in done.stdout.split()]
     assert [p.name for p in written] == [
         "two_people_facesmith.png",

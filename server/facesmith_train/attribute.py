@@ -6,7 +6,6 @@ It sees faces as the pack does: crops framed by the pack's alignment template, a
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from facesmith.files import atomic_write
+from .checkpoint_files import atomic_torch_save, read_tagged
 
 FORMAT = "facesmith-attribute-1"
 INPUT_SIZE = 64  # the network's working resolution; other sizes are resized to it
@@ -102,9 +101,7 @@ def save_attribute(path: Path, net: AttributeNet, meta: dict[str, Any]) -> None:
         "state_dict": {k: v.detach().cpu() for k, v in net.state_dict().items()},
         "meta": meta,
     }
-    buffer = io.BytesIO()
-    torch.save(payload, buffer)
-    atomic_write(path, buffer.getvalue())
+    atomic_torch_save(path, payload)
 
 
 class AttributeClassifier:
@@ -133,9 +130,7 @@ class AttributeClassifier:
 
 def load_attribute(path: Path, device: torch.device | str = "cpu") -> AttributeClassifier:
     """The classifier `save_attribute` wrote (ValueError if `path` is not one)."""
-    payload = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise ValueError(f"{path}: not a facesmith attribute classifier ({FORMAT})")
+    payload = read_tagged(path, FORMAT, "attribute classifier")
     net = AttributeNet(payload["widths"])
     net.load_state_dict(payload["state_dict"])
     meta = dict(payload["meta"])

@@ -7,7 +7,6 @@ Python API: `train_encoder(config, gan, images, out_dir, device, resume)`.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,13 +16,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from facesmith.files import atomic_write
 from facesmith_server.checkpoints import save_encoder
 from facesmith_server.encoder import Encoder4Editing
 from facesmith_server.generator import Generator
 from facesmith_server.invert import resize_images
 
 from . import encoder_losses as losses
+from .checkpoint_files import atomic_export, atomic_torch_save, read_tagged
 from .discriminator import Discriminator, channel_table
 from .encoder_config import EncoderTrainConfig
 from .gan import sample_reals
@@ -162,10 +161,7 @@ def pairs(state: EncoderState, gan: FrozenGan, images: torch.Tensor) -> np.ndarr
 def export_encoder(path: Path, state: EncoderState, gan: FrozenGan) -> None:
     """The encoder in the e4e layout (`load_encoder` reads it), written atomically."""
     state.encoder.eval()
-    buffer = path.with_name(path.name + ".tmp-export")
-    save_encoder(buffer, state.encoder, gan.generator, gan.latent_avg)
-    atomic_write(path, buffer.read_bytes())
-    buffer.unlink()
+    atomic_export(path, lambda to: save_encoder(to, state.encoder, gan.generator, gan.latent_avg))
 
 
 def save_encoder_checkpoint(path: Path, state: EncoderState) -> None:
@@ -178,16 +174,11 @@ def save_encoder_checkpoint(path: Path, state: EncoderState) -> None:
         "optim": state.optim.state_dict(),
         "rng": {"torch": torch.get_rng_state(), "data": state.data_rng.get_state()},
     }
-    buffer = io.BytesIO()
-    torch.save(payload, buffer)
-    atomic_write(path, buffer.getvalue())
+    atomic_torch_save(path, payload)
 
 
 def read_encoder_checkpoint(path: Path) -> dict[str, Any]:
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
-        raise ValueError(f"{path}: not a facesmith encoder checkpoint ({FORMAT})")
-    return ckpt
+    return read_tagged(path, FORMAT, "encoder checkpoint")
 
 
 def restore_checkpoint(ckpt: dict[str, Any], state: EncoderState) -> None:

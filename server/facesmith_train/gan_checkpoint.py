@@ -8,17 +8,16 @@ Files are written atomically (temp file + fsync + rename) and read with weights_
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from facesmith.files import atomic_write
 from facesmith_server.checkpoints import save_generator
 from facesmith_server.generator import Generator
 
+from .checkpoint_files import atomic_export, atomic_torch_save, read_tagged
 from .discriminator import Discriminator
 from .gan_config import ModelConfig
 
@@ -60,15 +59,12 @@ def save_checkpoint(path: Path, state: GanState) -> None:
         "d_scaler": state.d_scaler.state_dict(),
         "rng": _rng_states(state.data_rng),
     }
-    _atomic_torch_save(path, payload)
+    atomic_torch_save(path, payload)
 
 
 def read_checkpoint(path: Path) -> dict[str, Any]:
     """The checkpoint dict (tensors on CPU); refuses files with code or another format."""
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
-        raise ValueError(f"{path}: not a facesmith GAN checkpoint ({FORMAT})")
-    return ckpt
+    return read_tagged(path, FORMAT, "GAN checkpoint")
 
 
 def restore_checkpoint(ckpt: dict[str, Any], state: GanState) -> None:
@@ -90,10 +86,7 @@ def restore_checkpoint(ckpt: dict[str, Any], state: GanState) -> None:
 def export_generator(path: Path, g_ema: Generator) -> None:
     """g_ema as `{"g_ema", "latent_avg"}` in rosinality names (`load_generator` reads it)."""
     latent_avg = mean_w(g_ema)
-    buffer = path.with_name(path.name + ".tmp-export")
-    save_generator(buffer, g_ema, latent_avg)
-    atomic_write(path, buffer.read_bytes())
-    buffer.unlink()
+    atomic_export(path, lambda to: save_generator(to, g_ema, latent_avg))
 
 
 @torch.no_grad()
@@ -103,12 +96,6 @@ def mean_w(generator: Generator) -> torch.Tensor:
     z = torch.randn(LATENT_AVG_SAMPLES, generator.style_dim, generator=rng)
     device = next(generator.parameters()).device
     return generator.mapping(z.to(device)).mean(dim=0)
-
-
-def _atomic_torch_save(path: Path, payload: dict[str, Any]) -> None:
-    buffer = io.BytesIO()
-    torch.save(payload, buffer)
-    atomic_write(path, buffer.getvalue())
 
 
 def _rng_states(data_rng: torch.Generator) -> dict[str, Any]:
