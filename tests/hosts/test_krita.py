@@ -61,12 +61,16 @@ def krita_env(tmp_path_factory: pytest.TempPathFactory, server: str) -> dict[str
     return env
 
 
+def _in_venv(bin_dir: str) -> bool:
+    """Whether a PATH entry is a virtual environment's (this one's or any other's) bin."""
+    return (Path(bin_dir).parent / "pyvenv.cfg").is_file()
+
+
 def host_env() -> dict[str, str]:
     """This environment as a user's desktop would have it: no PYTHON* variables and no active
     virtual environment (Krita's embedded Python finds `python3` on PATH, and the test venv's
     would hide the system's PyQt5 from it)."""
-    venv_bin = str(Path(sys.prefix) / "bin")
-    path = [p for p in os.environ.get("PATH", "").split(os.pathsep) if p and p != venv_bin]
+    path = [p for p in os.environ.get("PATH", "").split(os.pathsep) if p and not _in_venv(p)]
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON") and k != "VIRTUAL_ENV"}
     env["PATH"] = os.pathsep.join(path)
     return env
