@@ -18,6 +18,7 @@ from facesmith.files import atomic_write
 
 from .attribute import INPUT_SIZE, save_attribute
 from .attribute_train import train_attribute
+from .datasets import label_column
 
 
 @dataclass(frozen=True)
@@ -32,10 +33,11 @@ def load_attribute_data(path: Path, attribute: str) -> AttributeData:
     """One label column of a prepared .npz as a yes/no array (values > 0 mean yes, so both
     0/1 and -1/1 labels work); ValueError naming the attributes if it has no such one."""
     with np.load(path, allow_pickle=False) as data:
-        names = [str(name) for name in data["label_names"]]
-        if attribute not in names:
-            raise ValueError(f"{path} has no attribute {attribute!r}; it has: {', '.join(names)}")
-        labels = data["labels"][:, names.index(attribute)] > 0
+        try:
+            labels = label_column(data["labels"], data["label_names"], attribute) > 0
+        except ValueError:
+            names = ", ".join(str(n) for n in data["label_names"])
+            raise ValueError(f"{path} has no attribute {attribute!r}; it has: {names}") from None
         held_out = data["held_out"].astype(bool)
         alignment = str(data["alignment"]) if "alignment" in data.files else None
         return AttributeData(data["crops"], labels, held_out, alignment)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -144,3 +144,12 @@ def celeba_records(
     tar_path: Path, attributes_csv: Path, counts: ReadCounts, limit: int | None = None
 ) -> Iterator[Record]:
     return labelled_records(tar_path, read_celeba_attributes(attributes_csv), counts, limit)
+
+
+def label_column(labels: np.ndarray, names: Iterable[object], name: str) -> np.ndarray:
+    """The column of ``labels`` [N, K] whose entry in ``names`` [K] is ``name`` ([N], as
+    stored); ValueError listing the names there are."""
+    listed = [str(n) for n in names]
+    if name not in listed:
+        raise ValueError(f"no label {name!r}; labels are {', '.join(listed)}")
+    return labels[:, listed.index(name)]

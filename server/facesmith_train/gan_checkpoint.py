@@ -90,12 +90,16 @@ def export_generator(path: Path, g_ema: Generator) -> None:
 
 
 @torch.no_grad()
-def mean_w(generator: Generator) -> torch.Tensor:
-    """Mean w [dim] of 10k z from a fixed seed (uses no global RNG, so training is unaffected)."""
-    rng = torch.Generator().manual_seed(LATENT_AVG_SEED)
-    z = torch.randn(LATENT_AVG_SAMPLES, generator.style_dim, generator=rng)
+def sample_w(generator: Generator, count: int, seed: int) -> torch.Tensor:
+    """W [count, dim] of z from a private seeded RNG (the training RNG is untouched)."""
+    z = torch.randn(count, generator.style_dim, generator=torch.Generator().manual_seed(seed))
     device = next(generator.parameters()).device
-    return generator.mapping(z.to(device)).mean(dim=0)
+    return generator.mapping(z.to(device))
+
+
+def mean_w(generator: Generator) -> torch.Tensor:
+    """Mean w [dim] of LATENT_AVG_SAMPLES z from a fixed seed."""
+    return sample_w(generator, LATENT_AVG_SAMPLES, LATENT_AVG_SEED).mean(dim=0)
 
 
 def _rng_states(data_rng: torch.Generator) -> dict[str, Any]:

@@ -20,9 +20,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from facesmith import pixels
 from facesmith_server.encoder import Encoder4Editing
 from facesmith_server.fitting import Fit, fit_direction
 from facesmith_server.invert import encode
+
+from .datasets import label_column
 
 ENCODE_BATCH = 256
 BINARY_FULL_QUANTILE = 0.9  # full strength takes the mean negative face to this positive quantile
@@ -75,11 +78,13 @@ def encode_crops(
     device: torch.device,
     report: Callable[[int, int], None] | None = None,
 ) -> np.ndarray:
-    """uint8 crops [N, S, S, 3] -> W+ codes float32 [N, num_ws, dim]."""
-    out = []
+    """Crops [N, S, S, 3] (any pixels dtype: uint8, or float 0..1) -> W+ codes float32
+    [N, num_ws, dim]."""
+    top = np.float32(pixels.max_value(crops.dtype))
+    out = [np.zeros((0, encoder.num_ws, encoder.style_dim), np.float32)]  # for no crops at all
     for start in range(0, len(crops), ENCODE_BATCH):
-        batch = torch.from_numpy(crops[start : start + ENCODE_BATCH]).to(device)
-        images = batch.permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+        batch = torch.from_numpy(crops[start : start + ENCODE_BATCH].astype(np.float32) / top)
+        images = batch.permute(0, 3, 1, 2).to(device).mul(2.0).sub(1.0)
         out.append(encode(encoder, latent_avg, images).cpu().numpy())
         if report is not None:
             report(min(start + ENCODE_BATCH, len(crops)), len(crops))
@@ -88,10 +93,7 @@ def encode_crops(
 
 def label_values(labels: np.ndarray, names: np.ndarray, attribute: LabelledAttribute) -> np.ndarray:
     """The attribute's scores [N]: years for age, 0/1 for binary attributes."""
-    matches = [i for i, name in enumerate(names) if str(name) == attribute.label]
-    if not matches:
-        raise ValueError(f"no label {attribute.label!r}; labels are {', '.join(map(str, names))}")
-    column = labels[:, matches[0]].astype(np.float64)
+    column = label_column(labels, names, attribute.label).astype(np.float64)
     return column if attribute.kind == "continuous" else (column == attribute.positive) * 1.0
 
 

@@ -12,9 +12,9 @@ import numpy as np
 import torch
 
 from facesmith_server.edit import apply_edits
-from facesmith_server.invert import encode
 from facesmith_server.pack import Direction, Pack
 
+from .label_directions import encode_crops
 from .measure_scores import Scorers, enlarge
 from .measure_sets import FaceSet
 
@@ -75,13 +75,7 @@ def edited_latents(ws: np.ndarray, direction: np.ndarray, strengths: np.ndarray)
 
 def invert(pack: Pack, crops: np.ndarray, device: torch.device) -> np.ndarray:
     """crops float32 [N, R, R, 3] 0..1 → W+ latents float32 [N, num_ws, dim] (e4e)."""
-    parts = []
-    for i in range(0, len(crops), CHUNK):
-        x = torch.from_numpy(np.ascontiguousarray(crops[i : i + CHUNK])).permute(0, 3, 1, 2)
-        ws = encode(pack.encoder, pack.encoder_latent_avg, x.to(device) * 2 - 1)
-        parts.append(ws.float().cpu().numpy())
-    dim = pack.generator.style_dim
-    return np.concatenate(parts) if parts else np.zeros((0, pack.generator.num_ws, dim), np.float32)
+    return encode_crops(pack.encoder, pack.encoder_latent_avg, crops, device)
 
 
 @torch.no_grad()

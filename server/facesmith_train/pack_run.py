@@ -13,8 +13,8 @@ import torch
 
 from facesmith_server.checkpoints import load_encoder, load_generator
 from facesmith_server.devices import choose_device
-from facesmith_server.generator import Generator
 
+from .gan_checkpoint import sample_w
 from .label_directions import encode_crops, fit_attributes
 from .pack_build import fit_report, write_pack
 from .progress import ProgressLog
@@ -32,14 +32,6 @@ def training_split(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]
             data["label_names"],
             str(data["alignment"]),
         )
-
-
-@torch.no_grad()
-def generator_w(generator: Generator, seed: int, count: int = W_SAMPLES) -> np.ndarray:
-    """W of `count` random z (a private seeded RNG): float64 [count, dim]."""
-    z = torch.randn(count, generator.style_dim, generator=torch.Generator().manual_seed(seed))
-    device = next(generator.parameters()).device
-    return generator.mapping(z.to(device)).double().cpu().numpy()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -62,7 +54,12 @@ def run(args: argparse.Namespace) -> int:
         alignments.add(alignment)
     if len(alignments) != 1:
         raise ValueError(f"the datasets were aligned differently: {sorted(alignments)}")
-    fitted = fit_attributes(codes, labels, generator_w(generator, args.seed), seed=args.seed)
+    fitted = fit_attributes(
+        codes,
+        labels,
+        sample_w(generator, W_SAMPLES, args.seed).double().cpu().numpy(),
+        seed=args.seed,
+    )
     report = {"directions": fit_report(fitted), "crops": {k: len(v) for k, v in codes.items()}}
     write_pack(args.out, args.generator, args.encoder, fitted, alignments.pop(), generator.size,
                report, name=args.name)  # fmt: skip
