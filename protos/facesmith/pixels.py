@@ -51,6 +51,13 @@ def to_float(image: np.ndarray) -> FloatImage:
     return (image.astype(np.float32) / np.float32(max_value(image.dtype))).astype(np.float32)
 
 
+def stack_to_float(images: np.ndarray) -> FloatImage:
+    """A stack of images [N, H, W, C] as float32 0..1, same shape."""
+    if images.ndim != 4 or images.shape[-1] not in (1, 3, 4):
+        raise ValueError(f"expected a stack N x H x W x C, got shape {images.shape}")
+    return (images.astype(np.float32) / np.float32(max_value(images.dtype))).astype(np.float32)
+
+
 def from_float(image: np.ndarray, dtype: npt.DTypeLike) -> np.ndarray:
     """float 0..1 back to ``dtype``, clipped and rounded to nearest."""
     top = max_value(dtype)

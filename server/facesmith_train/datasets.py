@@ -3,6 +3,7 @@
 UTKFace: labels in the file name, ``AGE_GENDER_RACE_DATE.jpg.chip.jpg``; a few names lack a
 field and are skipped, and ~390 files are byte-identical copies of others and are dropped.
 CelebA 10k: ``NNNNNN.jpg`` with its 40 attributes (0/1) in a CSV keyed by the file name.
+LFW (lfw192): ``Person_Name_NNNN.jpg``, whole heads, gender in a CSV; held out by person.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import tarfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +33,11 @@ class Record:
     source_id: str
     image: np.ndarray
     labels: dict[str, int]
+    group: str = ""  # what the held-out split keeps together (a person); "" = source_id
+
+    @property
+    def split_key(self) -> str:
+        return self.group or self.source_id
 
 
 @dataclass
@@ -109,6 +115,7 @@ def labelled_records(
     label_of: dict[str, dict[str, int]] | None,
     counts: ReadCounts,
     limit: int | None = None,
+    group_of: Callable[[str], str] | None = None,
 ) -> Iterator[Record]:
     """Decoded, labelled, de-duplicated records of a tar; ``counts`` is updated as it goes.
 
@@ -131,7 +138,7 @@ def labelled_records(
         if image is None:
             counts.unreadable += 1
             continue
-        yield Record(name, image, labels)
+        yield Record(name, image, labels, group_of(name) if group_of else "")
 
 
 def utkface_records(
@@ -144,6 +151,39 @@ def celeba_records(
     tar_path: Path, attributes_csv: Path, counts: ReadCounts, limit: int | None = None
 ) -> Iterator[Record]:
     return labelled_records(tar_path, read_celeba_attributes(attributes_csv), counts, limit)
+
+
+LFW_MAX_PER_PERSON = 8  # LFW is unbalanced (one person has 530 photos): keep each one's first 8
+
+
+def read_lfw_labels(
+    csv_path: Path, max_per_person: int = LFW_MAX_PER_PERSON
+) -> dict[str, dict[str, int]]:
+    """lfw192_labels.csv → {file name: {Male, grayscale, black_permille}} for the photos with a
+    gender, at most ``max_per_person`` of each person (the lowest image numbers)."""
+    with open(csv_path, newline="") as f:
+        table: dict[str, dict[str, int]] = {}
+        for row in csv.DictReader(f):
+            if row["gender"] not in ("M", "F") or int(row["image_num"]) > max_per_person:
+                continue
+            table[row["file"]] = {
+                "Male": int(row["gender"] == "M"),
+                "grayscale": int(row["grayscale"]),
+                "black_permille": round(1000 * float(row["black_frac"])),
+            }
+    return table
+
+
+def lfw_person(name: str) -> str:
+    """``George_W_Bush_0001.jpg`` → ``George_W_Bush``."""
+    return name.rsplit("_", 1)[0]
+
+
+def lfw_records(
+    tar_path: Path, labels_csv: Path, counts: ReadCounts, limit: int | None = None
+) -> Iterator[Record]:
+    """LFW photos with a gender label (others count as unlabelled), grouped by person."""
+    return labelled_records(tar_path, read_lfw_labels(labels_csv), counts, limit, lfw_person)
 
 
 def label_column(labels: np.ndarray, names: Iterable[object], name: str) -> np.ndarray:

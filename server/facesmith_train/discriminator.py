@@ -107,9 +107,16 @@ def minibatch_stddev(x: torch.Tensor, group_size: int = STDDEV_GROUP) -> torch.T
 
 
 class Discriminator(nn.Module):
-    """StyleGAN2 residual discriminator for square images of size 16..1024."""
+    """StyleGAN2 residual discriminator for square images of size 16..1024.
 
-    def __init__(self, size: int, channels: dict[int, int] | None = None) -> None:
+    With ``cond_dim`` > 0 it is told each image's labels [N, cond_dim] and adds a projection
+    term <embed(labels), features> to its logit (Miyato & Koyama's projection discriminator):
+    an image must look real *for its labels*.
+    """
+
+    def __init__(
+        self, size: int, channels: dict[int, int] | None = None, cond_dim: int = 0
+    ) -> None:
         super().__init__()
         if not MIN_SIZE <= size <= MAX_SIZE or size & (size - 1):
             raise ValueError(f"discriminator size must be a power of two in 16..1024, got {size}")
@@ -127,10 +134,20 @@ class Discriminator(nn.Module):
         self.final_linear = nn.Sequential(
             EqualLinear(ch4 * 4 * 4, ch4, activate=True), EqualLinear(ch4, 1)
         )
+        self.cond_dim = cond_dim
+        self.embed = EqualLinear(cond_dim, ch4) if cond_dim > 0 else None
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """images [N, 3, size, size] -> logits [N, 1] (real > 0 > fake once trained)."""
+    def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """images [N, 3, size, size] (and labels [N, cond_dim] when conditional) -> logits
+        [N, 1] (real > 0 > fake once trained)."""
         if images.shape[1:] != (3, self.size, self.size):
             raise ValueError(f"expected [N, 3, {self.size}, {self.size}], got {list(images.shape)}")
+        if (labels is None) != (self.embed is None):
+            raise ValueError(f"this discriminator takes {self.cond_dim} labels per image")
         x = self.final_conv(minibatch_stddev(self.convs(images)))
-        return self.final_linear(x.flatten(1))
+        features = self.final_linear[0](x.flatten(1))  # [N, ch4]
+        logits = self.final_linear[1](features)
+        if self.embed is None or labels is None:
+            return logits
+        projection = (self.embed(labels.to(features.dtype)) * features).sum(1, keepdim=True)
+        return logits + projection / math.sqrt(features.shape[1])

@@ -128,7 +128,8 @@ def train_encoder(
     log(f"training the encoder on {images.shape[0]} crops, steps {state.step}..{config.iterations}")
     sums: dict[str, float] = {}
     while state.step < config.iterations:
-        terms = train_step(state, gan, sample_reals(images, config.batch, state.data_rng, device))
+        reals, _ = sample_reals(images, config.batch, state.data_rng, device)
+        terms = train_step(state, gan, reals)
         if not all(np.isfinite(v) for v in terms.values()):
             raise RuntimeError(f"losses became non-finite at step {state.step}: {terms}")
         sums = {k: sums.get(k, 0.0) + v for k, v in terms.items()}

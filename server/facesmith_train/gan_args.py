@@ -58,6 +58,12 @@ def add_gan_arguments(p: argparse.ArgumentParser) -> None:
         metavar="P",
         help="probability of each augmentation per sample (0.3; 0 = off)",
     )
+    p.add_argument(
+        "--condition",
+        metavar="NAMES",
+        help="labels the discriminator is told and z carries, e.g. male,age (ages come from "
+        "`facesmith train estimate`); the exported generator stays unconditional",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--precision",

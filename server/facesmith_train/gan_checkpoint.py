@@ -18,6 +18,7 @@ from facesmith_server.checkpoints import save_generator
 from facesmith_server.generator import Generator
 
 from .checkpoint_files import atomic_export, atomic_torch_save, read_tagged
+from .condition import Condition
 from .discriminator import Discriminator
 from .gan_config import ModelConfig
 
@@ -42,6 +43,7 @@ class GanState:
     d_scaler: torch.amp.GradScaler
     data_rng: torch.Generator  # draws the training batches and flips
     step: int = 0
+    condition: Condition | None = None  # labels carried in z (conditional runs)
 
 
 def save_checkpoint(path: Path, state: GanState) -> None:
@@ -58,6 +60,7 @@ def save_checkpoint(path: Path, state: GanState) -> None:
         "g_scaler": state.g_scaler.state_dict(),
         "d_scaler": state.d_scaler.state_dict(),
         "rng": _rng_states(state.data_rng),
+        "condition": state.condition.to_dict() if state.condition else None,
     }
     atomic_torch_save(path, payload)
 
@@ -80,6 +83,8 @@ def restore_checkpoint(ckpt: dict[str, Any], state: GanState) -> None:
         if ckpt[key]:  # empty when fp16 scaling was off
             scaler.load_state_dict(ckpt[key])
     state.step = int(ckpt["step"])
+    stored = ckpt.get("condition")
+    state.condition = Condition.from_dict(stored) if stored else None
     _restore_rng(ckpt["rng"], state.data_rng)
 
 

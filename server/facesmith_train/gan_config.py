@@ -17,13 +17,15 @@ class ModelConfig:
     n_mlp: int = 8  # mapping network depth
     channel_multiplier: int = 2  # config-f channel table multiplier (2 = config-f)
     channels_max: int = 512  # cap on every resolution's channels (narrow, fast models)
+    cond_dim: int = 0  # labels the discriminator is told (condition.py); 0 = unconditional
 
     def to_dict(self) -> dict[str, int]:
         return {k: int(v) for k, v in asdict(self).items()}
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> ModelConfig:
-        return cls(**{k: int(values[k]) for k in asdict(cls(size=16))})
+        defaults = asdict(cls(size=16))
+        return cls(**{k: int(values.get(k, defaults[k])) for k in defaults})
 
 
 @dataclass(frozen=True)
@@ -45,3 +47,4 @@ class TrainConfig:
     log_every: int = 50
     sample_every: int = 500
     checkpoint_every: int = 1000
+    condition: tuple[str, ...] = ()  # labels carried in z (condition.SOURCES), e.g. male, age

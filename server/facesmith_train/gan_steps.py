@@ -11,6 +11,7 @@ from torch import nn
 from facesmith_server.generator import Generator
 
 from .augment import augment
+from .condition import Condition, labels_from_z
 from .gan_checkpoint import GanState
 from .gan_config import TrainConfig
 from .losses import discriminator_loss, generator_loss, r1_penalty
@@ -37,13 +38,18 @@ def amp_dtype(device: torch.device, precision: str) -> torch.dtype | None:
 
 
 def train_step(
-    state: GanState, reals: torch.Tensor, config: TrainConfig, dtype: torch.dtype | None
+    state: GanState,
+    reals: torch.Tensor,
+    config: TrainConfig,
+    dtype: torch.dtype | None,
+    labels: torch.Tensor | None = None,
 ) -> StepLosses:
-    """Advance every network by one step on reals [B, 3, S, S] in [-1, 1]; step += 1."""
-    d_loss, real_logit, fake_logit = _discriminator_step(state, reals, config, dtype)
+    """Advance every network by one step on reals [B, 3, S, S] in [-1, 1] (with their
+    standardised labels [B, K] in a conditional run); step += 1."""
+    d_loss, real_logit, fake_logit = _discriminator_step(state, reals, labels, config, dtype)
     r1 = None
     if config.d_reg_every > 0 and state.step % config.d_reg_every == 0:
-        r1 = _r1_step(state, reals, config)
+        r1 = _r1_step(state, reals, labels, config)
     g_loss = _generator_step(state, reals.shape[0], config, dtype)
     update_ema(state.g_ema, state.generator, ema_beta(config, state.step + 1))
     state.step += 1
@@ -51,18 +57,22 @@ def train_step(
 
 
 def sample_ws(
-    generator: Generator, batch: int, mixing: float, device: torch.device
-) -> torch.Tensor:
-    """W+ [B, num_ws, dim] of random z; with probability `mixing` a sample switches to a
-    second w at a random layer (style mixing: keeps the layers' styles independent)."""
+    generator: Generator, batch: int, mixing: float, device: torch.device, shared: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(W+ [B, num_ws, dim], z [B, dim]) of random z; with probability `mixing` a sample
+    switches to a second w at a random layer (style mixing: keeps the layers' styles
+    independent). The second z shares the first ``shared`` coordinates (the labels) of the
+    first, so that mixing never muddles a sample's labels."""
     z = torch.randn(2 * batch, generator.style_dim, device=device)
+    if shared:
+        z[batch:, :shared] = z[:batch, :shared]
     w = generator.mapping(z)
     first, second = w[:batch], w[batch:]
     num_ws = generator.num_ws
     mixed = torch.rand(batch, device=device) < mixing
     cut = torch.where(mixed, torch.randint(1, num_ws, (batch,), device=device), num_ws)
     use_second = torch.arange(num_ws, device=device)[None, :] >= cut[:, None]  # [B, num_ws]
-    return torch.where(use_second[:, :, None], second[:, None, :], first[:, None, :])
+    return torch.where(use_second[:, :, None], second[:, None, :], first[:, None, :]), z[:batch]
 
 
 def ema_beta(config: TrainConfig, step: int) -> float:
@@ -88,22 +98,32 @@ def _autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.Abs
     return torch.autocast(device.type, dtype=dtype)
 
 
-def _fakes(state: GanState, batch: int, config: TrainConfig, device: torch.device) -> torch.Tensor:
-    ws = sample_ws(state.generator, batch, config.mixing, device)
-    return state.generator.synthesis(ws, noise_mode="random")
+def _fakes(
+    state: GanState, batch: int, config: TrainConfig, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Fake images [B, 3, S, S] and, in a conditional run, the labels their z stands for."""
+    condition: Condition | None = state.condition
+    shared = condition.dim if condition else 0
+    ws, z = sample_ws(state.generator, batch, config.mixing, device, shared)
+    images = state.generator.synthesis(ws, noise_mode="random")
+    return images, labels_from_z(condition, z) if condition else None
 
 
 def _discriminator_step(
-    state: GanState, reals: torch.Tensor, config: TrainConfig, dtype: torch.dtype | None
+    state: GanState,
+    reals: torch.Tensor,
+    labels: torch.Tensor | None,
+    config: TrainConfig,
+    dtype: torch.dtype | None,
 ) -> tuple[float, float, float]:
     g, d = state.generator, state.discriminator
     g.requires_grad_(False)
     d.requires_grad_(True)
     with _autocast(reals.device, dtype):
         with torch.no_grad():
-            fakes = _fakes(state, reals.shape[0], config, reals.device)
-        fake_logits = d(augment(fakes, config.augment_p))
-        real_logits = d(augment(reals, config.augment_p))
+            fakes, fake_labels = _fakes(state, reals.shape[0], config, reals.device)
+        fake_logits = d(augment(fakes, config.augment_p), fake_labels)
+        real_logits = d(augment(reals, config.augment_p), labels)
         loss = discriminator_loss(real_logits.float(), fake_logits.float())
     state.d_optim.zero_grad(set_to_none=True)
     state.d_scaler.scale(loss).backward()
@@ -112,13 +132,15 @@ def _discriminator_step(
     return loss.item(), real_logits.float().mean().item(), fake_logits.float().mean().item()
 
 
-def _r1_step(state: GanState, reals: torch.Tensor, config: TrainConfig) -> float:
+def _r1_step(
+    state: GanState, reals: torch.Tensor, labels: torch.Tensor | None, config: TrainConfig
+) -> float:
     """Lazy R1 in fp32 (a gradient of a gradient is fragile in low precision), weighted by
     d_reg_every because it runs only that often. The gradient is taken at the un-augmented
     reals, through the augmentation, as rosinality does."""
     d = state.discriminator
     reals = reals.detach().requires_grad_(True)
-    real_logits = d(augment(reals, config.augment_p))
+    real_logits = d(augment(reals, config.augment_p), labels)
     penalty = r1_penalty(real_logits, reals)
     gamma = config.r1_gamma if config.r1_gamma is not None else 0.0
     # `0 * logits` keeps every D parameter in the graph (unused ones would get no grad).
@@ -137,8 +159,8 @@ def _generator_step(
     d.requires_grad_(False)
     device = next(g.parameters()).device
     with _autocast(device, dtype):
-        fakes = _fakes(state, batch, config, device)
-        loss = generator_loss(d(augment(fakes, config.augment_p)).float())
+        fakes, fake_labels = _fakes(state, batch, config, device)
+        loss = generator_loss(d(augment(fakes, config.augment_p), fake_labels).float())
     state.g_optim.zero_grad(set_to_none=True)
     state.g_scaler.scale(loss).backward()
     state.g_scaler.step(state.g_optim)

@@ -26,7 +26,9 @@ from facesmith_train.datasets import (
     Record,
     celeba_records,
     count_images,
+    lfw_records,
     read_celeba_attributes,
+    read_lfw_labels,
     utkface_records,
 )
 from facesmith_train.framing import (
@@ -74,21 +76,47 @@ class AlignedSet:
     seconds: float
 
 
-def standard_sources(
-    utkface_tar: Path, celeba_tar: Path, celeba_attributes: Path, limit: int | None = None
+DATASETS = ("lfw", "celeba", "utkface")
+DEFAULT_DATASETS = ("lfw", "celeba")  # whole heads; UTKFace's crops cut the crown (see README)
+
+
+@dataclass(frozen=True)
+class DatasetFiles:
+    """Where each dataset lies (../shared/datasets by default)."""
+
+    utkface: Path
+    celeba: Path
+    celeba_attributes: Path
+    lfw: Path
+    lfw_labels: Path
+
+
+def dataset_sources(
+    files: DatasetFiles, names: Sequence[str], limit: int | None = None
 ) -> list[DatasetSource]:
-    """UTKFace and CelebA 10k, each read up to ``limit`` images."""
-    read_celeba_attributes(celeba_attributes)  # fail on a bad CSV now, not after UTKFace
+    """The named datasets (of DATASETS), each read up to ``limit`` images."""
+    unknown = sorted(set(names) - set(DATASETS))
+    if unknown:
+        raise ValueError(f"unknown dataset {', '.join(unknown)}; known: {', '.join(DATASETS)}")
+    if "celeba" in names:
+        read_celeba_attributes(files.celeba_attributes)  # fail on a bad CSV now, not later
+    if "lfw" in names:
+        read_lfw_labels(files.lfw_labels)
 
     def utkface(counts: ReadCounts) -> Iterator[Record]:
-        return utkface_records(utkface_tar, counts, limit)
+        return utkface_records(files.utkface, counts, limit)
 
     def celeba(counts: ReadCounts) -> Iterator[Record]:
-        return celeba_records(celeba_tar, celeba_attributes, counts, limit)
+        return celeba_records(files.celeba, files.celeba_attributes, counts, limit)
 
+    def lfw(counts: ReadCounts) -> Iterator[Record]:
+        return lfw_records(files.lfw, files.lfw_labels, counts, limit)
+
+    streams = {"utkface": (utkface, files.utkface), "celeba": (celeba, files.celeba),
+               "lfw": (lfw, files.lfw)}  # fmt: skip
     return [
-        DatasetSource("utkface", utkface, count_images(utkface_tar, limit)),
-        DatasetSource("celeba", celeba, count_images(celeba_tar, limit)),
+        DatasetSource(name, streams[name][0], count_images(streams[name][1], limit))
+        for name in names
     ]
 
 
@@ -145,7 +173,7 @@ def geometry_sample(found: Detections, n: int = TEMPLATE_SAMPLE) -> FaceGeometry
 def align_dataset(
     source: DatasetSource, found: Detections, template: Template, size: int
 ) -> AlignedSet:
-    crops, labels, ids, marks = [], [], [], []
+    crops, labels, ids, keys, marks = [], [], [], [], []
     label_names: list[str] = []
     unalignable = 0
     log = ProgressLog(f"{source.name} align", len(found.landmarks))
@@ -163,6 +191,7 @@ def align_dataset(
         crops.append(pixels.from_float(crop, np.uint8))
         labels.append([record.labels[k] for k in label_names])
         ids.append(record.source_id)
+        keys.append(record.split_key)
         marks.append(landmarks @ matrix[:, :2].T + matrix[:, 2])
         log.step(len(ids) + unalignable)
     log.finish(len(ids) + unalignable)
@@ -171,7 +200,7 @@ def align_dataset(
         labels=np.array(labels, np.int16).reshape(len(ids), len(label_names)),
         label_names=label_names,
         source_ids=ids,
-        held_out=np.array([is_held_out(i) for i in ids], bool),
+        held_out=np.array([is_held_out(k) for k in keys], bool),
         landmarks=np.array(marks, np.float32).reshape(-1, 5, 2),
         unalignable=unalignable,
         seconds=time.monotonic() - started,

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import tarfile
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,14 @@ import pytest
 
 from facesmith.alignment import FFHQ, parse_alignment
 from facesmith_client.cli import main
-from facesmith_train.datasets import ReadCounts, parse_utkface_name, utkface_records
+from facesmith_train.datasets import (
+    LFW_MAX_PER_PERSON,
+    ReadCounts,
+    lfw_person,
+    parse_utkface_name,
+    read_lfw_labels,
+    utkface_records,
+)
 from facesmith_train.framing import FaceGeometry, choose_template
 from facesmith_train.prepare import is_held_out
 
@@ -28,6 +36,9 @@ def prepared(datasets_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
     """The CLI's output folder for the first LIMIT images of each dataset."""
     out = tmp_path_factory.mktemp("prepared")
     argv = ["train", "prepare", "--out", str(out), "--limit", str(LIMIT), "--size", str(SIZE)]
+    argv += ["--datasets", "lfw,celeba,utkface"]
+    argv += ["--lfw", str(datasets_dir / "lfw192" / "lfw192.tar")]
+    argv += ["--lfw-labels", str(datasets_dir / "lfw192" / "lfw192_labels.csv")]
     argv += ["--utkface", str(datasets_dir / "utkface.tar")]
     argv += ["--celeba", str(datasets_dir / "celeba10k.tar")]
     argv += ["--celeba-attributes", str(datasets_dir / "celeba10k_attributes.csv")]
@@ -50,12 +61,13 @@ def test_counts_add_up(prepared: Path) -> None:
         assert counts["read"] == LIMIT, name
         dropped = ("duplicates", "unlabelled", "unreadable", "no_face", "unalignable")
         assert sum(counts[k] for k in dropped) + counts["kept"] == counts["read"], name
-        assert counts["kept"] >= 0.9 * LIMIT, name  # the detector finds nearly every face
+        labelled = counts["read"] - counts["duplicates"] - counts["unlabelled"]
+        assert counts["kept"] >= 0.9 * labelled, name  # the detector finds nearly every face
         assert len(load(prepared, name)["source_ids"]) == counts["kept"]
 
 
 def test_crops_are_uint8_squares_with_landmarks_inside(prepared: Path) -> None:
-    for name in ("utkface", "celeba"):
+    for name in ("utkface", "celeba", "lfw"):
         data = load(prepared, name)
         n = len(data["source_ids"])
         assert data["crops"].shape == (n, SIZE, SIZE, 3) and data["crops"].dtype == np.uint8
@@ -84,6 +96,22 @@ def test_celeba_labels_are_the_csv_rows(prepared: Path, datasets_dir: Path) -> N
         table = {row["image_id"]: row for row in csv.DictReader(f)}
     for source_id, row in zip(data["source_ids"], data["labels"], strict=True):
         assert [int(table[source_id][k]) for k in names] == row.tolist()
+
+
+def test_lfw_labels_gender_and_holds_out_whole_people(prepared: Path) -> None:
+    data = load(prepared, "lfw")
+    assert list(data["label_names"]) == ["Male", "grayscale", "black_permille"]
+    assert set(np.unique(data["labels"][:, 0])) <= {0, 1}
+    people = [lfw_person(i) for i in data["source_ids"]]
+    assert data["held_out"].tolist() == [is_held_out(p) for p in people]
+    assert lfw_person("George_W_Bush_0001.jpg") == "George_W_Bush"
+
+
+def test_lfw_keeps_at_most_eight_photos_of_a_person(datasets_dir: Path) -> None:
+    table = read_lfw_labels(datasets_dir / "lfw192" / "lfw192_labels.csv")
+    per_person = Counter(lfw_person(name) for name in table)
+    assert max(per_person.values()) == LFW_MAX_PER_PERSON
+    assert len(table) > 10_000  # 10,147 of 13,233 photos less 8 without a gender
 
 
 def test_the_split_is_a_function_of_the_id(prepared: Path) -> None:
