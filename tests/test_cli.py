@@ -14,8 +14,10 @@ import numpy as np
 import pytest
 
 from facesmith import pixels
-from facesmith_client.cli import CliError, main, output_path
-from facesmith_client.files import read_image, write_image
+from facesmith_client.cli.connect import CliError
+from facesmith_client.cli.edit import output_path
+from facesmith_client.cli.main import main
+from facesmith_client.vision.images import read_image, write_image
 
 FACE_MARGIN = 0.6  # changed pixels must lie within each face box grown by this share of its size
 
@@ -47,7 +49,7 @@ def inputs(whole: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, P
 
 def near_faces(image: np.ndarray) -> np.ndarray:
     """H x W bool: inside a detected face box grown by FACE_MARGIN of its size."""
-    from facesmith_client.detect import detect_faces, load_detector
+    from facesmith_client.vision.detect import detect_faces, load_detector
 
     mask = np.zeros(image.shape[:2], bool)
     for face in detect_faces(image, load_detector("cpu")):
@@ -81,7 +83,7 @@ def assert_jpeg_edited_like(source: Path, out: Path, scratch: Path) -> None:
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "facesmith_client.cli", *args],
+        [sys.executable, "-m", "facesmith_client.cli.main", *args],
         capture_output=True,
         text=True,
         timeout=600,
@@ -95,7 +97,7 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
 def test_edit_end_to_end_with_a_local_server(inputs: dict[str, Path], tmp_path: Path) -> None:
     """No --server: the CLI starts a local server on the built-in demo pack (nothing is made
     or downloaded), edits real photos of three kinds plus the astronaut example, and stops it."""
-    from facesmith_client.localserver import default_pack_dir
+    from facesmith_client.remote.local_server import default_pack_dir
 
     home, out_dir = tmp_path / "home", tmp_path / "out"
     kinds = ["two", "16bit", "rgba", "jpeg"]
@@ -264,7 +266,7 @@ def test_missing_pack_is_reported_by_the_server(
 def test_data_lives_in_the_user_data_folder(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from facesmith_client.localserver import data_home
+    from facesmith_client.remote.local_server import data_home
 
     monkeypatch.delenv("FACESMITH_HOME", raising=False)
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
@@ -275,7 +277,7 @@ def test_data_lives_in_the_user_data_folder(
 
 
 def test_default_pack_is_the_built_in_demo_pack() -> None:
-    from facesmith_client.localserver import default_pack_dir
+    from facesmith_client.remote.local_server import default_pack_dir
     from facesmith_server.pack import load_pack
 
     pack = load_pack(default_pack_dir(), "cpu")  # every file's sha256 and size checked

@@ -7,8 +7,10 @@ A streaming call yields ``Progress`` events and ends with one ``Result``; failur
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:  # only for annotations: `facesmith --help` must not import numpy
+    import numpy as np
 
 
 @dataclass(frozen=True)

@@ -79,7 +79,7 @@ def save_config(config: RuntimeConfig, path: Path | None = None) -> Path:
 
 def worker_command(config: RuntimeConfig) -> tuple[list[str], dict[str, str]]:
     """(argv, env) that start the runtime worker for ``config``."""
-    argv = [config.python, "-m", "facesmith_client.worker", "--server", config.server]
+    argv = [config.python, "-m", "facesmith_client.host.worker", "--server", config.server]
     env = default_env()
     if config.token:
         env["FACESMITH_TOKEN"] = config.token

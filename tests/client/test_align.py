@@ -8,9 +8,9 @@ import cv2
 import numpy as np
 import pytest
 
-from facesmith_client.align import align_face, ffhq_matrix, ffhq_quad, warp_face
-from facesmith_client.detect import detect_faces, load_detector
-from facesmith_client.files import read_image
+from facesmith_client.vision.align import align_face, ffhq_matrix, ffhq_quad, warp_face
+from facesmith_client.vision.detect import detect_faces, load_detector
+from facesmith_client.vision.images import read_image
 
 
 def _rotate(image: np.ndarray, degrees: float) -> np.ndarray:

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from facesmith_client.align import align_face
-from facesmith_client.blend import face_mask, paste_back
-from facesmith_client.detect import Face, detect_faces, load_detector
-from facesmith_client.files import read_image
+from facesmith_client.vision.align import align_face
+from facesmith_client.vision.blend import face_mask, paste_back
+from facesmith_client.vision.detect import Face, detect_faces, load_detector
+from facesmith_client.vision.images import read_image
 
 SIZE = 256
 

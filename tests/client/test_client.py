@@ -18,7 +18,8 @@ import pytest
 from facesmith import wire
 from facesmith.v1 import facesmith_pb2 as pb
 from facesmith.v1 import facesmith_pb2_grpc as pb_grpc
-from facesmith_client.client import (
+from facesmith_client.events import FaceResult
+from facesmith_client.remote.client import (
     CancelToken,
     ClientError,
     EditSpec,
@@ -28,9 +29,8 @@ from facesmith_client.client import (
     check_edits,
     collect_result,
 )
-from facesmith_client.events import FaceResult
-from facesmith_client.fake_client import FakeClient
-from facesmith_client.grpc_client import GrpcClient, error_for_status
+from facesmith_client.remote.fake_client import FakeClient
+from facesmith_client.remote.grpc_client import GrpcClient, error_for_status
 
 RNG = np.random.default_rng(0)
 

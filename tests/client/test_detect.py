@@ -8,8 +8,14 @@ import cv2
 import numpy as np
 import pytest
 
-from facesmith_client.detect import Detector, detect_faces, load_detector, nms, pyramid_scales
-from facesmith_client.files import read_image
+from facesmith_client.vision.detect import (
+    Detector,
+    detect_faces,
+    load_detector,
+    nms,
+    pyramid_scales,
+)
+from facesmith_client.vision.images import read_image
 
 # Faces a person counts in each photo of ../shared/photos/whole (all clearly visible).
 # obama_and_biden.jpg holds a third face: a child at the lower right, 160 px tall.

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from facesmith_client.files import read_image, write_image
+from facesmith_client.vision.images import read_image, write_image
 
 rng = np.random.default_rng(0)
 

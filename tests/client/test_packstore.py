@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from facesmith_client import packstore
-from facesmith_client.catalogue import CATALOGUE, FFHQ, CataloguePack, RemoteFile, remote_pack
-from facesmith_client.cli import main
-from facesmith_client.download import DownloadError, download_file, part_path
+from facesmith_client.cli.main import main
+from facesmith_client.packs import store as packstore
+from facesmith_client.packs.catalogue import CATALOGUE, FFHQ, CataloguePack, RemoteFile, remote_pack
+from facesmith_client.packs.download import DownloadError, download_file, part_path
 from facesmith_server.errors import PackError
 from facesmith_server.pack import load_pack, resolve_inside
 

@@ -11,18 +11,18 @@ import pytest
 
 from facesmith import pixels
 from facesmith.alignment import Template
-from facesmith_client import pipeline
-from facesmith_client.align import ffhq_matrix
-from facesmith_client.client import CancelToken, ClientError, EditSpec
-from facesmith_client.detect import Face
-from facesmith_client.fake_client import FakeClient
-from facesmith_client.pipeline import (
+from facesmith_client.pipeline import photo as pipeline
+from facesmith_client.pipeline.photo import (
     NoFaceFound,
     edit_photo,
     faces_per_call,
     invert_photo,
     render_photo,
 )
+from facesmith_client.remote.client import CancelToken, ClientError, EditSpec
+from facesmith_client.remote.fake_client import FakeClient
+from facesmith_client.vision.align import ffhq_matrix
+from facesmith_client.vision.detect import Face
 
 H, W = 300, 400
 LANDMARKS = np.array(
@@ -194,7 +194,12 @@ def test_render_photo_falls_back_to_latents_when_handles_expire() -> None:
 
 
 def test_sweep_contact_sheet_tiles_every_strength() -> None:
-    from facesmith_client.sweep import LABEL_HEIGHT, TILE_HEIGHT, contact_sheet, sweep_strengths
+    from facesmith_client.pipeline.sweep import (
+        LABEL_HEIGHT,
+        TILE_HEIGHT,
+        contact_sheet,
+        sweep_strengths,
+    )
 
     client = FakeClient()
     strengths = sweep_strengths(client.info().edit("age"), 5)

@@ -11,9 +11,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from facesmith_client.cli import main
-from facesmith_client.files import read_image
-from facesmith_client.score import (
+from facesmith_client.cli.main import main
+from facesmith_client.pipeline.score import (
     IdentityModel,
     chart,
     identity_distance,
@@ -21,6 +20,7 @@ from facesmith_client.score import (
     outside_change,
     summarise,
 )
+from facesmith_client.vision.images import read_image
 
 STRENGTHS = (-50.0, 0.0, 50.0)  # the test pack's age edit is in years (range ±50)
 
@@ -118,7 +118,7 @@ def test_chart_is_drawn(report: dict[str, Any]) -> None:
 
 
 def test_dlib_descriptor_tells_people_apart(photos_dir: Path) -> None:
-    from facesmith_client.detect import detect_faces, load_detector
+    from facesmith_client.vision.detect import detect_faces, load_detector
 
     detector = load_detector("cpu")
     model = IdentityModel()

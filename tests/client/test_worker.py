@@ -15,11 +15,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from facesmith_client.client import ClientError
-from facesmith_client.fake_client import FakeClient
-from facesmith_client.files import read_image
-from facesmith_client.host_session import HostSession
-from facesmith_client.worker import Worker
+from facesmith_client.host.session import HostSession
+from facesmith_client.host.worker import Worker
+from facesmith_client.remote.client import ClientError
+from facesmith_client.remote.fake_client import FakeClient
+from facesmith_client.vision.images import read_image
 from facesmith_host import jobs, protocol
 from facesmith_host.config import (
     RuntimeConfig,
@@ -33,7 +33,7 @@ from facesmith_host.link import WorkerError, WorkerLink
 
 @pytest.fixture(scope="module")
 def link(server: str):
-    worker = WorkerLink([sys.executable, "-m", "facesmith_client.worker", "--server", server])
+    worker = WorkerLink([sys.executable, "-m", "facesmith_client.host.worker", "--server", server])
     yield worker
     worker.close()
 
@@ -136,7 +136,9 @@ def test_user_errors_are_reported_and_the_worker_keeps_serving(link, photos_dir:
 
 
 def test_an_unreachable_server_says_how_to_start_one():
-    dead = WorkerLink([sys.executable, "-m", "facesmith_client.worker", "--server", "127.0.0.1:9"])
+    dead = WorkerLink(
+        [sys.executable, "-m", "facesmith_client.host.worker", "--server", "127.0.0.1:9"]
+    )
     try:
         with pytest.raises(WorkerError) as caught:
             jobs.server_info(dead)
@@ -174,7 +176,7 @@ def test_a_dying_worker_gives_a_clear_error_and_restarts_on_next_use(tmp_path: P
 
 
 def test_a_missing_runtime_says_to_run_the_installer(tmp_path: Path):
-    link = WorkerLink([str(tmp_path / "no-such-python"), "-m", "facesmith_client.worker"])
+    link = WorkerLink([str(tmp_path / "no-such-python"), "-m", "facesmith_client.host.worker"])
     with pytest.raises(WorkerError) as caught:
         link.request("info")
     assert caught.value.code == "not_installed" and "installer" in caught.value.hint
@@ -233,7 +235,7 @@ def test_runtime_config_round_trips_privately(tmp_path: Path, monkeypatch):
     assert argv == [
         "/opt/rt/bin/python",
         "-m",
-        "facesmith_client.worker",
+        "facesmith_client.host.worker",
         "--server",
         "127.0.0.1:5000",
     ]

@@ -15,9 +15,9 @@ import threading
 import numpy as np
 import pytest
 
-from facesmith_client.fake_client import FakeClient
-from facesmith_client.host_session import HostSession
-from facesmith_client.worker import EXIT_PROTOCOL_ERROR, Worker
+from facesmith_client.host.session import HostSession
+from facesmith_client.host.worker import EXIT_PROTOCOL_ERROR, Worker
+from facesmith_client.remote.fake_client import FakeClient
 from facesmith_host import protocol
 from facesmith_host.protocol import Array, ProtocolError
 

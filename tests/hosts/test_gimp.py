@@ -369,7 +369,7 @@ def display() -> Iterator[str]:
 @functools.cache
 def faces_in(photo: Path) -> tuple[tuple[float, float, float, float], ...]:
     """Face boxes in the photo file: the source layer holds its pixels at any depth."""
-    from facesmith_client.detect import detect_faces, load_detector
+    from facesmith_client.vision.detect import detect_faces, load_detector
 
     rgb = cv2.cvtColor(cv2.imread(str(photo)), cv2.COLOR_BGR2RGB)
     return tuple(face.box for face in detect_faces(rgb, load_detector("cpu")))

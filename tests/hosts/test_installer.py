@@ -419,7 +419,7 @@ def test_real_runtime_environment_runs_the_worker(tmp_path: Path) -> None:
     ).stdout
     assert Path(where).resolve().is_relative_to(runtime.resolve())  # installed, not the checkout
     worker = subprocess.run(
-        [python, "-m", "facesmith_client.worker", "--help"], capture_output=True, text=True
+        [python, "-m", "facesmith_client.host.worker", "--help"], capture_output=True, text=True
     )
     assert worker.returncode == 0, worker.stderr
     assert "--server" in worker.stdout

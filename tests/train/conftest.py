@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from facesmith_train.encoder_config import EncoderTrainConfig
-from facesmith_train.encoder_train import EXPORT_NAME, load_frozen_gan, train_encoder
-from facesmith_train.gan import load_training_images, train
-from facesmith_train.gan_checkpoint import CHECKPOINT_NAME
-from facesmith_train.gan_config import ModelConfig, TrainConfig
+from facesmith_train.encoder.config import EncoderTrainConfig
+from facesmith_train.encoder.train import EXPORT_NAME, load_frozen_gan, train_encoder
+from facesmith_train.gan.checkpoint import CHECKPOINT_NAME
+from facesmith_train.gan.config import ModelConfig, TrainConfig
+from facesmith_train.gan.train import load_training_images, train
 
 SIZE = 16
 CPU = torch.device("cpu")

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import torch
 
-from facesmith_client.cli import main
+from facesmith_client.cli.main import main
 from facesmith_server.classifiers import Classifier
-from facesmith_train.attribute import AttributeNet, load_attribute, save_attribute
-from facesmith_train.attribute_train import (
+from facesmith_train.classify.model import AttributeNet, load_attribute, save_attribute
+from facesmith_train.classify.train import (
     AttributeReport,
     augment_light,
     balanced_batch,

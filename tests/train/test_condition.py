@@ -10,11 +10,11 @@ import pytest
 import torch
 
 from facesmith_server.checkpoints import load_generator
-from facesmith_train.condition import fit_condition, labels_from_z, standardise, z_for_labels
-from facesmith_train.discriminator import Discriminator
-from facesmith_train.gan import load_training_set, train
-from facesmith_train.gan_checkpoint import CHECKPOINT_NAME, EXPORT_NAME, read_checkpoint
-from facesmith_train.gan_config import ModelConfig, TrainConfig
+from facesmith_train.gan.checkpoint import CHECKPOINT_NAME, EXPORT_NAME, read_checkpoint
+from facesmith_train.gan.condition import fit_condition, labels_from_z, standardise, z_for_labels
+from facesmith_train.gan.config import ModelConfig, TrainConfig
+from facesmith_train.gan.discriminator import Discriminator
+from facesmith_train.gan.train import load_training_set, train
 
 SIZE = 16
 TINY = ModelConfig(size=SIZE, style_dim=16, n_mlp=2, channel_multiplier=1, channels_max=16)

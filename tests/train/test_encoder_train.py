@@ -10,18 +10,18 @@ import numpy as np
 import pytest
 import torch
 
-from facesmith_client.cli import main as cli_main
+from facesmith_client.cli.main import main as cli_main
 from facesmith_server.checkpoints import load_encoder
-from facesmith_train.encoder_config import EncoderTrainConfig
-from facesmith_train.encoder_losses import delta_regulariser, multiscale_l1
-from facesmith_train.encoder_train import (
+from facesmith_train.encoder.config import EncoderTrainConfig
+from facesmith_train.encoder.losses import delta_regulariser, multiscale_l1
+from facesmith_train.encoder.train import (
     CHECKPOINT_NAME,
     EXPORT_NAME,
     FrozenGan,
     load_frozen_gan,
     train_encoder,
 )
-from facesmith_train.gan import load_training_images
+from facesmith_train.gan.train import load_training_images
 
 CPU = torch.device("cpu")
 

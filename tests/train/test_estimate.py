@@ -7,9 +7,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from facesmith_client.files import read_image
-from facesmith_train.estimate import estimate_file
-from facesmith_train.prepared import estimates_path, load_prepared
+from facesmith_client.vision.images import read_image
+from facesmith_train.data.prepared import estimates_path, load_prepared
+from facesmith_train.measure.estimate import estimate_file
 
 
 def test_estimates_agree_with_known_genders(photos_dir: Path, tmp_path: Path) -> None:

@@ -11,11 +11,11 @@ import pytest
 import torch
 
 from facesmith_server.checkpoints import load_generator
-from facesmith_train.augment import augment
-from facesmith_train.discriminator import Discriminator, channel_table
-from facesmith_train.gan import load_training_images, main, train
-from facesmith_train.gan_checkpoint import CHECKPOINT_NAME, EXPORT_NAME, read_checkpoint
-from facesmith_train.gan_config import ModelConfig, TrainConfig
+from facesmith_train.gan.augment import augment
+from facesmith_train.gan.checkpoint import CHECKPOINT_NAME, EXPORT_NAME, read_checkpoint
+from facesmith_train.gan.config import ModelConfig, TrainConfig
+from facesmith_train.gan.discriminator import Discriminator, channel_table
+from facesmith_train.gan.train import load_training_images, main, train
 
 SIZE = 16
 TINY = ModelConfig(size=SIZE, style_dim=16, n_mlp=2, channel_multiplier=1, channels_max=16)
@@ -125,7 +125,7 @@ def test_augment_identity_at_zero_and_keeps_shapes() -> None:
     assert y.shape == x.shape and torch.isfinite(y).all() and y.abs().max() < 4
     assert not torch.equal(x, y)
     # Geometry alone only moves pixels or zeroes them: values stay inside [-1, 1].
-    from facesmith_train.augment import _cutout, _translate
+    from facesmith_train.gan.augment import _cutout, _translate
 
     assert _translate(x).abs().max() <= 1 and _cutout(x).abs().max() <= 1
     x.requires_grad_(True)
@@ -142,7 +142,7 @@ def test_augment_probability_leaves_some_samples_alone() -> None:
 
 
 def test_facesmith_cli_has_train_gan() -> None:
-    from facesmith_client.cli import build_parser
+    from facesmith_client.cli.main import build_parser
 
     args = build_parser().parse_args(
         ["train", "gan", "--data", "a.npz", "--data", "b.npz", "--out", "o", "--iterations", "3"]

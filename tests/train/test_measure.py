@@ -15,17 +15,17 @@ import pytest
 from skimage import data
 
 from facesmith.alignment import FFHQ
-from facesmith_client.align import align_face
-from facesmith_client.cli import build_parser
-from facesmith_client.detect import Detector, detect_faces, load_detector
-from facesmith_client.files import write_image
+from facesmith_client.cli.main import build_parser
+from facesmith_client.vision.align import align_face
+from facesmith_client.vision.detect import Detector, detect_faces, load_detector
+from facesmith_client.vision.images import write_image
 from facesmith_server.pack import Direction
-from facesmith_train.measure import run
-from facesmith_train.measure_figures import TARGETS, Figure, figure
-from facesmith_train.measure_grid import CELL, GAP, HEADER, edit_grid
-from facesmith_train.measure_models import GRID_ROWS, plan_edits
-from facesmith_train.measure_scores import Scorers, enlarge, load_real_scorers, median_box
-from facesmith_train.measure_sets import load_npz_set, standard_labels
+from facesmith_train.measure.figures import TARGETS, Figure, figure
+from facesmith_train.measure.grid import CELL, GAP, HEADER, edit_grid
+from facesmith_train.measure.models import GRID_ROWS, plan_edits
+from facesmith_train.measure.run import run
+from facesmith_train.measure.scores import Scorers, enlarge, load_real_scorers, median_box
+from facesmith_train.measure.sets import load_npz_set, standard_labels
 
 RES = 64
 CELEBA_NAMES = ["Bald", "Eyeglasses", "Male", "Smiling"]

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from facesmith_client.cli import main as cli_main
+from facesmith_client.cli.main import main as cli_main
 from facesmith_server.fitting import cosine
 from facesmith_server.pack import load_pack
-from facesmith_train.label_directions import ATTRIBUTES, fit_attributes, label_values
+from facesmith_train.directions.from_labels import ATTRIBUTES, fit_attributes, label_values
 
 DIM = 12
 ALIGNMENT = "template eye_scale=1.2 mouth_scale=1.08 centre_shift=0.5"

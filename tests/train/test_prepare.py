@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from facesmith.alignment import FFHQ, parse_alignment
-from facesmith_client.cli import main
-from facesmith_train.datasets import (
+from facesmith_client.cli.main import main
+from facesmith_train.data.datasets import (
     LFW_MAX_PER_PERSON,
     ReadCounts,
     lfw_person,
@@ -24,8 +24,8 @@ from facesmith_train.datasets import (
     read_lfw_labels,
     utkface_records,
 )
-from facesmith_train.framing import FaceGeometry, choose_template
-from facesmith_train.prepare import is_held_out
+from facesmith_train.data.framing import FaceGeometry, choose_template
+from facesmith_train.data.prepare import is_held_out
 
 LIMIT = 40
 SIZE = 32  # small crops keep the test fast; the default is 64

@@ -1,0 +1,40 @@
+"""`facesmith bench`: median time of each stage (the client's stages on a 12-megapixel photo,
+and the server's models), plus how long `facesmith --help` takes to start."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from facesmith_client.cli.connect import CliError
+
+
+def add_bench_parser(commands: Any) -> None:
+    p = commands.add_parser("bench", help="time each stage on a 12-megapixel photo")
+    p.add_argument("--repeats", type=int, default=5, metavar="N")
+    p.add_argument("--device", default="cpu", help="device for the model rows (cpu, cuda, mps)")
+    p.add_argument("--no-models", action="store_true", help="time the client stages only")
+    p.set_defaults(run="facesmith_client.cli.bench:run_bench")
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    from facesmith.memory import retain_freed_memory
+    from facesmith_client.pipeline.bench import bench_client, bench_help, format_rows, table_header
+    from facesmith_server.bench import BenchRow, bench_models
+
+    if args.repeats < 1:
+        raise CliError("--repeats must be at least 1")
+
+    def show(row: BenchRow) -> None:
+        print(format_rows([row]), flush=True)
+
+    print(table_header(), flush=True)
+    for row in bench_help(args.repeats):  # first: before this process warms the file cache
+        show(row)
+    if not args.no_models:  # first: it times the reference before tuning the allocator
+        for row in bench_models(args.device, args.repeats):
+            show(row)
+    else:
+        retain_freed_memory()
+    bench_client(args.repeats, on_row=show)
+    return 0

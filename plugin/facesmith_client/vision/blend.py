@@ -1,0 +1,127 @@
+"""Paste-back: an edited aligned crop goes back into the photo under a soft mask.
+
+Only pixels the mask touches change; every other pixel of the frame is returned bit-identical,
+in the frame's own dtype, channels and alpha.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from facesmith import pixels
+from facesmith_client.vision.align import crop_bounds, ffhq_quad
+
+# Ellipse of the default mask, in crop fractions (FFHQ framing: face, hair and forehead).
+MASK_CENTRE = (0.5, 0.48)
+MASK_RADII = (0.42, 0.46)
+MASK_FEATHER = 0.3  # width of the soft edge, as a fraction of the ellipse's radius
+LUMA = np.array([0.299, 0.587, 0.114], np.float32)  # RGB → gray for one-channel frames
+
+
+def face_mask(
+    size: int, landmarks_in_crop: np.ndarray | None = None, feather: float = MASK_FEATHER
+) -> np.ndarray:
+    """Soft mask [size, size] float32 0..1 over the face of an aligned crop.
+
+    An ellipse placed in the FFHQ framing square — the crop itself, or the square that
+    ``landmarks_in_crop`` [5, 2] (the face's landmarks in crop pixels) frame, for crops made
+    with another template: 1 inside, falling smoothly to exactly 0 at its rim (``feather`` is
+    the soft edge's width as a fraction of the radius) and 0 on the crop's outer pixels, so
+    nothing outside it moves.
+    """
+    if not 0 < feather <= 1:
+        raise ValueError(f"feather must be in (0, 1], got {feather}")
+    fx, fy = _framing_fractions(size, landmarks_in_crop)
+    cx, cy = MASK_CENTRE
+    rx, ry = MASK_RADII
+    radius = np.sqrt(((fx - cx) / rx) ** 2 + ((fy - cy) / ry) ** 2)
+    t = np.clip((1.0 - radius) / feather, 0.0, 1.0)
+    mask = (t * t * (3 - 2 * t)).astype(np.float32)  # smoothstep
+    mask[[0, -1], :] = 0  # the crop's edge never shows, whatever the landmarks say
+    mask[:, [0, -1]] = 0
+    return mask
+
+
+def _framing_fractions(
+    size: int, landmarks_in_crop: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each crop pixel's position (x, y) in the framing square, 0..1 across it: [size, size]."""
+    rows, cols = np.mgrid[0:size, 0:size].astype(np.float64)
+    if landmarks_in_crop is None:
+        return (cols + 0.5) / size, (rows + 0.5) / size
+    centre, x, y = ffhq_quad(landmarks_in_crop)
+    dx, dy = cols - centre[0], rows - centre[1]
+    side_sq = 2 * float(x @ x)  # |x| is half the side: projections / (2|x|²) span −½..½
+    along_x = (dx * x[0] + dy * x[1]) / side_sq
+    along_y = (dx * y[0] + dy * y[1]) / side_sq
+    return 0.5 + along_x, 0.5 + along_y
+
+
+def paste_back(
+    frame: np.ndarray,
+    crop: np.ndarray,
+    mask: np.ndarray,
+    matrix: np.ndarray,
+    reconstruction: np.ndarray | None = None,
+) -> np.ndarray:
+    """A new frame with ``crop`` (float RGB [S, S, 3] 0..1) warped back through ``matrix``
+    (image → crop) and blended under ``mask`` [S, S].
+
+    With ``reconstruction`` (the unedited render of the same face) only the edit's change is
+    added: frame + warp⁻¹(crop − reconstruction) · mask (residual mode), so inversion error
+    does not soften the rest of the face.
+    """
+    frame = pixels.check_image(frame)
+    size = crop.shape[0]
+    if crop.shape != (size, size, 3) or mask.shape != (size, size):
+        raise ValueError(
+            f"crop must be [S, S, 3] with a [S, S] mask, got {crop.shape}, {mask.shape}"
+        )
+    x0, y0, x1, y1 = crop_bounds(matrix, size, *frame.shape[:2])
+    out = frame.copy()
+    if x1 <= x0 or y1 <= y0:
+        return out
+    change = crop if reconstruction is None else crop - reconstruction
+    warped = _warp_back([change, mask[:, :, None]], matrix, (x0, y0), (x1 - x0, y1 - y0))
+    change_w, mask_w = warped[0], warped[1][:, :, 0:1]
+    region = frame[y0:y1, x0:x1]
+    colour = pixels.to_float(pixels.rgb(region))
+    if reconstruction is None:
+        blended = colour * (1 - mask_w) + change_w * mask_w
+    else:
+        blended = colour + change_w * mask_w
+    new_region = _like(region, blended)
+    touched = mask_w[:, :, 0] > 0
+    out[y0:y1, x0:x1][touched] = new_region[touched]
+    return out
+
+
+def _warp_back(
+    layers: list[np.ndarray], matrix: np.ndarray, origin: tuple[int, int], size: tuple[int, int]
+) -> list[np.ndarray]:
+    """Crop-space float layers → the frame region at ``origin`` of ``size`` (w, h)."""
+    shifted = matrix.copy()
+    shifted[:, 2] += matrix[:, :2] @ np.array(origin, np.float64)
+    out = []
+    for layer in layers:
+        w = cv2.warpAffine(
+            layer.astype(np.float32),
+            shifted,
+            size,
+            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+            borderMode=cv2.BORDER_CONSTANT,
+            borderValue=0,
+        )
+        out.append(w if w.ndim == 3 else w[:, :, None])
+    return out
+
+
+def _like(region: np.ndarray, rgb: np.ndarray) -> np.ndarray:
+    """Float RGB → the region's dtype and channels (alpha kept from the region)."""
+    channels = region.shape[2]
+    colour = (rgb @ LUMA)[:, :, None] if channels == 1 else rgb
+    converted = pixels.from_float(colour, region.dtype)
+    if channels == 4:
+        converted = np.concatenate([converted, region[:, :, 3:4]], axis=2)
+    return converted

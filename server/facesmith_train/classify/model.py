@@ -1,0 +1,138 @@
+"""A small binary attribute classifier (e.g. CelebA's Bald) that scores the pack's edits: the
+network, its saved file and the Classifier that measurement loads. Training: attribute_train.
+
+It sees faces as the pack does: crops framed by the pack's alignment template, at 64 px.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from facesmith_train.checkpoint_files import atomic_torch_save, read_tagged
+
+FORMAT = "facesmith-attribute-1"
+INPUT_SIZE = 64  # the network's working resolution; other sizes are resized to it
+WIDTHS = (32, 64, 128, 192)  # channels of the four stride-2 stages: 64 -> 32 -> 16 -> 8 -> 4
+THRESHOLD = 0.5  # on P(yes) under equal priors (attribute_train balances its batches)
+EVAL_BATCH = 256
+
+
+class AttributeNet(nn.Module):
+    """Four stages of (3x3 conv stride 2, 3x3 conv), batch norm and ReLU, then global
+    average pooling and one linear unit.
+
+    Layout: images [N, 3, S, S] in [-1, 1] (resized to 64 inside) -> logits [N].
+    """
+
+    def __init__(
+        self,
+        widths: Sequence[int] = WIDTHS,  # channels of each stage; each halves the side
+        dropout: float = 0.2,  # before the final linear layer (train mode only)
+    ) -> None:
+        super().__init__()
+        self.widths = tuple(int(w) for w in widths)
+        layers: list[nn.Module] = []
+        previous = 3
+        for width in self.widths:
+            layers += _conv(previous, width, stride=2) + _conv(width, width, stride=1)
+            previous = width
+        self.features = nn.Sequential(*layers)
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(previous, 1)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        if images.ndim != 4 or images.shape[1] != 3:
+            raise ValueError(f"expected images [N, 3, S, S], got {tuple(images.shape)}")
+        if images.shape[-2:] != (INPUT_SIZE, INPUT_SIZE):
+            images = F.interpolate(
+                images, size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear", align_corners=False,
+                antialias=images.shape[-1] > INPUT_SIZE,
+            )  # fmt: skip
+        pooled = self.features(images).mean(dim=(2, 3))  # [N, C]
+        return self.head(self.dropout(pooled)).squeeze(1)
+
+
+def _conv(in_channels: int, out_channels: int, stride: int) -> list[nn.Module]:
+    return [
+        nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False),
+        nn.BatchNorm2d(out_channels),
+        nn.ReLU(inplace=True),
+    ]
+
+
+def to_signed(images: torch.Tensor) -> torch.Tensor:
+    """uint8 -> float [-1, 1]."""
+    return images.float().div(127.5).sub(1.0)
+
+
+@torch.no_grad()
+def probabilities(net: AttributeNet, images: torch.Tensor) -> np.ndarray:
+    """P(yes) float64 [N] for uint8 [N, 3, S, S] or float [-1, 1] images; the logits of each
+    image and its mirror are averaged (the training saw both)."""
+    net.eval()
+    device = next(net.parameters()).device
+    out = []
+    for start in range(0, images.shape[0], EVAL_BATCH):
+        x = images[start : start + EVAL_BATCH].to(device)
+        x = to_signed(x) if x.dtype == torch.uint8 else x.float()
+        logits = (net(x) + net(x.flip(3))) / 2
+        out.append(torch.sigmoid(logits).double().cpu())
+    return torch.cat(out).numpy() if out else np.zeros(0, np.float64)
+
+
+# -- files -------------------------------------------------------------------------------------
+
+
+def save_attribute(path: Path, net: AttributeNet, meta: dict[str, Any]) -> None:
+    """Write the weights and `meta` (plain JSON-like values: name, threshold, report, ...)
+    to `path` atomically; `load_attribute` reads it with weights_only=True."""
+    json.dumps(meta)  # plain values only: a TypeError now rather than an unloadable file
+    payload = {
+        "format": FORMAT,
+        "widths": list(net.widths),
+        "state_dict": {k: v.detach().cpu() for k, v in net.state_dict().items()},
+        "meta": meta,
+    }
+    atomic_torch_save(path, payload)
+
+
+class AttributeClassifier:
+    """A trained attribute as a Classifier (facesmith_server.classifiers): binary, returns
+    P(yes) for images float32 [N, H, W, 3] in 0..1 aligned with the pack's template."""
+
+    kind = "binary"
+
+    def __init__(self, net: AttributeNet, name: str, threshold: float, meta: dict[str, Any]):
+        self.net = net.eval()
+        self.name = name
+        self.threshold = threshold  # P(yes) >= threshold: the classifier calls it "yes"
+        self.meta = meta
+
+    def __call__(self, images: np.ndarray) -> np.ndarray:
+        images = np.asarray(images, dtype=np.float32)
+        if images.ndim != 4 or images.shape[3] != 3:
+            raise ValueError(f"expected images [N, H, W, 3] in 0..1, got {images.shape}")
+        x = torch.from_numpy(images).permute(0, 3, 1, 2).mul(2.0).sub(1.0)
+        return probabilities(self.net, x)
+
+    def decide(self, images: np.ndarray) -> np.ndarray:
+        """bool [N]: whether the classifier calls each image "yes"."""
+        return self(images) >= self.threshold
+
+
+def load_attribute(path: Path, device: torch.device | str = "cpu") -> AttributeClassifier:
+    """The classifier `save_attribute` wrote (ValueError if `path` is not one)."""
+    payload = read_tagged(path, FORMAT, "attribute classifier")
+    net = AttributeNet(payload["widths"])
+    net.load_state_dict(payload["state_dict"])
+    meta = dict(payload["meta"])
+    name = str(meta.get("name") or path.stem)
+    return AttributeClassifier(net.to(device), name, float(meta.get("threshold", THRESHOLD)), meta)

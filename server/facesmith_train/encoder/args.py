@@ -1,0 +1,59 @@
+"""Command-line options of `facesmith train encoder` (no torch import: the CLI stays fast)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from facesmith_train.encoder.config import EncoderTrainConfig
+
+DESCRIPTION = (
+    "Train an e4e-style encoder into W+ of a trained generator (frozen), on aligned crops "
+    "(.npz from `facesmith train prepare`; held-out faces are skipped). OUT gets "
+    "encoder-checkpoint.pt (resumable), e4e.pt (e4e layout) and samples/recon-*.png."
+)
+DEFAULTS = EncoderTrainConfig(iterations=0)
+
+
+def add_encoder_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--gan",
+        type=Path,
+        required=True,
+        metavar="CHECKPOINT",
+        help="checkpoint.pt of `facesmith train gan` (its g_ema and discriminator are used)",
+    )
+    p.add_argument("--data", type=Path, action="append", required=True, metavar="FILE.npz")
+    p.add_argument("--out", type=Path, required=True, metavar="DIR")
+    p.add_argument("--iterations", type=int, required=True, metavar="N")
+    p.add_argument("--batch", type=int, default=DEFAULTS.batch, metavar="B", help="real crops")
+    p.add_argument(
+        "--synthetic",
+        type=int,
+        default=DEFAULTS.synthetic,
+        metavar="B",
+        help="generated faces per step (latent loss)",
+    )
+    p.add_argument("--lr", type=float, default=DEFAULTS.lr)
+    p.add_argument("--width", type=int, default=DEFAULTS.width, help="encoder stem channels")
+    p.add_argument("--block-width", type=int, default=DEFAULTS.block_width)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--log-every", type=int, default=DEFAULTS.log_every, metavar="N")
+    p.add_argument("--sample-every", type=int, default=DEFAULTS.sample_every, metavar="N")
+    p.add_argument("--checkpoint-every", type=int, default=DEFAULTS.checkpoint_every)
+    p.add_argument("--resume", action="store_true", help="continue from OUT's checkpoint")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+
+
+def config_from_args(args: argparse.Namespace) -> EncoderTrainConfig:
+    if args.iterations < 1 or args.batch < 1 or args.synthetic < 1:
+        raise ValueError("--iterations, --batch and --synthetic must be at least 1")
+    if args.width < 8 or args.block_width < 1:
+        raise ValueError("--width must be at least 8 (squeeze-excitation reduction 8)")
+    return EncoderTrainConfig(
+        iterations=args.iterations, batch=args.batch, synthetic=args.synthetic, lr=args.lr,
+        width=args.width, block_width=args.block_width, seed=args.seed,
+        log_every=args.log_every, sample_every=args.sample_every,
+        checkpoint_every=args.checkpoint_every,
+    )  # fmt: skip

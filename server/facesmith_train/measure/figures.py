@@ -1,0 +1,222 @@
+"""The figures of `facesmith train measure`: per-face values of each set, their means per set
+and over all sets ("all"), the verdict against the issue's targets (judged on "all") and the
+markdown table."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from facesmith_client.pipeline.score import identity_distance
+from facesmith_train.measure.models import Measures, SetResult
+from facesmith_train.measure.sets import FaceSet
+
+ALL = "all"
+# The issue's targets: (comparison, value), judged on "all"
+TARGETS: dict[str, tuple[str, float]] = {
+    "samples.face_found": (">=", 0.90),
+    "reconstruction.gender_vs_label": (">=", 0.90),
+    "reconstruction.gender_vs_photo": (">=", 0.90),
+    "reconstruction.age_error_vs_photo": ("<=", 8.0),
+    "reconstruction.age_error_vs_label": ("<=", 8.0),
+    "older.age_rise": (">=", 15.0),
+    "older.gender_agrees": (">=", 0.90),
+    "gender swap.flipped": (">=", 0.85),
+    "bald.called": (">=", 0.70),
+    "bald.gender_agrees": (">=", 0.90),
+}
+SAME_PERSON_MAX = 0.41  # dlib descriptor distances (BRIEF)
+DIFFERENT_PERSON_MIN = 0.76
+
+FIXED_FIGURES: dict[str, tuple[str, str, str]] = {  # key → (label, unit, note)
+    "samples.face_found": (
+        "random samples: the detector finds a face", "%", "z ~ N(0, I), psi 1, at 256 px"),
+    "photo.gender_vs_label": (
+        "photo: estimated gender agrees with the label", "%", "trust in the gender model"),
+    "photo.age_error_vs_label": (
+        "photo: mean abs(estimated age − labelled age)", "y", "trust in the age model"),
+    "reconstruction.gender_vs_label": (
+        "reconstruction: estimated gender agrees with the label", "%", ""),
+    "reconstruction.gender_vs_photo": (
+        "reconstruction: gender agrees with the photo's estimate", "%", ""),
+    "reconstruction.age_error_vs_photo": (
+        "reconstruction: mean abs(age − the photo's estimated age)", "y", ""),
+    "reconstruction.age_error_vs_label": (
+        "reconstruction: mean abs(age − labelled age)", "y", ""),
+    "reconstruction.bald": ("reconstruction: called bald (baseline)", "%", ""),
+    "identity.reconstruction": (
+        "identity distance: photo vs reconstruction", "",
+        f"dlib: same person ≤ {SAME_PERSON_MAX}, different ≥ {DIFFERENT_PERSON_MIN}"),
+}  # fmt: skip
+EDIT_FIGURES: dict[str, tuple[str, str]] = {  # key after "EDIT." → (label, unit)
+    "age_rise": ("{edit} ({how}): mean estimated age rise over the reconstruction", "y"),
+    "age_change": ("{edit} ({how}): mean estimated age change over the reconstruction", "y"),
+    "flipped": ("{edit} ({how}): estimated gender flipped from the photo's", "%"),
+    "called": ("{edit} ({how}): called {edit} by its classifier", "%"),
+    "gender_agrees": ("{edit} ({how}): gender agrees with the reconstruction", "%"),
+}
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One row of the table: the mean of per-face values per set and over all of them."""
+
+    key: str  # e.g. "older.age_rise" (TARGETS' keys)
+    label: str
+    unit: str  # "%": a fraction shown in per cent, "y": years, "": a plain number
+    values: dict[str, float | None]  # set name (and ALL) → mean, None where not measured
+    counts: dict[str, int]
+    target: tuple[str, float] | None = None
+    note: str = ""
+
+    @property
+    def verdict(self) -> str:
+        value = self.values.get(ALL)
+        if self.target is None:
+            return ""
+        if value is None:
+            return "n/a"
+        op, bound = self.target
+        return "PASS" if (value >= bound if op == ">=" else value <= bound) else "FAIL"
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "verdict": self.verdict}
+
+
+PerFace = Mapping[str, np.ndarray | None]
+
+
+def figure(key: str, label: str, unit: str, per_set: PerFace, note: str = "") -> Figure:
+    """A Figure from per-face values of each set (None: not measured there)."""
+    values: dict[str, float | None] = {}
+    counts: dict[str, int] = {}
+    for name, v in per_set.items():
+        values[name] = float(np.mean(v)) if v is not None and len(v) else None
+        counts[name] = 0 if v is None else len(v)
+    pooled = [np.asarray(v, np.float64) for v in per_set.values() if v is not None and len(v)]
+    values[ALL] = float(np.mean(np.concatenate(pooled))) if pooled else None
+    counts[ALL] = sum(len(v) for v in pooled)
+    return Figure(key, label, unit, values, counts, TARGETS.get(key), note)
+
+
+def describe_edits(results: Sequence[SetResult]) -> dict[str, str]:
+    """Edit label → its direction and strengths, e.g. {"older": "age +3"}."""
+    return {e.label: e.describe() for r in results for e in r.edits}
+
+
+def build_figures(
+    results: Sequence[SetResult],
+    samples_found: np.ndarray | None,
+    thresholds: Mapping[str, float],
+) -> list[Figure]:
+    """Every figure of the issue, and two that say how far the age and gender models can be
+    trusted on these crops (the photo's estimate against its label)."""
+    per_set = {r.faces.name: face_values(r, thresholds) for r in results}
+    how = describe_edits(results)
+    keys = list(dict.fromkeys(k for values in per_set.values() for k in values))
+    figures = [_figure("samples.face_found", {"samples": samples_found}, how)]
+    return figures + [_figure(k, {s: vs.get(k) for s, vs in per_set.items()}, how) for k in keys]
+
+
+def _figure(key: str, per_set: PerFace, how: Mapping[str, str]) -> Figure:
+    if key in FIXED_FIGURES:
+        label, unit, note = FIXED_FIGURES[key]
+        return figure(key, label, unit, per_set, note)
+    edit, _, what = key.rpartition(".")
+    if edit == "identity":
+        return figure(key, f"identity distance: photo vs {what}", "", per_set)
+    text, unit = EDIT_FIGURES[what]
+    return figure(key, text.format(edit=edit, how=how.get(edit, "")), unit, per_set)
+
+
+# -- per-face values ---------------------------------------------------------------------------
+
+
+def face_values(r: SetResult, thresholds: Mapping[str, float]) -> dict[str, np.ndarray | None]:
+    """Per-face values of every figure, by figure key (None: not measurable on this set).
+    Every set gives the same keys in the same order."""
+    labels, photo, recon = r.faces.labels, r.photo, r.reconstruction
+    male, age = labels.get("male"), labels.get("age")
+    v: dict[str, np.ndarray | None] = {
+        "photo.gender_vs_label": None if male is None else same_gender(male, photo.male),
+        "photo.age_error_vs_label": None if age is None else abs_diff(age, photo.age),
+        "reconstruction.gender_vs_label": None if male is None else same_gender(male, recon.male),
+        "reconstruction.gender_vs_photo": same_gender(recon.male, photo.male),
+        "reconstruction.age_error_vs_photo": abs_diff(recon.age, photo.age),
+        "reconstruction.age_error_vs_label": None if age is None else abs_diff(age, recon.age),
+    }
+    if "bald" in thresholds:
+        v["reconstruction.bald"] = called(recon, "bald", thresholds)
+    for e in r.edits:
+        m = r.edited[e.label]
+        if e.direction == "age":
+            v[f"{e.label}.age_{'rise' if e.label == 'older' else 'change'}"] = m.age - recon.age
+        if e.label == "gender swap":
+            v[f"{e.label}.flipped"] = 1.0 - same_gender(m.male, photo.male)
+            continue
+        if e.label in thresholds:
+            v[f"{e.label}.called"] = called(m, e.label, thresholds)
+        elif f"{e.label}.called" in TARGETS:  # a target without its classifier: say "n/a"
+            v[f"{e.label}.called"] = None
+        v[f"{e.label}.gender_agrees"] = same_gender(m.male, recon.male)
+    v["identity.reconstruction"] = distances(photo.descriptors, recon.descriptors)
+    for e in r.edits:
+        v[f"identity.{e.label}"] = distances(photo.descriptors, r.edited[e.label].descriptors)
+    return v
+
+
+def same_gender(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per face 1.0 where P(male) a and b fall on the same side of 0.5."""
+    return ((np.asarray(a) >= 0.5) == (np.asarray(b) >= 0.5)).astype(np.float64)
+
+
+def called(m: Measures, key: str, thresholds: Mapping[str, float]) -> np.ndarray:
+    """Per face 1.0 where the classifier of ``key`` says yes."""
+    return (m.attributes[key] >= thresholds[key]).astype(np.float64)
+
+
+def abs_diff(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64))
+
+
+def distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per face, the identity distance between descriptors a [N, 128] and b [N, 128]."""
+    return np.array([identity_distance(x, y) for x, y in zip(a, b, strict=True)], np.float64)
+
+
+# -- the table ---------------------------------------------------------------------------------
+
+
+def format_value(value: float | None, unit: str) -> str:
+    if value is None:
+        return "–"
+    if unit == "%":
+        return f"{100 * value:.0f} %"
+    if unit == "y":
+        return f"{value:+.1f} y" if value < 0 else f"{value:.1f} y"
+    return f"{value:.3f}"
+
+
+def format_target(target: tuple[str, float] | None, unit: str, note: str) -> str:
+    if target is None:
+        return note
+    op, bound = target
+    return f"{'≥' if op == '>=' else '≤'} {format_value(bound, unit)}"
+
+
+def markdown_table(figures: Sequence[Figure], sets: Sequence[FaceSet]) -> str:
+    """The figures as a markdown table: one column per set, ALL, the target and the verdict."""
+    columns = [f"{s.name} ({len(s)})" for s in sets]
+    header = ["figure", *columns, ALL, "target", "result"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for f in figures:
+        cells = [format_value(f.values.get(s.name), f.unit) for s in sets]
+        all_text = format_value(f.values.get(ALL), f.unit)
+        if f.counts.get(ALL):
+            all_text += f" (n={f.counts[ALL]})"
+        target = format_target(f.target, f.unit, f.note)
+        lines.append("| " + " | ".join([f.label, *cells, all_text, target, f.verdict]) + " |")
+    return "\n".join(lines) + "\n"
