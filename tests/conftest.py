@@ -40,7 +40,7 @@ def datasets_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def test_pack(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from facesmith_server.testpack import make_test_pack
+    from facesmith_server.model.testpack import make_test_pack
 
     return make_test_pack(tmp_path_factory.mktemp("packs") / "test", seed=0)
 
@@ -50,9 +50,9 @@ def server(test_pack: Path) -> Iterator[str]:
     """A real facesmith server on the test pack, in this process → its address."""
     import torch
 
-    from facesmith_server.engine import Engine
-    from facesmith_server.pack import load_pack
-    from facesmith_server.servicer import create_server
+    from facesmith_server.model.pack import load_pack
+    from facesmith_server.service.engine import Engine
+    from facesmith_server.service.servicer import create_server
 
     device = torch.device("cpu")
     grpc_server, port = create_server("127.0.0.1:0", Engine(load_pack(test_pack, device), device))

@@ -278,7 +278,7 @@ def test_data_lives_in_the_user_data_folder(
 
 def test_default_pack_is_the_built_in_demo_pack() -> None:
     from facesmith_client.remote.local_server import default_pack_dir
-    from facesmith_server.pack import load_pack
+    from facesmith_server.model.pack import load_pack
 
     pack = load_pack(default_pack_dir(), "cpu")  # every file's sha256 and size checked
     assert pack.manifest.name == "demo" and pack.manifest.alignment.startswith("template")

@@ -16,12 +16,11 @@ from pathlib import Path
 import torch
 
 from facesmith import memory
-
-from .encoder import Encoder4Editing
-from .generator import Generator, SynthesisNetwork
-from .invert import encode
-from .pack import load_pack
-from .testpack import make_test_pack
+from facesmith_server.latent.invert import encode
+from facesmith_server.model.encoder import Encoder4Editing
+from facesmith_server.model.generator import Generator, SynthesisNetwork
+from facesmith_server.model.pack import load_pack
+from facesmith_server.model.testpack import make_test_pack
 
 PREVIEW_RESOLUTION = 256
 

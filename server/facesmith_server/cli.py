@@ -20,8 +20,8 @@ from facesmith_server.devices import CHOICES
 if TYPE_CHECKING:
     import torch
 
-    from facesmith_server.engine import Engine
     from facesmith_server.errors import PackError
+    from facesmith_server.service.engine import Engine
 
 DEFAULT_LISTEN = "127.0.0.1:50151"
 
@@ -66,7 +66,7 @@ def _test_pack_parser() -> argparse.ArgumentParser:
 def serve(args: argparse.Namespace) -> int:
     from facesmith.memory import retain_freed_memory
     from facesmith_server.devices import choose_device
-    from facesmith_server.servicer import create_server
+    from facesmith_server.service.servicer import create_server
 
     device = choose_device(args.device)
     if device.type == "cpu":
@@ -96,9 +96,9 @@ def _load_engine(args: argparse.Namespace, device: torch.device) -> Engine | Pac
     """The engine on the pack, or the PackError that stopped it: the server then still runs
     and answers every call with FAILED_PRECONDITION and the reason, so clients can say what
     to fix."""
-    from facesmith_server.engine import Engine
     from facesmith_server.errors import PackError
-    from facesmith_server.pack import load_pack
+    from facesmith_server.model.pack import load_pack
+    from facesmith_server.service.engine import Engine
 
     try:
         pack = load_pack(args.pack, device)
@@ -111,7 +111,7 @@ def _load_engine(args: argparse.Namespace, device: torch.device) -> Engine | Pac
 
 
 def make_test_pack_command(args: argparse.Namespace) -> int:
-    from facesmith_server.testpack import make_test_pack
+    from facesmith_server.model.testpack import make_test_pack
 
     root = make_test_pack(args.dir, seed=args.seed, resolution=args.resolution)
     print(f"wrote test pack to {root}")

@@ -389,9 +389,9 @@ def test_grpc_unreachable_says_how_to_start_a_server() -> None:
 def test_grpc_against_the_real_server(test_pack: Path) -> None:
     import torch
 
-    from facesmith_server.engine import Engine
-    from facesmith_server.pack import load_pack
-    from facesmith_server.servicer import create_server
+    from facesmith_server.model.pack import load_pack
+    from facesmith_server.service.engine import Engine
+    from facesmith_server.service.servicer import create_server
 
     device = torch.device("cpu")
     server, port = create_server("127.0.0.1:0", Engine(load_pack(test_pack, device), device))

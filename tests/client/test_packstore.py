@@ -21,7 +21,7 @@ from facesmith_client.packs import store as packstore
 from facesmith_client.packs.catalogue import CATALOGUE, FFHQ, CataloguePack, RemoteFile, remote_pack
 from facesmith_client.packs.download import DownloadError, download_file, part_path
 from facesmith_server.errors import PackError
-from facesmith_server.pack import load_pack, resolve_inside
+from facesmith_server.model.pack import load_pack, resolve_inside
 
 _RANGE = re.compile(r"bytes=(\d+)-$")
 
@@ -224,7 +224,7 @@ def test_verify_catches_a_changed_file(http: PackServer, tmp_path: Path) -> None
 def test_repair_keeps_the_pack_until_it_succeeds_and_keeps_local_directions(
     http: PackServer, tmp_path: Path
 ) -> None:
-    from facesmith_server.discover import Provenance, write_direction
+    from facesmith_server.latent.discover import Provenance, write_direction
 
     dest = packstore.fetch(served_pack(http), tmp_path, install_as="tiny", log=lambda m: None)
     provenance = Provenance("fit", "mine", "binary", 10, 0, "accuracy", 0.9, "tiny", "x")

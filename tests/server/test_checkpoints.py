@@ -8,16 +8,16 @@ from pathlib import Path
 import pytest
 import torch
 
-from facesmith_server.checkpoints import (
+from facesmith_server.errors import CheckpointError
+from facesmith_server.model.checkpoints import (
     load_encoder,
     load_generator,
     save_encoder,
     save_generator,
 )
-from facesmith_server.encoder import Encoder4Editing, EncoderConfig
-from facesmith_server.errors import CheckpointError
-from facesmith_server.generator import Generator
-from facesmith_server.official_names import official_state_dict
+from facesmith_server.model.encoder import Encoder4Editing, EncoderConfig
+from facesmith_server.model.generator import Generator
+from facesmith_server.model.official_names import official_state_dict
 
 TINY_CHANNELS = {4: 32, 8: 32, 16: 24, 32: 16}
 

@@ -13,18 +13,18 @@ import torch
 from torch import nn
 
 from facesmith.files import sha256_file
-from facesmith_server.classifiers import MeanBrightness, load_classifier
-from facesmith_server.discover import (
+from facesmith_server.latent.classifiers import MeanBrightness, load_classifier
+from facesmith_server.latent.discover import (
     Provenance,
     discover_direction,
     sample_and_score,
     write_direction,
     z_to_w,
 )
-from facesmith_server.fitting import cosine, fit_direction
-from facesmith_server.generator import Generator
-from facesmith_server.layers import PixelNorm
-from facesmith_server.pack import load_pack
+from facesmith_server.latent.fitting import cosine, fit_direction
+from facesmith_server.model.generator import Generator
+from facesmith_server.model.layers import PixelNorm
+from facesmith_server.model.pack import load_pack
 
 
 class Planted:
@@ -113,7 +113,7 @@ def test_conditional_fit_is_orthogonal_to_held_directions(pack) -> None:  # type
 
 
 def test_image_path_with_a_plugged_classifier(pack) -> None:  # type: ignore[no-untyped-def]
-    classifier = load_classifier("facesmith_server.classifiers:MeanBrightness")
+    classifier = load_classifier("facesmith_server.latent.classifiers:MeanBrightness")
     assert isinstance(classifier, MeanBrightness)
     found = discover_direction(
         pack.generator, classifier, n=24, seed=0, batch=8, truncation=0.7,
@@ -128,9 +128,9 @@ def test_load_classifier_errors() -> None:
     with pytest.raises(ValueError, match="unknown classifier"):
         load_classifier("nonsense")
     with pytest.raises(ValueError, match="cannot load"):
-        load_classifier("facesmith_server.classifiers:Missing")
+        load_classifier("facesmith_server.latent.classifiers:Missing")
     with pytest.raises(ValueError, match="not a classifier"):
-        load_classifier("facesmith_server.classifiers:BUILT_IN")
+        load_classifier("facesmith_server.latent.classifiers:BUILT_IN")
 
 
 def test_builtin_classifiers_on_real_aligned_faces(photos_dir: Path) -> None:
@@ -228,7 +228,7 @@ def test_cli_convert_z_and_fit(pack_copy: Path, tmp_path: Path, capsys) -> None:
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["method"] == "z-to-w" and result["input_sha256"] == sha256_file(boundary)
     rc = main(["directions", "fit", "bright", "--pack", str(pack_copy), "--classifier",
-               "facesmith_server.classifiers:MeanBrightness", "-n", "16", "--hold", "bald_z",
+               "facesmith_server.latent.classifiers:MeanBrightness", "-n", "16", "--hold", "bald_z",
                "--device", "cpu"])  # fmt: skip
     assert rc == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from facesmith_server.edit import apply_edits, hold_fixed
+from facesmith_server.latent.edit import apply_edits, hold_fixed
 
 rng = np.random.default_rng(0)
 NUM_WS, DIM = 6, 16

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from facesmith_server.encoder import Encoder4Editing, EncoderConfig
+from facesmith_server.model.encoder import Encoder4Editing, EncoderConfig
 
 TINY = EncoderConfig(
     num_ws=10, style_dim=32, input_size=64, stem_width=8, widths=(8, 16, 24, 32),

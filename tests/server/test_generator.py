@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from facesmith_server import ops
 from facesmith_server.errors import InvalidInput
-from facesmith_server.generator import Generator, config_f_channels
-from facesmith_server.layers import FusedLeakyReLU, NoiseInjection
-from facesmith_server.official_names import load_official_state_dict, official_state_dict
+from facesmith_server.model import ops
+from facesmith_server.model.generator import Generator, config_f_channels
+from facesmith_server.model.layers import FusedLeakyReLU, NoiseInjection
+from facesmith_server.model.official_names import load_official_state_dict, official_state_dict
 
 TINY_CHANNELS = {4: 32, 8: 32, 16: 24, 32: 16}
 

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from facesmith_server.errors import Cancelled, InvalidInput
-from facesmith_server.invert import encode, refine
-from facesmith_server.pack import Pack, load_pack
+from facesmith_server.latent.invert import encode, refine
+from facesmith_server.model.pack import Pack, load_pack
 
 
 @pytest.fixture(scope="module")

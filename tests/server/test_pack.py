@@ -12,8 +12,8 @@ import torch
 
 from facesmith.files import sha256_file
 from facesmith_server.errors import PackError
-from facesmith_server.pack import load_pack, parse_manifest
-from facesmith_server.testpack import make_test_pack
+from facesmith_server.model.pack import load_pack, parse_manifest
+from facesmith_server.model.testpack import make_test_pack
 
 
 def edit_manifest(root: Path, change: Any) -> None:

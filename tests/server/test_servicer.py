@@ -15,10 +15,10 @@ import torch
 from facesmith import wire
 from facesmith.v1 import facesmith_pb2 as pb
 from facesmith.v1 import facesmith_pb2_grpc as pb_grpc
-from facesmith_server.engine import Engine
 from facesmith_server.errors import PackError
-from facesmith_server.pack import load_pack
-from facesmith_server.servicer import create_server, is_loopback
+from facesmith_server.model.pack import load_pack
+from facesmith_server.service.engine import Engine
+from facesmith_server.service.servicer import create_server, is_loopback
 
 CPU = torch.device("cpu")
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from facesmith_client.cli.main import main
-from facesmith_server.classifiers import Classifier
+from facesmith_server.latent.classifiers import Classifier
 from facesmith_train.classify.model import AttributeNet, load_attribute, save_attribute
 from facesmith_train.classify.train import (
     AttributeReport,

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from facesmith_client.cli.main import main as cli_main
-from facesmith_server.checkpoints import load_encoder
+from facesmith_server.model.checkpoints import load_encoder
 from facesmith_train.encoder.config import EncoderTrainConfig
 from facesmith_train.encoder.losses import delta_regulariser, multiscale_l1
 from facesmith_train.encoder.train import (

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from facesmith_server.checkpoints import load_generator
+from facesmith_server.model.checkpoints import load_generator
 from facesmith_train.gan.augment import augment
 from facesmith_train.gan.checkpoint import CHECKPOINT_NAME, EXPORT_NAME, read_checkpoint
 from facesmith_train.gan.config import ModelConfig, TrainConfig

@@ -19,7 +19,7 @@ from facesmith_client.cli.main import build_parser
 from facesmith_client.vision.align import align_face
 from facesmith_client.vision.detect import Detector, detect_faces, load_detector
 from facesmith_client.vision.images import write_image
-from facesmith_server.pack import Direction
+from facesmith_server.model.pack import Direction
 from facesmith_train.measure.figures import TARGETS, Figure, figure
 from facesmith_train.measure.grid import CELL, GAP, HEADER, edit_grid
 from facesmith_train.measure.models import GRID_ROWS, plan_edits

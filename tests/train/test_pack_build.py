@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from facesmith_client.cli.main import main as cli_main
-from facesmith_server.fitting import cosine
-from facesmith_server.pack import load_pack
+from facesmith_server.latent.fitting import cosine
+from facesmith_server.model.pack import load_pack
 from facesmith_train.directions.from_labels import ATTRIBUTES, fit_attributes, label_values
 
 DIM = 12

@@ -19,7 +19,7 @@ def add_bench_parser(commands: Any) -> None:
 
 def run_bench(args: argparse.Namespace) -> int:
     from facesmith.memory import retain_freed_memory
-    from facesmith_client.pipeline.bench import bench_client, bench_help, format_rows, table_header
+    from facesmith_client.cli.stage_bench import bench_client, bench_help, format_rows, table_header
     from facesmith_server.bench import BenchRow, bench_models
 
     if args.repeats < 1:

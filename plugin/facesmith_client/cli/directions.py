@@ -95,11 +95,11 @@ def _progress(label: str, stage: str) -> tuple[ProgressBar, Any]:
 
 
 def run_fit(args: argparse.Namespace) -> int:
-    from facesmith_server.classifiers import load_classifier
     from facesmith_server.devices import choose_device
-    from facesmith_server.discover import discover_direction, write_direction
     from facesmith_server.errors import FacesmithError
-    from facesmith_server.pack import load_pack
+    from facesmith_server.latent.classifiers import load_classifier
+    from facesmith_server.latent.discover import discover_direction, write_direction
+    from facesmith_server.model.pack import load_pack
 
     try:
         device = choose_device(args.device)
@@ -147,8 +147,8 @@ def run_fit(args: argparse.Namespace) -> int:
 def run_convert_z(args: argparse.Namespace) -> int:
     from facesmith_server.devices import choose_device
     from facesmith_server.errors import FacesmithError
-    from facesmith_server.pack import load_pack
-    from facesmith_server.zconvert import ZTarget, convert_z_boundary
+    from facesmith_server.latent.zconvert import ZTarget, convert_z_boundary
+    from facesmith_server.model.pack import load_pack
 
     low, high = args.range or (-3.0, 3.0)
     target = ZTarget(args.name, (low, high), args.description, args.source, args.license)

@@ -235,7 +235,9 @@ def _convert_z_directions(dest: Path, log: Log) -> None:
     data = json.loads((dest / MANIFEST_NAME).read_text(encoding="utf-8"))
     if not data.get("z_directions"):
         return
-    from facesmith_server.zconvert import convert_pack_z_directions  # torch, only when needed
+    from facesmith_server.latent.zconvert import (
+        convert_pack_z_directions,  # torch, only when needed
+    )
 
     log(f"{dest.name}: converting Z-space directions to W through the pack's mapping network")
     for converted in convert_pack_z_directions(dest):
@@ -243,7 +245,7 @@ def _convert_z_directions(dest: Path, log: Log) -> None:
 
 
 def _check_paths(staging: Path, files: list[RemoteFile]) -> None:
-    from facesmith_server.pack import resolve_inside  # torch: only when fetching
+    from facesmith_server.model.pack import resolve_inside  # torch: only when fetching
 
     seen: set[str] = set()
     for remote in files:
@@ -261,7 +263,7 @@ def _fetch_file(
 
     → (sha256, size) of the file in place.
     """
-    from facesmith_server.pack import resolve_inside
+    from facesmith_server.model.pack import resolve_inside
 
     target = resolve_inside(staging, remote.path)
     if target.is_file():
@@ -366,7 +368,7 @@ def manifest_files(data: Any) -> Iterator[tuple[str, dict[str, Any]]]:
 
 def verify_pack(path: Path) -> list[tuple[str, bool, str]]:
     """(file, ok, message) for every file of the installed pack at ``path``: size and sha256."""
-    from facesmith_server.pack import FileEntry, read_manifest_json, verified_file
+    from facesmith_server.model.pack import FileEntry, read_manifest_json, verified_file
 
     data = read_manifest_json(path)
     results = []
@@ -413,7 +415,7 @@ def describe(name: str, root: Path | None = None) -> str:
     """Human-readable details of a pack: installed manifest, else its catalogue entry."""
     path = pack_path(name, root)
     if (path / MANIFEST_NAME).is_file():
-        from facesmith_server.pack import read_manifest_json
+        from facesmith_server.model.pack import read_manifest_json
 
         data = read_manifest_json(path)
         lines = [f"{name}: installed in {path}"]

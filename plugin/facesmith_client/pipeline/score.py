@@ -132,7 +132,7 @@ class Scorer:
 
     @classmethod
     def load(cls) -> Scorer:
-        from facesmith_server.classifiers import load_classifier
+        from facesmith_server.latent.classifiers import load_classifier
 
         return cls(load_classifier("age"), load_classifier("gender"), IdentityModel())
 

@@ -65,7 +65,9 @@ def ensure_test_pack(pack_dir: Path) -> Path:
     """
     if (pack_dir / "manifest.json").is_file():
         return pack_dir
-    from facesmith_server.testpack import make_test_pack  # server side: torch, only when needed
+    from facesmith_server.model.testpack import (
+        make_test_pack,  # server side: torch, only when needed
+    )
 
     pack_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".making-", dir=pack_dir.parent))

@@ -105,7 +105,7 @@ def save_attribute(path: Path, net: AttributeNet, meta: dict[str, Any]) -> None:
 
 
 class AttributeClassifier:
-    """A trained attribute as a Classifier (facesmith_server.classifiers): binary, returns
+    """A trained attribute as a Classifier (facesmith_server.latent.classifiers): binary, returns
     P(yes) for images float32 [N, H, W, 3] in 0..1 aligned with the pack's template."""
 
     kind = "binary"

@@ -21,9 +21,9 @@ import numpy as np
 import torch
 
 from facesmith import pixels
-from facesmith_server.encoder import Encoder4Editing
-from facesmith_server.fitting import Fit, fit_direction
-from facesmith_server.invert import encode
+from facesmith_server.latent.fitting import Fit, fit_direction
+from facesmith_server.latent.invert import encode
+from facesmith_server.model.encoder import Encoder4Editing
 from facesmith_train.data.datasets import label_column
 
 ENCODE_BATCH = 256

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # torch: the CLI reads the defaults without importing it
-    from facesmith_server.encoder import EncoderConfig
+    from facesmith_server.model.encoder import EncoderConfig
 
 MIN_INPUT = 32
 
@@ -41,7 +41,7 @@ class EncoderTrainConfig:
     def encoder_config(self, size: int, num_ws: int, style_dim: int) -> EncoderConfig:
         """A small IR-SE encoder for a generator of `size` px (input: that size, at least 32,
         so that its coarsest features are 2 x 2 or more)."""
-        from facesmith_server.encoder import EncoderConfig
+        from facesmith_server.model.encoder import EncoderConfig
 
         w = self.width
         return EncoderConfig(

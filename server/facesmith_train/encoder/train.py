@@ -16,10 +16,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from facesmith_server.checkpoints import save_encoder
-from facesmith_server.encoder import Encoder4Editing
-from facesmith_server.generator import Generator
-from facesmith_server.invert import resize_images
+from facesmith_server.latent.invert import resize_images
+from facesmith_server.model.checkpoints import save_encoder
+from facesmith_server.model.encoder import Encoder4Editing
+from facesmith_server.model.generator import Generator
 from facesmith_train.checkpoint_files import atomic_export, atomic_torch_save, read_tagged
 from facesmith_train.encoder import losses
 from facesmith_train.encoder.config import EncoderTrainConfig

@@ -14,8 +14,8 @@ from typing import Any
 
 import torch
 
-from facesmith_server.checkpoints import save_generator
-from facesmith_server.generator import Generator
+from facesmith_server.model.checkpoints import save_generator
+from facesmith_server.model.generator import Generator
 from facesmith_train.checkpoint_files import atomic_export, atomic_torch_save, read_tagged
 from facesmith_train.gan.condition import Condition
 from facesmith_train.gan.config import ModelConfig

@@ -14,8 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from facesmith_server.generator import config_f_channels
-from facesmith_server.layers import BLUR_TAPS, Blur, EqualLinear, FusedLeakyReLU
+from facesmith_server.model.generator import config_f_channels
+from facesmith_server.model.layers import BLUR_TAPS, Blur, EqualLinear, FusedLeakyReLU
 
 MIN_SIZE, MAX_SIZE = 16, 1024
 STDDEV_GROUP = 4  # minibatch-stddev group size (StyleGAN2)

@@ -11,7 +11,7 @@ import torch
 
 from facesmith import pixels
 from facesmith.files import atomic_write
-from facesmith_server.generator import Generator
+from facesmith_server.model.generator import Generator
 
 GRID_SEED = 12345  # the same faces at every step and in every run
 RENDER_CHUNK = 16

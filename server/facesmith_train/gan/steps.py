@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from facesmith_server.generator import Generator
+from facesmith_server.model.generator import Generator
 from facesmith_train.gan.augment import augment
 from facesmith_train.gan.checkpoint import GanState
 from facesmith_train.gan.condition import Condition, labels_from_z

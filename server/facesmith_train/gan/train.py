@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from facesmith.files import atomic_write
 from facesmith_server.devices import choose_device, describe
-from facesmith_server.generator import Generator
+from facesmith_server.model.generator import Generator
 from facesmith_train.data.prepared import load_many
 from facesmith_train.gan.args import build_parser
 from facesmith_train.gan.checkpoint import (

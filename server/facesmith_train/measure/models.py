@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from facesmith_server.edit import apply_edits
-from facesmith_server.pack import Direction, Pack
+from facesmith_server.latent.edit import apply_edits
+from facesmith_server.model.pack import Direction, Pack
 from facesmith_train.directions.from_labels import encode_crops
 from facesmith_train.measure.scores import Scorers, enlarge
 from facesmith_train.measure.sets import FaceSet

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from facesmith import pixels
-from facesmith_server.checkpoints import load_generator
+from facesmith_server.model.checkpoints import load_generator
 from facesmith_train.data.prepared import load_many
 from facesmith_train.measure.diversity import frechet_distance, variety
 from facesmith_train.measure.scores import Scorers, enlarge, load_real_scorers

@@ -23,7 +23,7 @@ from facesmith.alignment import parse_alignment
 from facesmith.files import atomic_write
 from facesmith_client.pipeline.score import identity_distance
 from facesmith_server.errors import PackError
-from facesmith_server.pack import Pack
+from facesmith_server.model.pack import Pack
 from facesmith_train.gan.samples import write_png
 from facesmith_train.measure.figures import Figure, build_figures, describe_edits, markdown_table
 from facesmith_train.measure.grid import edit_grid
@@ -156,7 +156,7 @@ def run(args: argparse.Namespace, make_scorers: ScorerFactory | None = None) -> 
 
     from facesmith_client.vision.detect import load_detector
     from facesmith_server.devices import choose_device, describe
-    from facesmith_server.pack import load_pack
+    from facesmith_server.model.pack import load_pack
     from facesmith_train.measure.scores import load_real_scorers
 
     started = time.monotonic()

@@ -22,7 +22,7 @@ import numpy as np
 
 from facesmith_client.pipeline.score import INSTALL_HINT, IdentityModel, rgb_uint8
 from facesmith_client.vision.detect import Detector, detect_faces
-from facesmith_server.classifiers import Classifier
+from facesmith_server.latent.classifiers import Classifier
 from facesmith_train.measure.sets import resized
 
 CLASSIFIER_SIZE = 256  # side the age, gender, identity models and the detector see faces at

@@ -18,8 +18,8 @@ import numpy as np
 import torch
 
 from facesmith.files import sha256_file
-from facesmith_server.checkpoints import ENCODER_PREFIX
-from facesmith_server.pack import MANIFEST_NAME, DirectionEntry, FileEntry, Manifest
+from facesmith_server.model.checkpoints import ENCODER_PREFIX
+from facesmith_server.model.pack import MANIFEST_NAME, DirectionEntry, FileEntry, Manifest
 from facesmith_train.directions.from_labels import FittedDirection
 
 DATA = "UTKFace (age and gender labels) and CelebA (images 1-10,000, 40 attributes)"

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from facesmith_server.checkpoints import load_encoder, load_generator
 from facesmith_server.devices import choose_device
+from facesmith_server.model.checkpoints import load_encoder, load_generator
 from facesmith_train.directions.from_labels import encode_crops, fit_attributes
 from facesmith_train.gan.checkpoint import sample_w
 from facesmith_train.pack.build import fit_report, write_pack

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import torch
 
 if TYPE_CHECKING:
-    from .generator import Generator
+    from facesmith_server.model.generator import Generator
 
 MAPPING_PREFIX = "mapping.layers."
 OFFICIAL_MAPPING_PREFIX = "style."

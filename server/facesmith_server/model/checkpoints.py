@@ -17,10 +17,10 @@ from typing import Any, TypeVar
 import torch
 from torch import nn
 
-from .encoder import Encoder4Editing, EncoderConfig
-from .errors import CheckpointError
-from .generator import Generator
-from .official_names import load_official_state_dict, official_state_dict
+from facesmith_server.errors import CheckpointError
+from facesmith_server.model.encoder import Encoder4Editing, EncoderConfig
+from facesmith_server.model.generator import Generator
+from facesmith_server.model.official_names import load_official_state_dict, official_state_dict
 
 ENCODER_PREFIX = "encoder."
 DECODER_PREFIX = "decoder."

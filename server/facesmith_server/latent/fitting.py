@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from .edit import hold_fixed
+from facesmith_server.latent.edit import hold_fixed
 
 Array = npt.NDArray[np.float32]
 KINDS = ("binary", "continuous")

@@ -16,11 +16,10 @@ import numpy as np
 import torch
 
 from facesmith.files import sha256_file
-
-from .checkpoints import load_generator
-from .discover import ProgressFn, Provenance, write_direction, z_to_w
-from .generator import Generator
-from .pack import DirectionEntry, read_manifest_json, resolve_inside
+from facesmith_server.latent.discover import ProgressFn, Provenance, write_direction, z_to_w
+from facesmith_server.model.checkpoints import load_generator
+from facesmith_server.model.generator import Generator
+from facesmith_server.model.pack import DirectionEntry, read_manifest_json, resolve_inside
 
 DEFAULT_SAMPLES = 10000
 Z_UNITS = "1 = one standard deviation of the Z boundary's score"

@@ -22,7 +22,6 @@ from facesmith import pixels, wire
 from facesmith.v1 import facesmith_pb2 as pb
 from facesmith.v1 import facesmith_pb2_grpc as pb_grpc
 from facesmith_server import __version__
-from facesmith_server.engine import EditStep, Engine, Inverted
 from facesmith_server.errors import (
     Busy,
     Cancelled,
@@ -31,6 +30,7 @@ from facesmith_server.errors import (
     PackError,
     UnknownHandle,
 )
+from facesmith_server.service.engine import EditStep, Engine, Inverted
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .layers import EqualLinear
+from facesmith_server.model.layers import EqualLinear
 
 COARSE_END = 3  # W indices [0, 3) read the coarsest features
 MIDDLE_END = 7  # W indices [3, 7) the middle ones, the rest the finest

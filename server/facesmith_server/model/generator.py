@@ -13,8 +13,15 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import nn
 
-from .errors import InvalidInput
-from .layers import BLUR_TAPS, ConstantInput, EqualLinear, PixelNorm, StyledConv, ToRGB
+from facesmith_server.errors import InvalidInput
+from facesmith_server.model.layers import (
+    BLUR_TAPS,
+    ConstantInput,
+    EqualLinear,
+    PixelNorm,
+    StyledConv,
+    ToRGB,
+)
 
 NOISE_MODES = ("const", "random", "none")
 

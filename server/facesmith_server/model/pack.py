@@ -17,11 +17,10 @@ import torch
 
 from facesmith.alignment import parse_alignment
 from facesmith.files import sha256_file
-
-from .checkpoints import load_encoder, load_generator
-from .encoder import Encoder4Editing
-from .errors import CheckpointError, PackError
-from .generator import Generator
+from facesmith_server.errors import CheckpointError, PackError
+from facesmith_server.model.checkpoints import load_encoder, load_generator
+from facesmith_server.model.encoder import Encoder4Editing
+from facesmith_server.model.generator import Generator
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_VERSION = 1

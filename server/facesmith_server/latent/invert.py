@@ -7,9 +7,9 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from .encoder import Encoder4Editing
-from .errors import Cancelled, InvalidInput
-from .generator import SynthesisNetwork
+from facesmith_server.errors import Cancelled, InvalidInput
+from facesmith_server.model.encoder import Encoder4Editing
+from facesmith_server.model.generator import SynthesisNetwork
 
 MULTISCALE_LEVELS = 3  # extra MSE terms at 1/2, 1/4, 1/8 resolution (colour / layout)
 MIN_SCALE_SIZE = 8

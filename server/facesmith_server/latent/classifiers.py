@@ -114,7 +114,7 @@ def _is_classifier(obj: Any) -> bool:
 
 class MeanBrightness:
     """Example plug-in (continuous): the mean pixel value in 0..1. Load it with
-    ``--classifier facesmith_server.classifiers:MeanBrightness``; a template for your own."""
+    ``--classifier facesmith_server.latent.classifiers:MeanBrightness``; a template for your own."""
 
     name = "brightness"
     kind = "continuous"

@@ -16,10 +16,11 @@ import numpy as np
 import torch
 
 from facesmith import pixels, wire
-from facesmith_server import devices, edit, invert
-from facesmith_server.cache import LatentCache
+from facesmith_server import devices
 from facesmith_server.errors import Busy, Cancelled, InvalidInput
-from facesmith_server.pack import Direction, Pack
+from facesmith_server.latent import edit, invert
+from facesmith_server.model.pack import Direction, Pack
+from facesmith_server.service.cache import LatentCache
 
 ProgressFn = Callable[[str, int, int, float], None]
 """on_progress(stage, done, total, loss)"""

@@ -13,12 +13,11 @@ import numpy as np
 import torch
 
 from facesmith.files import sha256_file
-
-from .checkpoints import save_encoder, save_generator
-from .encoder import Encoder4Editing, EncoderConfig, GradualStyleBlock
-from .generator import Generator
-from .layers import FusedLeakyReLU, NoiseInjection
-from .pack import (
+from facesmith_server.model.checkpoints import save_encoder, save_generator
+from facesmith_server.model.encoder import Encoder4Editing, EncoderConfig, GradualStyleBlock
+from facesmith_server.model.generator import Generator
+from facesmith_server.model.layers import FusedLeakyReLU, NoiseInjection
+from facesmith_server.model.pack import (
     MANIFEST_NAME,
     DirectionEntry,
     FileEntry,

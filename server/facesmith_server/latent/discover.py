@@ -22,13 +22,18 @@ import numpy as np
 import torch
 
 from facesmith.files import NAME_PATTERN, atomic_write
-
-from .classifiers import Classifier
-from .errors import PackError
-from .fitting import Fit, fit_direction
-from .generator import Generator
-from .layers import PixelNorm
-from .pack import MANIFEST_NAME, DirectionEntry, parse_manifest, read_manifest_json, resolve_inside
+from facesmith_server.errors import PackError
+from facesmith_server.latent.classifiers import Classifier
+from facesmith_server.latent.fitting import Fit, fit_direction
+from facesmith_server.model.generator import Generator
+from facesmith_server.model.layers import PixelNorm
+from facesmith_server.model.pack import (
+    MANIFEST_NAME,
+    DirectionEntry,
+    parse_manifest,
+    read_manifest_json,
+    resolve_inside,
+)
 
 ProgressFn = Callable[[int, int], None]  # (done, total) samples
 LatentScorer = Callable[[torch.Tensor, torch.Tensor], np.ndarray]  # (z, w) [B, dim] → [B]

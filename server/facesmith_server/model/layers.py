@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import ops
+from facesmith_server.model import ops
 
 BLUR_TAPS = (1.0, 3.0, 3.0, 1.0)
 
