@@ -55,6 +55,7 @@ def server(test_pack: Path) -> Iterator[str]:
     from facesmith_server.service.servicer import create_server
 
     device = torch.device("cpu")
-    grpc_server, port = create_server("127.0.0.1:0", Engine(load_pack(test_pack, device), device))
+    engine = Engine(load_pack(test_pack, device), device, default_refine_steps=0)  # fast tests
+    grpc_server, port = create_server("127.0.0.1:0", engine)
     yield f"127.0.0.1:{port}"
     grpc_server.stop(grace=None)

@@ -138,6 +138,26 @@ def test_edit_with_server_replace_mode_and_edit_flags(
     assert_edited_like(read_image(inputs["16bit"]), read_image(out))
 
 
+def test_set_and_swap_gender_edit_every_face(
+    server: str, inputs: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        ["edit", str(inputs["two"]), "--set", "age=70", "--swap-gender", "--quality", "encoder",
+         "--server", server, "--out-dir", str(tmp_path)]
+    )  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    assert_edited_like(read_image(inputs["two"]), read_image(tmp_path / "two_people_facesmith.png"))
+
+
+def test_set_and_swap_on_edits_without_a_model_are_refused(
+    server: str, inputs: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["edit", str(inputs["two"]), "--set", "bald=1", "--server", server]) == 1
+    assert "bald has no attribute model" in capsys.readouterr().err
+    assert main(["edit", str(inputs["two"]), "--set", "age=200", "--server", server]) == 1
+    assert "age target 200 is outside [0, 100] years" in capsys.readouterr().err
+
+
 def test_sweep_writes_a_contact_sheet(server: str, inputs: dict[str, Path], tmp_path: Path) -> None:
     code = main(
         ["edit", "--sweep", "age", "--sweep-steps", "3", str(inputs["two"]), "--server", server,
@@ -163,6 +183,7 @@ def test_info_lists_the_edits(server: str, capsys: pytest.CaptureFixture[str]) -
     assert main(["info", "--server", server]) == 0
     out = capsys.readouterr().out
     assert "pack test" in out and "age" in out and "[-50, 50]" in out
+    assert "--set NAME=0..100 years" in out and "swappable" in out
 
 
 def test_bench_client_stages(capsys: pytest.CaptureFixture[str]) -> None:

@@ -63,7 +63,8 @@ ALLOWED: dict[str, set[str]] = {
     "facesmith_train": BASE,  # shared helpers: tagged files, progress lines
     "facesmith_train.data": {*BASE, "facesmith_train", "facesmith_client.vision"},
     "facesmith_train.gan": TRAIN_DATA,
-    "facesmith_train.classify": TRAIN_DATA,
+    "facesmith_train.classify": {*TRAIN_DATA, "facesmith_client.vision",
+                                 "facesmith_client.pipeline"},  # the readers: dlib, detector
     "facesmith_train.encoder": {*TRAIN_DATA, "facesmith_train.gan"},
     "facesmith_train.directions": {*TRAIN_DATA, "facesmith_train.gan",
                                    "facesmith_train.classify"},
@@ -71,7 +72,8 @@ ALLOWED: dict[str, set[str]] = {
                              "facesmith_train.directions"},
     "facesmith_train.measure": {*TRAIN_DATA, "facesmith_client.vision",
                                 "facesmith_client.pipeline", "facesmith_train.gan",
-                                "facesmith_train.classify", "facesmith_train.directions"},
+                                "facesmith_train.classify", "facesmith_train.encoder",
+                                "facesmith_train.directions"},
     # commands on top
     "facesmith_client.cli": {*BASE, "facesmith_host", "facesmith_server.*", "facesmith_train.*",
                              *CLIENT_STAGES, "facesmith_client.packs",

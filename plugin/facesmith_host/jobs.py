@@ -74,6 +74,42 @@ class EditRange:
     max: float
     default: float
     description: str = ""
+    group: str = ""  # where a menu lists it ("" = ungrouped)
+    kind: str = ""  # "binary" (can be swapped, set to yes/no), "continuous" (set to a value)
+
+    @property
+    def swappable(self) -> bool:
+        return self.kind == "binary"
+
+
+@dataclass(frozen=True)
+class HostEdit:
+    """One edit as an adapter asks for it: a relative ``strength``, an absolute ``target``
+    (mode "set": years, or a probability for a yes/no attribute) or a swap across a yes/no
+    attribute's boundary (mode "swap", e.g. gender)."""
+
+    name: str
+    strength: float = 0.0
+    mode: str = "relative"
+    target: float = 0.0
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"name": self.name, "strength": float(self.strength), "mode": self.mode,
+                "target": float(self.target)}  # fmt: skip
+
+    def label(self) -> str:
+        if self.mode == "swap":
+            return f"{self.name} swapped"
+        if self.mode == "set":
+            return f"{self.name} = {self.target:g}"
+        return f"{self.name} {self.strength:+g}"
+
+
+EditLike = HostEdit | tuple[str, float]  # (name, strength) is a relative edit
+
+
+def host_edit(edit: EditLike) -> HostEdit:
+    return edit if isinstance(edit, HostEdit) else HostEdit(edit[0], float(edit[1]))
 
 
 @dataclass(frozen=True)
@@ -104,18 +140,21 @@ class EditOutcome:
 
 @dataclass(frozen=True)
 class Preset:
-    """A one-click menu edit: ``fraction`` of the pack's range (+: towards max, −: min)."""
+    """A one-click menu edit: ``fraction`` of the pack's range (+: towards max, −: min), or
+    with mode "swap" the swap of a yes/no attribute (no strength)."""
 
     key: str
     label: str
     edit: str
     fraction: float
+    mode: str = "relative"
 
 
 PRESETS = (
     Preset("older", "Older", "age", 0.5),
     Preset("younger", "Younger", "age", -0.5),
     Preset("bald", "Bald", "bald", 1.0),
+    Preset("swap_gender", "Swap gender", "gender", 0.0, mode="swap"),
     Preset("masculine", "More masculine", "gender", 1.0),
     Preset("feminine", "More feminine", "gender", -1.0),
     Preset("smile", "Smile", "smile", 0.6),
@@ -128,9 +167,22 @@ def preset_strength(preset: Preset, status: ServerStatus) -> float:
     return preset.fraction * bound
 
 
-def layer_name(edits: Sequence[tuple[str, float]]) -> str:
+def preset_edit(preset: Preset, status: ServerStatus) -> HostEdit:
+    """The edit a preset stands for on this server's pack."""
+    if preset.mode == "swap":
+        if not status.edit(preset.edit).swappable:
+            raise WorkerError(
+                "unknown_edit",
+                f"the server's model pack ({status.pack}) cannot swap {preset.edit}",
+                "Use a pack whose directions carry their attribute model (facesmith info).",
+            )
+        return HostEdit(preset.edit, mode="swap")
+    return HostEdit(preset.edit, preset_strength(preset, status))
+
+
+def layer_name(edits: Sequence[EditLike]) -> str:
     """ "facesmith: age +20, bald +1" — what the new layer holds, readable in the layer list."""
-    parts = [f"{name} {strength:+g}" for name, strength in edits]
+    parts = [host_edit(e).label() for e in edits]
     return "facesmith: " + (", ".join(parts) or "reconstruction")
 
 
@@ -146,6 +198,8 @@ def server_info(link: WorkerLink) -> ServerStatus:
             max=float(e["max"]),
             default=float(e.get("default", 0.0)),
             description=str(e.get("description", "")),
+            group=str(e.get("group", "")),
+            kind=str(e.get("kind", "")),
         )
         for e in header.get("edits", [])
     )
@@ -174,7 +228,7 @@ def detect(
 def edit(
     link: WorkerLink,
     image: HostImage,
-    edits: Sequence[tuple[str, float]],
+    edits: Sequence[EditLike],
     *,
     faces: Sequence[FaceBox] | None = None,
     selection: Selection | None = None,
@@ -186,7 +240,7 @@ def edit(
     if there is one). ``preview`` renders at the server's fast low resolution."""
     fields: dict[str, Any] = {
         "order": image.order,
-        "edits": [{"name": name, "strength": float(value)} for name, value in edits],
+        "edits": [host_edit(e).to_wire() for e in edits],
         "preview": preview,
         "min_face_size": min_face_size,
     }

@@ -15,7 +15,8 @@ import threading
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from facesmith_server.devices import CHOICES
+from facesmith.arguments import add_device_argument
+from facesmith_server.service.quality import CHEAP_REFINE_MAX_RESOLUTION, CHEAP_REFINE_STEPS
 
 if TYPE_CHECKING:
     import torch
@@ -39,10 +40,18 @@ def _serve_parser() -> argparse.ArgumentParser:
         help=f"HOST:PORT (default {DEFAULT_LISTEN}; port 0 picks a free one). A non-loopback "
         "host requires --token.",
     )
-    p.add_argument("--device", default="auto", help=f"{' | '.join(CHOICES)} | cuda:N")
+    add_device_argument(p)
     p.add_argument("--token", default=os.environ.get("FACESMITH_TOKEN"), help="shared secret")
     p.add_argument("--max-batch", type=int, default=8, help="faces per forward pass")
     p.add_argument("--max-queue", type=int, default=4, help="jobs before RESOURCE_EXHAUSTED")
+    p.add_argument(
+        "--default-refine-steps",
+        type=int,
+        default=CHEAP_REFINE_STEPS,
+        metavar="N",
+        help=f"refinement of quality 'default' on packs up to {CHEAP_REFINE_MAX_RESOLUTION} px "
+        f"({CHEAP_REFINE_STEPS}; 0 = encoder only)",
+    )
     p.add_argument(
         "--stop-when-stdin-closes",
         action="store_true",
@@ -105,7 +114,8 @@ def _load_engine(args: argparse.Namespace, device: torch.device) -> Engine | Pac
     except PackError as err:
         logging.error("pack not usable: %s", err)
         return err
-    engine = Engine(pack, device, max_batch=args.max_batch, max_queue=args.max_queue)
+    engine = Engine(pack, device, max_batch=args.max_batch, max_queue=args.max_queue,
+                    default_refine_steps=args.default_refine_steps)  # fmt: skip
     logging.info("pack %s on %s", pack.manifest.name, engine.info.device)
     return engine
 

@@ -25,7 +25,7 @@ CPU = torch.device("cpu")
 
 @pytest.fixture(scope="module")
 def engine(test_pack: Path) -> Engine:
-    return Engine(load_pack(test_pack, CPU), CPU, max_batch=2, max_queue=2)
+    return Engine(load_pack(test_pack, CPU), CPU, max_batch=2, max_queue=2, default_refine_steps=0)
 
 
 @pytest.fixture(scope="module")

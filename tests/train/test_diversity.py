@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 
+from facesmith_train.classify.readers import Scorers
 from facesmith_train.gan.config import ModelConfig, TrainConfig
 from facesmith_train.gan.train import load_training_images, train
 from facesmith_train.measure.diversity import frechet_distance, mean_pairwise_distance, variety
 from facesmith_train.measure.monitor import MONITOR_FILE, monitor
-from facesmith_train.measure.scores import Scorers
 
 
 def test_pairwise_distance_of_planted_points() -> None:

@@ -20,11 +20,11 @@ from facesmith_client.vision.align import align_face
 from facesmith_client.vision.detect import Detector, detect_faces, load_detector
 from facesmith_client.vision.images import write_image
 from facesmith_server.model.pack import Direction
+from facesmith_train.classify.readers import Scorers, enlarge, load_real_scorers, median_box
 from facesmith_train.measure.figures import TARGETS, Figure, figure
 from facesmith_train.measure.grid import CELL, GAP, HEADER, edit_grid
 from facesmith_train.measure.models import GRID_ROWS, plan_edits
 from facesmith_train.measure.run import run
-from facesmith_train.measure.scores import Scorers, enlarge, load_real_scorers, median_box
 from facesmith_train.measure.sets import load_npz_set, standard_labels
 
 RES = 64

@@ -1,5 +1,6 @@
-"""Directions from labels (planted directions are recovered, conditioning holds) and the
-`facesmith train pack` stage end to end on the tiny GAN and encoder."""
+"""Edits from the generator's own samples: planted directions are recovered from synthetic
+readers, conditioning and the colour hold work, and `build_pack` writes a loadable pack whose
+absolute edits and swaps land where its models say."""
 
 from __future__ import annotations
 
@@ -11,106 +12,120 @@ import pytest
 import torch
 
 from facesmith_client.cli.main import main as cli_main
+from facesmith_server.latent.edit import strength_to_target
 from facesmith_server.latent.fitting import cosine
+from facesmith_server.model.checkpoints import load_generator
 from facesmith_server.model.pack import load_pack
-from facesmith_train.directions.from_labels import ATTRIBUTES, fit_attributes, label_values
+from facesmith_train.directions.from_samples import (
+    LOGITS_PER_UNIT,
+    AttributeSpec,
+    Samples,
+    fit_edits,
+    mean_colour,
+    sample_and_read,
+)
+from facesmith_train.pack.run import EDITS, build_pack
 
-DIM = 12
-ALIGNMENT = "template eye_scale=1.2 mouth_scale=1.08 centre_shift=0.5"
-UTK_NAMES = np.array(["age", "gender", "race"])
-CELEBA_NAMES = np.array(["Bald", "Eyeglasses", "Gray_Hair", "Male", "Smiling"])
-
-
-def planted(rng: np.random.Generator, n: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Codes [n, 3, DIM] whose axes 0..5 carry age, gender, bald, grey, glasses, smile."""
-    w = rng.standard_normal((n, DIM))
-    truth = {
-        "age": 40 + 10 * w[:, 0],
-        "male": w[:, 1] > 0,
-        "Bald": w[:, 2] + 0.8 * w[:, 1] > 1.0,  # entangled with gender, as in the data
-        "Gray_Hair": w[:, 3] > 0.5,
-        "Eyeglasses": w[:, 4] > 0.5,
-        "Smiling": w[:, 5] > 0,
-    }
-    ws = np.repeat(w[:, None, :], 3, axis=1) + 0.01 * rng.standard_normal((n, 3, DIM))
-    return ws.astype(np.float32), truth
+DIM = 16
+ALIGNMENT = "ffhq"
 
 
-def test_planted_directions_are_recovered_and_conditional() -> None:
-    rng = np.random.default_rng(0)
-    utk_ws, utk = planted(rng, 600)
-    celeba_ws, celeba = planted(rng, 600)
-    utk_labels = np.stack([utk["age"], 1 - utk["male"], np.zeros(600)], axis=1)
-    celeba_labels = np.stack([celeba[k] * 1.0 for k in ("Bald", "Eyeglasses", "Gray_Hair")] +
-                             [celeba["male"] * 1.0, celeba["Smiling"] * 1.0], axis=1)  # fmt: skip
-    fitted = fit_attributes(
-        {"utkface": utk_ws, "celeba": celeba_ws},
-        {"utkface": (utk_labels, UTK_NAMES), "celeba": (celeba_labels, CELEBA_NAMES)},
-        generator_w=2.0 * rng.standard_normal((4000, DIM)),  # twice the codes' spread
-    )
-    assert set(fitted) == {a.name for a in ATTRIBUTES}
-    axes = {"age": 0, "gender": 1, "bald": 2, "grey_hair": 3, "eyeglasses": 4, "smile": 5}
-    for name, axis in axes.items():
-        direction = fitted[name].fit.direction[0]
-        assert abs(cosine(direction, np.eye(DIM)[axis])) > 0.9, name
-        assert fitted[name].full_strength > 0
-    gender = fitted["gender"].fit.direction[0]
-    assert fitted["age"].fit.metric > 0.95  # Pearson on held-back codes
-    # Bald is held against the (fitted, unconditioned) gender direction: no gender component.
-    assert abs(cosine(fitted["bald"].fit.direction[0], gender)) < 0.1
-    assert fitted["bald"].fit.held == ("age", "gender")
-    assert fitted["age"].full_strength == 40.0
-    for item in fitted.values():  # the edits are scaled to the generator's W spread
-        assert item.spread_ratio == pytest.approx(2.0, rel=0.1)
-        binary = item.fit.kind == "binary"
-        scale = item.spread_ratio * (item.full_strength if binary else 1.0)
-        assert np.allclose(item.direction, item.fit.direction * scale)
-        assert item.limit == (1.0 if binary else 40.0)
-
-
-def test_label_values_check_the_name() -> None:
-    labels = np.array([[30, 0, 1], [60, 1, 2]])
-    gender = next(a for a in ATTRIBUTES if a.name == "gender")
-    assert list(label_values(labels, UTK_NAMES, gender)) == [1.0, 0.0]  # 0 = male in UTKFace
-    bald = next(a for a in ATTRIBUTES if a.name == "bald")
-    with pytest.raises(ValueError, match="no label 'Bald'"):
-        label_values(labels, UTK_NAMES, bald)
-
-
-def labelled_npz(path: Path, names: np.ndarray, n: int, seed: int) -> Path:
+def planted(n: int = 6000, seed: int = 0) -> tuple[Samples, dict[str, np.ndarray]]:
+    """W codes whose axes 0..3 carry age, gender, bald and the face's colour; bald is
+    entangled with gender and age with colour, as in real data."""
     rng = np.random.default_rng(seed)
-    coarse = rng.integers(0, 256, (n, 4, 4, 3)).astype(np.uint8)
-    if "age" in names:
-        labels = np.stack([rng.integers(1, 90, n), rng.integers(0, 2, n), np.zeros(n)], 1)
-    else:
-        labels = rng.integers(0, 2, (n, len(names)))
-    np.savez(path, crops=coarse.repeat(4, axis=1).repeat(4, axis=2),
-             labels=labels.astype(np.int16), label_names=names,
-             held_out=np.arange(n) < 4, alignment=np.array(ALIGNMENT))  # fmt: skip
-    return path
+    ws = rng.standard_normal((n, DIM))
+    axes = np.eye(DIM)
+    age = 40 + 10 * ws[:, 0] + 6 * ws[:, 3] + rng.normal(0, 2, n)  # older = darker, too
+    gender = 1 / (1 + np.exp(-3 * ws[:, 1]))
+    bald = 1 / (1 + np.exp(-(3 * ws[:, 2] + 2 * ws[:, 1] - 2)))
+    colour = 0.5 + 0.05 * ws[:, 3:4] * np.ones((1, 3))
+    values = {"age": age, "gender": gender, "bald": (rng.random(n) < bald) * 1.0}
+    return Samples(ws, values, colour), {"age": axes[0], "gender": axes[1], "bald": axes[2]}
 
 
-def test_pack_command_writes_a_loadable_fp16_pack(gan_checkpoint, encoder_export, tmp_path):
-    utk = labelled_npz(tmp_path / "utk.npz", UTK_NAMES, 64, 1)
-    celeba = labelled_npz(tmp_path / "celeba.npz", CELEBA_NAMES, 64, 2)
-    out = tmp_path / "demo"
-    args = ["train", "pack", "--generator", str(gan_checkpoint.with_name("stylegan2.pt")),
-            "--encoder", str(encoder_export), "--utkface", str(utk), "--celeba", str(celeba),
-            "--out", str(out), "--device", "cpu"]  # fmt: skip
-    assert cli_main(args) == 0
-    pack = load_pack(out, "cpu")  # verifies every file's sha256 and size
-    manifest = pack.manifest
-    assert manifest.name == "demo" and manifest.alignment == ALIGNMENT
-    assert "non-commercial" in manifest.license.lower() and "UTKFace" in manifest.description
-    assert set(pack.directions) == {"age", "gender", "bald", "grey_hair", "eyeglasses", "smile"}
-    for direction in pack.directions.values():
-        assert direction.max > 0 and direction.min == -direction.max
-    generator = torch.load(out / "stylegan2.pt", weights_only=True)
-    assert {v.dtype for v in generator["g_ema"].values() if v.is_floating_point()} == {
-        torch.float16
+SPECS = [spec for spec in EDITS if spec.name in ("age", "gender", "bald")]
+
+
+def test_planted_directions_are_recovered_conditional_and_colour_free() -> None:
+    samples, truth = planted()
+    fitted = fit_edits(samples, SPECS)
+    for name in ("age", "gender", "bald"):
+        assert cosine(fitted[name].direction, truth[name]) > 0.97, name
+        assert abs(fitted[name].report["colour_change_per_unit"]) < 1e-3, name
+    # without the colour hold, age follows the colour axis too
+    loose = fit_edits(samples, SPECS, hold_colour=False)
+    assert cosine(loose["age"].direction, truth["age"]) < 0.9
+    assert abs(cosine(fitted["bald"].direction, truth["gender"])) < 0.05  # bald ⟂ gender
+
+
+def test_strengths_are_in_years_and_logits() -> None:
+    samples, _ = planted()
+    fitted = fit_edits(samples, SPECS)
+    age = fitted["age"]
+    assert float(age.direction[0] @ age.normal) == pytest.approx(1.0, rel=1e-4)  # 1 year
+    assert abs(age.normal[0] - 10.0) < 0.5 and abs(age.intercept - 40.0) < 0.5
+    bald = fitted["bald"]
+    assert float(bald.direction[0] @ bald.normal) == pytest.approx(LOGITS_PER_UNIT, rel=1e-4)
+
+
+def test_samples_are_read_in_a_fixed_order(gan_checkpoint: Path) -> None:
+    generator, _ = load_generator(gan_checkpoint.with_name("stylegan2.pt"), "cpu")
+    readers = {"bright": lambda images: images.mean(axis=(1, 2, 3))}
+    a = sample_and_read(generator, 20, readers, seed=3, log=lambda _: None)
+    b = sample_and_read(generator, 20, readers, seed=3, log=lambda _: None)
+    assert a.ws.shape == (20, generator.style_dim) and a.colour.shape == (20, 3)
+    assert np.array_equal(a.ws, b.ws) and np.array_equal(a.values["bright"], b.values["bright"])
+    image = np.zeros((1, 20, 20, 3))
+    image[0, 9:15, 7:13] = 1.0  # the centre box of a 20 px crop
+    assert mean_colour(image).tolist() == [[1.0, 1.0, 1.0]]
+
+
+def test_build_pack_writes_a_loadable_fp16_pack_with_models(
+    gan_checkpoint: Path, encoder_export: Path, tmp_path: Path
+) -> None:
+    def brightness(images: np.ndarray) -> np.ndarray:
+        return images.mean(axis=(1, 2, 3))
+
+    readers = {
+        "age": lambda images: 20 + 60 * brightness(images),
+        "gender": lambda images: (images[..., 0].mean((1, 2)) > images[..., 2].mean((1, 2))) * 1.0,
+        "smile": lambda images: (brightness(images) > np.median(brightness(images))) * 1.0,
     }
-    encoder = torch.load(out / "e4e.pt", weights_only=True)
-    assert not any(k.startswith("decoder.") for k in encoder["state_dict"])
-    report = json.loads((out / "training.json").read_text())
-    assert report["crops"] == {"utkface": 60, "celeba": 60}  # held-out faces never used
-    assert report["directions"]["bald"]["held"] == ["age", "gender"]
+    out = tmp_path / "demo"
+    report = build_pack(gan_checkpoint.with_name("stylegan2.pt"), encoder_export, readers,
+                        ALIGNMENT, out, samples=300, log=lambda _: None)  # fmt: skip
+    pack = load_pack(out, "cpu")  # verifies every file's sha256 and size
+    assert pack.manifest.alignment == ALIGNMENT and "non-commercial" in pack.manifest.license
+    assert set(pack.directions) == {"age", "gender", "smile"}
+    age, gender = pack.directions["age"], pack.directions["gender"]
+    assert age.score is not None and age.score.kind == "continuous" and age.group == "age"
+    assert gender.score is not None and gender.score.kind == "binary"
+    shape = (pack.generator.num_ws, pack.generator.style_dim)
+    w = np.broadcast_to(pack.encoder_latent_avg.numpy(), shape)
+    k = strength_to_target(w, age.vector, age.score, "set", 60.0, (-50, 50))
+    assert age.score.value(w + k * age.vector) == pytest.approx(60.0, abs=1e-3)
+    generator = torch.load(out / "stylegan2.pt", weights_only=True)
+    halves = {v.dtype for v in generator["g_ema"].values() if v.is_floating_point()}
+    assert halves == {torch.float16}
+    stored = json.loads((out / "training.json").read_text())
+    assert stored == json.loads(json.dumps(report))
+    assert stored["directions"]["smile"]["held"] == ["age", "gender"]
+    assert stored["samples"]["count"] == 300
+
+
+def test_pack_command_checks_its_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["train", "pack", "--generator", str(tmp_path / "g.pt"), "--encoder",
+            str(tmp_path / "e.pt"), "--data", str(tmp_path / "x.npz"), "--out",
+            str(tmp_path)]  # fmt: skip
+    assert cli_main(args) == 1
+    assert "no such file" in capsys.readouterr().err
+
+
+def test_every_edit_holds_age_and_gender_or_the_other() -> None:
+    names = {spec.name for spec in EDITS}
+    for spec in EDITS:
+        assert set(spec.hold) <= names - {spec.name}
+        assert spec.name in ("age", "gender") or set(spec.hold) == {"age", "gender"}
+    assert {"age", "gender", "bald", "grey_hair", "smile"} <= names
+    assert isinstance(EDITS[0], AttributeSpec)

@@ -6,13 +6,14 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from facesmith.arguments import add_device_argument
 from facesmith_client.cli.connect import CliError
 
 
 def add_bench_parser(commands: Any) -> None:
     p = commands.add_parser("bench", help="time each stage on a 12-megapixel photo")
     p.add_argument("--repeats", type=int, default=5, metavar="N")
-    p.add_argument("--device", default="cpu", help="device for the model rows (cpu, cuda, mps)")
+    add_device_argument(p, default="cpu", help="device for the model rows")
     p.add_argument("--no-models", action="store_true", help="time the client stages only")
     p.set_defaults(run="facesmith_client.cli.bench:run_bench")
 

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from facesmith.arguments import add_device_argument
 from facesmith_client.cli.progress import ProgressBar
 from facesmith_client.events import Progress
 
@@ -73,7 +74,7 @@ def add_directions_parser(commands: Any) -> None:
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pack", type=Path, required=True, help="model pack folder to write into")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, mps")
+    add_device_argument(p)
     p.add_argument(
         "--range",
         type=float,

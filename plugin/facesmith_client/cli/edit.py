@@ -15,10 +15,11 @@ import argparse
 import json
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from facesmith_client.cli.args import add_server_arguments
+from facesmith.arguments import add_server_arguments
 from facesmith_client.cli.connect import CliError, connect, skip_or_raise, status
 from facesmith_client.cli.progress import ProgressBar
 
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from facesmith_client.remote.client import EditSpec, FacesmithClient, ServerInfo
 
 SHORTCUT_EDITS = ("age", "gender", "bald", "smile")
+QUALITIES = ("default", "encoder", "refine", "pivotal")  # facesmith_client.remote.client's
 EXAMPLE_NAME = "astronaut"  # loads skimage.data.astronaut() unless a file of that name exists
 OUTPUT_SUFFIX = "_facesmith"
 
@@ -68,6 +70,21 @@ def add_edit_parser(commands: Any) -> None:
         help="any edit the server offers (`facesmith info` lists them); repeatable",
     )
     p.add_argument(
+        "--set",
+        dest="targets",
+        action="append",
+        type=target_argument,
+        default=[],
+        metavar="NAME=VALUE",
+        help="move each face until the pack's model of the attribute says VALUE: age=70 "
+        "(years), bald=1 or smile=0 (yes/no: a probability); repeatable",
+    )
+    p.add_argument(
+        "--swap-gender",
+        action="store_true",
+        help="mirror each face across the gender boundary: men become women and women men",
+    )
+    p.add_argument(
         "--hold",
         action="append",
         default=[],
@@ -89,11 +106,19 @@ def add_edit_parser(commands: Any) -> None:
         "replace: paste the generated face",
     )
     p.add_argument(
+        "--quality",
+        choices=QUALITIES,
+        default="default",
+        help="encoder: fastest; refine: optimise the latent too; pivotal: also tune the "
+        "generator to the face (best likeness, slowest); default: the server's choice for "
+        "its pack (refinement on small packs)",
+    )
+    p.add_argument(
         "--refine-steps",
         type=int,
         default=0,
         metavar="N",
-        help="optimisation steps after the encoder (better likeness, slower)",
+        help="optimisation steps after the encoder (0: as --quality says)",
     )
     p.add_argument("--min-face-size", type=int, default=40, metavar="PX")
     add_server_arguments(p)
@@ -107,16 +132,27 @@ def add_faces_parser(commands: Any) -> None:
     p.set_defaults(run="facesmith_client.cli.edit:run_faces")
 
 
+def target_argument(text: str) -> EditSpec:
+    """``NAME=VALUE`` → an absolute ("set") EditSpec (argparse type)."""
+    spec = edit_argument(text)
+    return replace(spec, mode="set", target=spec.strength, strength=0.0)
+
+
 def collect_edits(args: argparse.Namespace) -> list[EditSpec]:
-    """The shortcut flags, then the --edit ones; each name at most once; --hold added to all."""
+    """The shortcut flags, --edit, --set and --swap-gender; each name at most once; --hold
+    added to all."""
+    from facesmith_client.remote.client import EditSpec
+
     edits = [EditSpec(n, getattr(args, n)) for n in SHORTCUT_EDITS if getattr(args, n) is not None]
-    edits += args.edits
+    edits += args.edits + args.targets
+    if args.swap_gender:
+        edits.append(EditSpec("gender", mode="swap"))
     names = [spec.name for spec in edits]
     for name in names:
         if names.count(name) > 1:
             raise CliError(f"edit {name!r} is given more than once")
     hold = tuple(args.hold)
-    return [EditSpec(s.name, s.strength, tuple(h for h in hold if h != s.name)) for s in edits]
+    return [replace(s, hold=tuple(h for h in hold if h != s.name)) for s in edits]
 
 
 def load_input(name: str) -> np.ndarray:
@@ -130,6 +166,8 @@ def load_input(name: str) -> np.ndarray:
 
 def example_photo() -> np.ndarray:
     """scikit-image's astronaut (NASA, public domain): 512 x 512 x 3 uint8 RGB."""
+    import numpy as np
+
     try:
         from skimage import data
     except ImportError as err:
@@ -164,7 +202,10 @@ def run_edit(args: argparse.Namespace) -> int:
 
     edits = collect_edits(args)
     if not edits and not args.sweep:
-        raise CliError("no edit given; e.g. --age 20, --gender -1, --bald 1 or --edit NAME=S")
+        raise CliError(
+            "no edit given; e.g. --age 20, --gender -1, --bald 1, --set age=70, --swap-gender "
+            "or --edit NAME=S"
+        )
     if args.sweep_steps < 2:
         raise CliError("--sweep-steps must be at least 2")
     check_inputs(args.images)
@@ -224,6 +265,7 @@ def _edit_one(
             mode=args.mode,
             min_face_size=args.min_face_size,
             refine_steps=args.refine_steps,
+            quality=args.quality,
             on_event=bar,
         )
         out = output_path(name, args.out_dir)
@@ -248,6 +290,7 @@ def _sweep_one(
             detector,
             min_face_size=args.min_face_size,
             refine_steps=args.refine_steps,
+            quality=args.quality,
             on_event=bar,
         )
         strengths = sweep_strengths(client.info().edit(args.sweep), args.sweep_steps)

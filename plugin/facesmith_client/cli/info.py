@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from facesmith_client.cli.args import add_server_arguments
+from facesmith.arguments import add_server_arguments
 from facesmith_client.cli.connect import connect
 
 
@@ -19,6 +19,23 @@ def run_info(args: argparse.Namespace) -> int:
     with connect(args) as client:
         info = client.info()
     print(f"pack {info.pack_name} ({info.resolution} px, {info.latent_space}) on {info.device}")
+    groups: dict[str, list[Any]] = {}
     for edit in info.edits:
-        print(f"  {edit.name:<12} [{edit.min:g}, {edit.max:g}]  {edit.description}")
+        groups.setdefault(edit.group, []).append(edit)
+    for group in sorted(groups, key=lambda g: (g != "", g)):
+        if group:
+            print(f" {group}:")
+        for edit in groups[group]:
+            print(f"  {edit.name:<18} [{edit.min:g}, {edit.max:g}]  {edit.description}"
+                  f"{_absolute(edit)}")  # fmt: skip
     return 0
+
+
+def _absolute(edit: Any) -> str:
+    """What `--set` (and `--swap-gender`) can do with an edit, if anything."""
+    if edit.kind == "binary":
+        return "  (--set NAME=0..1, swappable)"
+    if edit.kind == "continuous":
+        unit = f" {edit.unit}" if edit.unit else ""
+        return f"  (--set NAME={edit.target_min:g}..{edit.target_max:g}{unit})"
+    return ""

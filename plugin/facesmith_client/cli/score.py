@@ -21,7 +21,7 @@ DEFAULT_STRENGTHS = (-2.0, -1.0, 0.0, 1.0, 2.0)
 
 
 def add_score_parser(commands: Any) -> None:
-    from facesmith_client.cli.args import add_server_arguments
+    from facesmith.arguments import add_server_arguments
 
     p = commands.add_parser(
         "score",

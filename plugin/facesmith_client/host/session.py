@@ -78,6 +78,11 @@ class HostSession:
                     "max": e.max,
                     "default": e.default,
                     "description": e.description,
+                    "group": e.group,
+                    "kind": e.kind,
+                    "unit": e.unit,
+                    "target_min": e.target_min,
+                    "target_max": e.target_max,
                 }
                 for e in info.edits
             ],
@@ -221,7 +226,14 @@ def edit_specs(header: dict[str, Any], info: ServerInfo) -> list[EditSpec]:
     specs = []
     for item in _list(header.get("edits", []), "edits"):
         try:
-            specs.append(EditSpec(str(item["name"]), float(item["strength"])))
+            specs.append(
+                EditSpec(
+                    str(item["name"]),
+                    float(item.get("strength", 0.0)),
+                    mode=str(item.get("mode", "relative")),
+                    target=float(item.get("target", 0.0)),
+                )
+            )
         except (KeyError, TypeError, ValueError):
             raise WorkerError("bad_request", f"bad edit {item!r}") from None
     try:

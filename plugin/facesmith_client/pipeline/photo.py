@@ -131,6 +131,7 @@ def edit_photo(
     mode: Mode = "residual",
     min_face_size: int = 40,
     refine_steps: int = 0,
+    quality: str = "default",
     faces: Sequence[Face] | None = None,
     on_event: ProgressFn | None = None,
     cancel: CancelToken | None = None,
@@ -148,7 +149,9 @@ def edit_photo(
     found = _faces_or_detect(image, detector, faces, min_face_size)
     aligned = align_faces(image, found, info.resolution, template)
     dtype = wire_dtype(image)
-    options = InvertOptions(refine_steps=refine_steps, include_reconstruction=mode == "residual")
+    options = InvertOptions(
+        refine_steps=refine_steps, include_reconstruction=mode == "residual", quality=quality
+    )
     results: list[FaceResult] = []
     for chunk in _chunks(aligned, faces_per_call(info.resolution, dtype)):
         events = client.edit(
@@ -176,6 +179,7 @@ def invert_photo(
     *,
     min_face_size: int = 40,
     refine_steps: int = 0,
+    quality: str = "default",
     faces: Sequence[Face] | None = None,
     on_event: ProgressFn | None = None,
     cancel: CancelToken | None = None,
@@ -187,7 +191,7 @@ def invert_photo(
     found = _faces_or_detect(image, detector, faces, min_face_size)
     aligned = align_faces(image, found, info.resolution, template)
     dtype = wire_dtype(image)
-    options = InvertOptions(refine_steps=refine_steps, include_reconstruction=True)
+    options = InvertOptions(refine_steps=refine_steps, include_reconstruction=True, quality=quality)
     results: list[FaceResult] = []
     for chunk in _chunks(aligned, faces_per_call(info.resolution, dtype)):
         events = client.invert(

@@ -24,7 +24,9 @@ MAX_MESSAGE_BYTES = wire.MAX_MESSAGE_BYTES
 
 @dataclass(frozen=True)
 class EditInfo:
-    """One direction the server's pack offers, with its strength range."""
+    """One direction the server's pack offers, with its strength range; ``kind`` is set when
+    the pack has the attribute's model (absolute targets in [target_min, target_max] in
+    ``unit``, and swaps when "binary")."""
 
     name: str
     description: str
@@ -32,6 +34,15 @@ class EditInfo:
     max: float
     default: float
     space: str
+    group: str = ""
+    kind: str = ""  # "binary" | "continuous" | "" (relative strengths only)
+    unit: str = ""
+    target_min: float = 0.0
+    target_max: float = 0.0
+
+    @property
+    def settable(self) -> bool:
+        return bool(self.kind)
 
 
 @dataclass(frozen=True)
@@ -61,20 +72,38 @@ class ServerInfo:
         return ", ".join(sorted(info.name for info in self.edits)) or "none"
 
 
+EDIT_MODES = ("relative", "set", "swap")
+QUALITIES = ("default", "encoder", "refine", "pivotal")
+
+
 @dataclass(frozen=True)
 class EditSpec:
-    """Move along direction ``name`` by ``strength``, holding the directions ``hold`` fixed."""
+    """Move along direction ``name``, holding the directions ``hold`` fixed: by ``strength``
+    (mode "relative"), until the pack's model of the attribute says ``target`` ("set": years,
+    or a probability for a yes/no attribute), or across its boundary ("swap")."""
 
     name: str
-    strength: float
+    strength: float = 0.0
     hold: tuple[str, ...] = ()
+    mode: str = "relative"
+    target: float = 0.0
+
+    def describe(self) -> str:
+        """How a layer name or a log line shows it: "age +20", "age = 70", "gender swapped"."""
+        if self.mode == "set":
+            return f"{self.name} = {self.target:g}"
+        if self.mode == "swap":
+            return f"{self.name} swapped"
+        return f"{self.name} {self.strength:+g}"
 
 
 @dataclass(frozen=True)
 class InvertOptions:
-    refine_steps: int = 0  # optimisation steps after the encoder; 0 = encoder only
+    refine_steps: int = 0  # optimisation steps after the encoder; 0 = as the quality says
     refine_lr: float = 0.0  # 0 = server default
     include_reconstruction: bool = False  # also return each face rendered without edits
+    quality: str = "default"  # one of QUALITIES: the server's default, encoder, refine, pivotal
+    pivotal_steps: int = 0  # 0 = server default
 
 
 DEFAULT_OPTIONS = InvertOptions()
@@ -138,16 +167,36 @@ def cancelled_error() -> ClientError:
 
 
 def check_edits(info: ServerInfo, edits: Sequence[EditSpec]) -> None:
-    """ValueError for an unknown edit or a strength outside its range (before any server work)."""
+    """ValueError for an unknown edit, a mode it does not support, or a strength or target
+    outside its range (before any server work)."""
     for spec in edits:
         edit = info.edit(spec.name)
+        _check_spec(spec, edit)
+        for held in spec.hold:
+            info.edit(held)
+
+
+def _check_spec(spec: EditSpec, edit: EditInfo) -> None:
+    if spec.mode not in EDIT_MODES:
+        raise ValueError(f"{spec.name}: unknown edit mode {spec.mode!r}")
+    if spec.mode == "relative":
         if not wire.strength_in_range(spec.strength, edit.min, edit.max):
             raise ValueError(
                 f"{spec.name} strength {spec.strength:g} is outside its range "
                 f"[{edit.min:g}, {edit.max:g}]"
             )
-        for held in spec.hold:
-            info.edit(held)
+        return
+    if not edit.settable:
+        raise ValueError(f"{spec.name} has no attribute model in this pack: use a strength")
+    if spec.mode == "swap" and edit.kind != "binary":
+        raise ValueError(f"{spec.name} is not a yes/no attribute: it cannot be swapped")
+    if spec.mode == "set" and not wire.strength_in_range(
+        spec.target, edit.target_min, edit.target_max
+    ):
+        raise ValueError(
+            f"{spec.name} target {spec.target:g} is outside [{edit.target_min:g}, "
+            f"{edit.target_max:g}]{' ' + edit.unit if edit.unit else ''}"
+        )
 
 
 def collect_result(

@@ -225,7 +225,20 @@ def info_from_pb(msg: pb.ServerInfo) -> ServerInfo:
         latent_dim=msg.latent_dim,
         device=msg.device,
         edits=tuple(
-            EditInfo(e.name, e.description, e.min, e.max, e.default, e.space) for e in msg.edits
+            EditInfo(
+                e.name,
+                e.description,
+                e.min,
+                e.max,
+                e.default,
+                e.space,
+                e.group,
+                e.kind if e.settable else "",
+                e.unit,
+                e.target_min,
+                e.target_max,
+            )
+            for e in msg.edits
         ),
         preview_resolutions=tuple(msg.preview_resolutions),
         max_batch=msg.max_batch,
@@ -234,16 +247,32 @@ def info_from_pb(msg: pb.ServerInfo) -> ServerInfo:
     )
 
 
+QUALITY_TO_PB = {
+    "default": pb.InvertOptions.QUALITY_DEFAULT,
+    "encoder": pb.InvertOptions.QUALITY_ENCODER,
+    "refine": pb.InvertOptions.QUALITY_REFINE,
+    "pivotal": pb.InvertOptions.QUALITY_PIVOTAL,
+}
+MODE_TO_PB = {
+    "relative": pb.EditSpec.MODE_RELATIVE,
+    "set": pb.EditSpec.MODE_SET,
+    "swap": pb.EditSpec.MODE_SWAP,
+}
+
+
 def options_to_pb(options: InvertOptions) -> pb.InvertOptions:
     return pb.InvertOptions(
         refine_steps=options.refine_steps,
         refine_lr=options.refine_lr,
         include_reconstruction=options.include_reconstruction,
+        quality=QUALITY_TO_PB[options.quality],
+        pivotal_steps=options.pivotal_steps,
     )
 
 
 def edit_spec_to_pb(spec: EditSpec) -> pb.EditSpec:
-    return pb.EditSpec(name=spec.name, strength=spec.strength, hold=list(spec.hold))
+    return pb.EditSpec(name=spec.name, strength=spec.strength, hold=list(spec.hold),
+                       mode=MODE_TO_PB[spec.mode], target=spec.target)  # fmt: skip
 
 
 def latent_ref_to_pb(face: str | np.ndarray) -> pb.LatentRef:

@@ -61,6 +61,8 @@ class EditRequest:
         self.preset = preset
 
     def edits(self, config: Gimp.ProcedureConfig, status: jobs.ServerStatus) -> list:
+        if self.preset is not None and self.preset.mode == "swap":
+            return [jobs.preset_edit(self.preset, status)]  # nothing to ask: no strength
         strength = float(config.get_property("strength"))
         if self.preset is not None:
             fraction = rules.preset_fraction(self.preset.fraction, strength)
@@ -325,6 +327,8 @@ class Facesmith(Gimp.PlugIn):
                 f"if any) edited: {label.lower()}.",
                 name,
             )
+            if preset.mode == "swap":
+                return procedure  # a swap has no strength to ask for
             procedure.add_double_argument(
                 "strength",
                 "S_trength (%)",

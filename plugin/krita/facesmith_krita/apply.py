@@ -20,7 +20,7 @@ from facesmith_host.link import WorkerLink
 
 from . import layers
 
-Edits = Sequence[tuple[str, float]]
+Edits = Sequence[jobs.EditLike]
 
 
 @dataclass(frozen=True)

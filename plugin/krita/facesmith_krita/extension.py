@@ -17,7 +17,7 @@ from .qt import QtWidgets
 from .tasks import run_in_background
 
 MENU = "tools/scripts/facesmith"
-ChooseEdits = Callable[[jobs.ServerStatus], list[tuple[str, float]]]
+ChooseEdits = Callable[[jobs.ServerStatus], list[jobs.EditLike]]
 
 
 class FacesmithExtension(Extension):
@@ -37,8 +37,8 @@ class FacesmithExtension(Extension):
 
 
 def run_preset(preset: jobs.Preset, *_: object) -> None:
-    def choose(status: jobs.ServerStatus) -> list[tuple[str, float]]:
-        return [(preset.edit, jobs.preset_strength(preset, status))]
+    def choose(status: jobs.ServerStatus) -> list[jobs.EditLike]:
+        return [jobs.preset_edit(preset, status)]
 
     start_edit(choose, preset.label)
 

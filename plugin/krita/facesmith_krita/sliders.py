@@ -1,10 +1,11 @@
-"""One slider per edit the server's model pack offers, in the pack's own range."""
+"""One slider per edit the server's model pack offers, in the pack's own range, under a
+heading per group (age, hair, expression, ...), and "Swap gender" where the pack can."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from facesmith_host.jobs import EditRange
+from facesmith_host.jobs import EditLike, EditRange, HostEdit
 
 from .qt import Qt, QtWidgets
 
@@ -17,16 +18,33 @@ class EditSliders(QtWidgets.QWidget):
         self._form = QtWidgets.QFormLayout(self)
         self._form.setContentsMargins(0, 0, 0, 0)
         self._rows: list[tuple[EditRange, QtWidgets.QSlider, QtWidgets.QLabel]] = []
+        self._swap: Any = None  # the "Swap gender" check box, when the pack can swap
 
     def set_ranges(self, ranges: tuple[EditRange, ...]) -> None:
         while self._form.rowCount():
             self._form.removeRow(0)
-        self._rows = [self._add_row(edit) for edit in ranges]
+        self._rows, self._swap = [], None
+        for group, edits in _grouped(ranges):
+            if group:
+                heading = QtWidgets.QLabel(f"<b>{group.capitalize()}</b>")
+                self._form.addRow(heading)
+            self._rows += [self._add_row(edit) for edit in edits]
+        if any(e.name == "gender" and e.swappable for e in ranges):
+            self._swap = QtWidgets.QCheckBox("Swap gender")
+            self._swap.setObjectName("facesmith_swap_gender")
+            self._swap.setToolTip("Mirror each face across the gender boundary")
+            self._form.addRow(self._swap)
 
-    def values(self) -> list[tuple[str, float]]:
-        """(edit, strength) for every slider away from zero."""
-        chosen = [(edit.name, _value(edit, slider.value())) for edit, slider, _ in self._rows]
-        return [(name, value) for name, value in chosen if value != 0]
+    def values(self) -> list[EditLike]:
+        """The swap if ticked, then (edit, strength) for every slider away from zero (the
+        gender slider is left out while swapping)."""
+        swap = self._swap is not None and self._swap.isChecked()
+        chosen: list[EditLike] = [HostEdit("gender", mode="swap")] if swap else []
+        for edit, slider, _ in self._rows:
+            value = _value(edit, slider.value())
+            if value != 0 and not (swap and edit.name == "gender"):
+                chosen.append((edit.name, value))
+        return chosen
 
     def ranges(self) -> list[EditRange]:
         return [edit for edit, _, _ in self._rows]
@@ -34,6 +52,8 @@ class EditSliders(QtWidgets.QWidget):
     def reset(self) -> None:
         for edit, slider, _ in self._rows:
             slider.setValue(_position(edit, edit.default))
+        if self._swap is not None:
+            self._swap.setChecked(False)
 
     def _add_row(self, edit: EditRange) -> tuple[EditRange, QtWidgets.QSlider, QtWidgets.QLabel]:
         slider = QtWidgets.QSlider(Qt.Orientation.Horizontal)
@@ -51,6 +71,14 @@ class EditSliders(QtWidgets.QWidget):
         row.addWidget(shown)
         self._form.addRow(edit.name, row)
         return edit, slider, shown
+
+
+def _grouped(ranges: tuple[EditRange, ...]) -> list[tuple[str, list[EditRange]]]:
+    """Edits by group, groups in order of first appearance; ungrouped ones first."""
+    groups: dict[str, list[EditRange]] = {"": []}
+    for edit in ranges:
+        groups.setdefault(edit.group, []).append(edit)
+    return [(name, edits) for name, edits in groups.items() if edits]
 
 
 def _value(edit: EditRange, position: int) -> float:

@@ -55,30 +55,54 @@ class Latent(_message.Message):
     def __init__(self, space: _Optional[str] = ..., num_ws: _Optional[int] = ..., dim: _Optional[int] = ..., values: _Optional[_Iterable[float]] = ...) -> None: ...
 
 class EditSpec(_message.Message):
-    __slots__ = ("name", "strength", "hold")
+    __slots__ = ("name", "strength", "hold", "mode", "target")
+    class Mode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        MODE_RELATIVE: _ClassVar[EditSpec.Mode]
+        MODE_SET: _ClassVar[EditSpec.Mode]
+        MODE_SWAP: _ClassVar[EditSpec.Mode]
+    MODE_RELATIVE: EditSpec.Mode
+    MODE_SET: EditSpec.Mode
+    MODE_SWAP: EditSpec.Mode
     NAME_FIELD_NUMBER: _ClassVar[int]
     STRENGTH_FIELD_NUMBER: _ClassVar[int]
     HOLD_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    TARGET_FIELD_NUMBER: _ClassVar[int]
     name: str
     strength: float
     hold: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, name: _Optional[str] = ..., strength: _Optional[float] = ..., hold: _Optional[_Iterable[str]] = ...) -> None: ...
+    mode: EditSpec.Mode
+    target: float
+    def __init__(self, name: _Optional[str] = ..., strength: _Optional[float] = ..., hold: _Optional[_Iterable[str]] = ..., mode: _Optional[_Union[EditSpec.Mode, str]] = ..., target: _Optional[float] = ...) -> None: ...
 
 class EditInfo(_message.Message):
-    __slots__ = ("name", "description", "min", "max", "default", "space")
+    __slots__ = ("name", "description", "min", "max", "default", "space", "settable", "kind", "unit", "target_min", "target_max", "group")
     NAME_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     MIN_FIELD_NUMBER: _ClassVar[int]
     MAX_FIELD_NUMBER: _ClassVar[int]
     DEFAULT_FIELD_NUMBER: _ClassVar[int]
     SPACE_FIELD_NUMBER: _ClassVar[int]
+    SETTABLE_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    UNIT_FIELD_NUMBER: _ClassVar[int]
+    TARGET_MIN_FIELD_NUMBER: _ClassVar[int]
+    TARGET_MAX_FIELD_NUMBER: _ClassVar[int]
+    GROUP_FIELD_NUMBER: _ClassVar[int]
     name: str
     description: str
     min: float
     max: float
     default: float
     space: str
-    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., min: _Optional[float] = ..., max: _Optional[float] = ..., default: _Optional[float] = ..., space: _Optional[str] = ...) -> None: ...
+    settable: bool
+    kind: str
+    unit: str
+    target_min: float
+    target_max: float
+    group: str
+    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., min: _Optional[float] = ..., max: _Optional[float] = ..., default: _Optional[float] = ..., space: _Optional[str] = ..., settable: _Optional[bool] = ..., kind: _Optional[str] = ..., unit: _Optional[str] = ..., target_min: _Optional[float] = ..., target_max: _Optional[float] = ..., group: _Optional[str] = ...) -> None: ...
 
 class GetInfoRequest(_message.Message):
     __slots__ = ()
@@ -111,14 +135,28 @@ class ServerInfo(_message.Message):
     def __init__(self, pack_name: _Optional[str] = ..., resolution: _Optional[int] = ..., latent_space: _Optional[str] = ..., num_ws: _Optional[int] = ..., latent_dim: _Optional[int] = ..., device: _Optional[str] = ..., edits: _Optional[_Iterable[_Union[EditInfo, _Mapping]]] = ..., preview_resolutions: _Optional[_Iterable[int]] = ..., max_batch: _Optional[int] = ..., version: _Optional[str] = ..., alignment: _Optional[str] = ...) -> None: ...
 
 class InvertOptions(_message.Message):
-    __slots__ = ("refine_steps", "refine_lr", "include_reconstruction")
+    __slots__ = ("refine_steps", "refine_lr", "include_reconstruction", "quality", "pivotal_steps")
+    class Quality(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        QUALITY_DEFAULT: _ClassVar[InvertOptions.Quality]
+        QUALITY_ENCODER: _ClassVar[InvertOptions.Quality]
+        QUALITY_REFINE: _ClassVar[InvertOptions.Quality]
+        QUALITY_PIVOTAL: _ClassVar[InvertOptions.Quality]
+    QUALITY_DEFAULT: InvertOptions.Quality
+    QUALITY_ENCODER: InvertOptions.Quality
+    QUALITY_REFINE: InvertOptions.Quality
+    QUALITY_PIVOTAL: InvertOptions.Quality
     REFINE_STEPS_FIELD_NUMBER: _ClassVar[int]
     REFINE_LR_FIELD_NUMBER: _ClassVar[int]
     INCLUDE_RECONSTRUCTION_FIELD_NUMBER: _ClassVar[int]
+    QUALITY_FIELD_NUMBER: _ClassVar[int]
+    PIVOTAL_STEPS_FIELD_NUMBER: _ClassVar[int]
     refine_steps: int
     refine_lr: float
     include_reconstruction: bool
-    def __init__(self, refine_steps: _Optional[int] = ..., refine_lr: _Optional[float] = ..., include_reconstruction: _Optional[bool] = ...) -> None: ...
+    quality: InvertOptions.Quality
+    pivotal_steps: int
+    def __init__(self, refine_steps: _Optional[int] = ..., refine_lr: _Optional[float] = ..., include_reconstruction: _Optional[bool] = ..., quality: _Optional[_Union[InvertOptions.Quality, str]] = ..., pivotal_steps: _Optional[int] = ...) -> None: ...
 
 class InvertRequest(_message.Message):
     __slots__ = ("faces", "options", "output_dtype")

@@ -6,12 +6,18 @@ layer) or [num_ws, dim] (a W+ direction). Strengths are multiples of the stored 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
+if TYPE_CHECKING:
+    from facesmith_server.model.pack import Score
+
 Array = npt.NDArray[np.float32]
+SET_PROBABILITY = (0.05, 0.95)  # a binary target of 0 / 1 means these probabilities
 
 
 def _check_direction(direction: np.ndarray, num_ws: int, dim: int) -> None:
@@ -71,3 +77,33 @@ def _orthonormal_basis(vectors: Sequence[np.ndarray]) -> np.ndarray:
     q, r = np.linalg.qr(stacked)
     keep = np.abs(np.diag(r)) > 1e-10 * max(1.0, float(np.abs(r).max()))
     return np.asarray(q[:, keep].T)
+
+
+def strength_to_target(
+    latent: np.ndarray,
+    direction: np.ndarray,
+    score: Score,
+    mode: str,
+    target: float,
+    limits: tuple[float, float],
+) -> float:
+    """The strength along ``direction`` [1 | num_ws, dim] that takes ``latent`` [num_ws, dim]
+    to ``target`` by the attribute's linear model (mode "set"), or to the mirror point across
+    a binary attribute's boundary ("swap": the logit changes sign, same distance). Clipped to
+    ``limits`` (the direction's range). ValueError when the direction does not move the model.
+
+    Set targets of binary attributes are probabilities, taken between SET_PROBABILITY.
+    """
+    rate = float(np.asarray(direction, np.float64).mean(axis=0) @ score.normal)
+    if not math.isfinite(rate) or abs(rate) < 1e-9:
+        raise ValueError("the direction does not move its attribute's model")
+    now = score.value(latent)
+    if mode == "swap":
+        goal = -now
+    elif score.kind == "binary":
+        p = min(max(target, SET_PROBABILITY[0]), SET_PROBABILITY[1])
+        goal = math.log(p / (1.0 - p))
+    else:
+        goal = target
+    low, high = limits
+    return min(max((goal - now) / rate, low), high)

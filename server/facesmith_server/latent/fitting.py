@@ -42,6 +42,9 @@ class Fit:
     score_mean: float  # of all scores (binary: the fraction of positives when 0/1 labels)
     score_std: float
     held: tuple[str, ...] = ()
+    # The fitted model, for absolute edits: value = x · normal + intercept (binary: a logit).
+    normal: Array | None = None  # [dim]
+    intercept: float = 0.0
 
 
 def split_indices(n: int, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -157,6 +160,8 @@ def fit_direction(
         score_mean=float(y.mean()),
         score_std=float(y.std()),
         held=tuple(name for name, _ in held),
+        normal=beta.astype(np.float32),
+        intercept=float(bias),
     )
 
 

@@ -26,6 +26,7 @@ MANIFEST_NAME = "manifest.json"
 MANIFEST_VERSION = 1
 DIRECTION_FORMATS = ("torch-tensor", "npy")
 DIRECTION_SPACES = ("w", "w+")
+SCORE_KINDS = ("binary", "continuous")
 
 
 @dataclass(frozen=True)
@@ -41,14 +42,33 @@ class FileEntry:
 
 
 @dataclass(frozen=True)
+class ScoreEntry(FileEntry):
+    """The attribute's linear model in W, for absolute edits (`--set`) and swaps: the file holds
+    a normal [1, dim] (or [dim]); value(w) = mean over rows of w · normal + intercept.
+
+    kind "continuous": value in ``unit`` (e.g. years), targets in [min, max];
+    kind "binary": value is a logit (0 = the boundary), targets are probabilities in [0, 1].
+    """
+
+    intercept: float = 0.0
+    kind: str = "binary"
+    unit: str = ""
+    min: float = 0.0
+    max: float = 1.0
+
+
+@dataclass(frozen=True)
 class DirectionEntry(FileEntry):
-    """An edit direction file plus its slider range (strength units of the CLI)."""
+    """An edit direction file plus its slider range (strength units of the CLI), the group it
+    is listed under, and optionally the attribute's linear model (``score``)."""
 
     space: str = "w"
     min: float = -3.0
     max: float = 3.0
     default: float = 0.0
     description: str = ""
+    group: str = ""
+    score: ScoreEntry | None = None
 
 
 @dataclass(frozen=True)
@@ -78,9 +98,36 @@ class Manifest:
             "license": self.license,
             "generator": asdict(self.generator),
             "encoder": asdict(self.encoder),
-            "directions": {k: asdict(v) for k, v in self.directions.items()},
+            "directions": {k: _direction_json(v) for k, v in self.directions.items()},
         }
         return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+def _direction_json(entry: DirectionEntry) -> dict[str, Any]:
+    """A direction entry as manifest JSON: no empty group, no null score."""
+    data = asdict(entry)
+    if not data["group"]:
+        del data["group"]
+    if data["score"] is None:
+        del data["score"]
+    return data
+
+
+@dataclass(frozen=True)
+class Score:
+    """A loaded attribute model: value(w) = mean over rows of w · normal + intercept (a logit
+    for binary attributes); targets of absolute edits lie in [min, max]."""
+
+    normal: np.ndarray  # [dim] float32
+    intercept: float
+    kind: str
+    unit: str
+    min: float
+    max: float
+
+    def value(self, latent: np.ndarray) -> float:
+        """The attribute's value (years, logit, ...) of a latent [num_ws, dim]."""
+        return float(np.asarray(latent, np.float64).mean(axis=0) @ self.normal) + self.intercept
 
 
 @dataclass(frozen=True)
@@ -94,6 +141,8 @@ class Direction:
     max: float
     default: float
     description: str
+    group: str = ""
+    score: Score | None = None
 
 
 @dataclass
@@ -207,6 +256,8 @@ def _direction_entry(value: Any, name: str) -> DirectionEntry:
         max=_field(obj, "max", float, where),
         default=_field(obj, "default", float, where) if "default" in obj else 0.0,
         description=str(obj.get("description", "")),
+        group=str(obj.get("group", "")),
+        score=_score_entry(obj["score"], f"{where}.score") if obj.get("score") else None,
     )
     if entry.space == "z":
         raise PackError(f"manifest: {where} is in Z space: convert Z boundaries to W first")
@@ -216,6 +267,25 @@ def _direction_entry(value: Any, name: str) -> DirectionEntry:
         raise PackError(f"manifest: {where}.format must be one of {DIRECTION_FORMATS}")
     if not entry.min <= entry.default <= entry.max:
         raise PackError(f"manifest: {where} needs min <= default <= max")
+    return entry
+
+
+def _score_entry(value: Any, where: str) -> ScoreEntry:
+    obj = _object(value, where)
+    entry = ScoreEntry(
+        **_file_fields(obj, where),
+        intercept=_field(obj, "intercept", float, where),
+        kind=_field(obj, "kind", str, where),
+        unit=str(obj.get("unit", "")),
+        min=_field(obj, "min", float, where) if "min" in obj else 0.0,
+        max=_field(obj, "max", float, where) if "max" in obj else 1.0,
+    )
+    if entry.kind not in SCORE_KINDS:
+        raise PackError(f"manifest: {where}.kind must be one of {SCORE_KINDS}")
+    if entry.format != "npy":
+        raise PackError(f"manifest: {where}.format must be npy")
+    if not entry.min < entry.max or (entry.kind == "binary" and (entry.min, entry.max) != (0, 1)):
+        raise PackError(f"manifest: {where} needs min < max (0 and 1 for a binary attribute)")
     return entry
 
 
@@ -251,9 +321,18 @@ def load_direction(
     path = verified_file(root, entry)
     raw = _read_direction_array(path, entry.format)
     vector = _direction_rows(path, raw, entry.space, num_ws, dim)
-    return Direction(
-        name, vector, entry.space, entry.min, entry.max, entry.default, entry.description
-    )
+    score = load_score(root, entry.score, dim) if entry.score is not None else None
+    return Direction(name, vector, entry.space, entry.min, entry.max, entry.default,
+                     entry.description, entry.group, score)  # fmt: skip
+
+
+def load_score(root: Path, entry: ScoreEntry, dim: int) -> Score:
+    """A direction's attribute model; its normal must be [dim] or [1, dim], finite."""
+    path = verified_file(root, entry)
+    normal = _direction_rows(path, _read_direction_array(path, "npy"), "w", 1, dim)[0]
+    if not np.isfinite(normal).all() or not np.isfinite(entry.intercept):
+        raise PackError(f"{path}: the attribute model holds non-finite values")
+    return Score(normal, entry.intercept, entry.kind, entry.unit, entry.min, entry.max)
 
 
 def _read_direction_array(path: Path, fmt: str) -> np.ndarray:

@@ -7,6 +7,7 @@ no faces. Deterministic for a seed.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,7 @@ from facesmith_server.model.pack import (
     DirectionEntry,
     FileEntry,
     Manifest,
+    ScoreEntry,
 )
 
 STYLE_DIM = 64
@@ -30,6 +32,8 @@ ENCODER_INPUT = 64
 SOURCE = "facesmith make-test-pack (random weights)"
 LICENSE = "Apache-2.0"
 AGE_UNITS_PER_YEAR = 0.1  # age strength 20 (years) moves 2 units along the unit direction
+MEAN_AGE = 40.0  # the age model gives latent_avg this age
+GENDER_LOGIT_PER_UNIT = 2.0  # the gender model's logit per unit of its direction
 
 
 def tiny_channels(resolution: int) -> dict[int, int]:
@@ -42,7 +46,9 @@ def make_test_pack(root: Path, seed: int = 0, resolution: int = 64) -> Path:
     """Write a tiny pack (manifest, generator, e4e encoder, 4 directions) into root.
 
     Directions: age (torch-tensor, w, +/-50 years), gender (npy, w+, + = more male),
-    bald (npy, w), smile (torch-tensor, w); ranges [-2, 2] except age. Returns root.
+    bald (npy, w), smile (torch-tensor, w); ranges [-2, 2] except age. Age and gender carry
+    attribute models (age in years, MEAN_AGE at latent_avg; gender a logit, 0 at latent_avg),
+    so absolute edits and swaps work. Returns root.
     """
     root = Path(root)
     (root / "directions").mkdir(parents=True, exist_ok=True)
@@ -64,7 +70,17 @@ def make_test_pack(root: Path, seed: int = 0, resolution: int = 64) -> Path:
     np.save(root / "directions/gender.npy", vectors["gender"])
     np.save(root / "directions/bald.npy", vectors["bald"])
     torch.save(torch.from_numpy(vectors["smile"]), root / "directions/smile.pt")
-    manifest = _manifest(root, resolution)
+    mean = latent_avg.numpy().astype(np.float64)
+    age_normal = vectors["age"][0] / AGE_UNITS_PER_YEAR**2  # (strength · vector) · normal = years
+    gender_normal = vectors["gender"].mean(axis=0)
+    gender_normal *= GENDER_LOGIT_PER_UNIT / float(gender_normal @ gender_normal)
+    np.save(root / "directions/age.score.npy", age_normal[None].astype(np.float32))
+    np.save(root / "directions/gender.score.npy", gender_normal[None].astype(np.float32))
+    intercepts = {
+        "age": MEAN_AGE - float(mean @ age_normal),
+        "gender": -float(mean @ gender_normal),
+    }
+    manifest = _manifest(root, resolution, intercepts)
     (root / MANIFEST_NAME).write_text(manifest.to_json(), encoding="utf-8")
     return root
 
@@ -121,7 +137,14 @@ def _direction(
     )  # fmt: skip
 
 
-def _manifest(root: Path, resolution: int) -> Manifest:
+def _score(root: Path, name: str, intercept: float, kind: str) -> ScoreEntry:
+    base = _entry(root, f"directions/{name}.score.npy", "npy")
+    top, unit = (100.0, "years") if kind == "continuous" else (1.0, "")
+    return ScoreEntry(base.path, base.format, base.sha256, base.size, base.source, base.license,
+                      intercept=intercept, kind=kind, unit=unit, min=0.0, max=top)  # fmt: skip
+
+
+def _manifest(root: Path, resolution: int, intercepts: dict[str, float]) -> Manifest:
     return Manifest(
         name="test",
         description="Tiny random-weight pack for tests; produces no faces.",
@@ -132,10 +155,16 @@ def _manifest(root: Path, resolution: int) -> Manifest:
         generator=_entry(root, "stylegan2.pt", "rosinality-stylegan2"),
         encoder=_entry(root, "e4e.pt", "e4e"),
         directions={
-            "age": _direction(root, "directions/age.pt", "torch-tensor", "w", 50.0,
-                              "older (+) / younger (−), in years"),
-            "gender": _direction(root, "directions/gender.npy", "npy", "w+", 2.0,
-                                 "more male (+) / more female (−)"),
+            "age": replace(
+                _direction(root, "directions/age.pt", "torch-tensor", "w", 50.0,
+                           "older (+) / younger (−), in years"),
+                group="age", score=_score(root, "age", intercepts["age"], "continuous"),
+            ),
+            "gender": replace(
+                _direction(root, "directions/gender.npy", "npy", "w+", 2.0,
+                           "more male (+) / more female (−)"),
+                group="gender", score=_score(root, "gender", intercepts["gender"], "binary"),
+            ),
             "bald": _direction(root, "directions/bald.npy", "npy", "w", 2.0,
                                "balder (+) / more hair (−)"),
             "smile": _direction(root, "directions/smile.pt", "torch-tensor", "w", 2.0,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 import threading
 from collections import OrderedDict
+from typing import Generic, TypeVar
 
 import numpy as np
 
@@ -40,6 +41,41 @@ class LatentCache:
                 )
             self._items.move_to_end(handle)
             return latent
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._items)
+
+
+T = TypeVar("T")
+
+
+class PivotCache(Generic[T]):
+    """Thread-safe least-recently-used map from latent handles to what pivotal tuning made for
+    them (a tuned generator), bounded by total bytes; a miss is not an error (the pack's own
+    generator is used)."""
+
+    def __init__(self, capacity_bytes: int) -> None:
+        self._capacity = capacity_bytes
+        self._items: OrderedDict[str, tuple[T, int]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def put(self, handle: str, item: T, size_bytes: int) -> None:
+        with self._lock:
+            self._items[handle] = (item, size_bytes)
+            while len(self._items) > 1 and self._total() > self._capacity:
+                self._items.popitem(last=False)
+
+    def get(self, handle: str) -> T | None:
+        with self._lock:
+            found = self._items.get(handle)
+            if found is None:
+                return None
+            self._items.move_to_end(handle)
+            return found[0]
+
+    def _total(self) -> int:
+        return sum(size for _, size in self._items.values())
 
     def __len__(self) -> int:
         with self._lock:

@@ -18,25 +18,42 @@ import torch
 from facesmith import pixels, wire
 from facesmith_server import devices
 from facesmith_server.errors import Busy, Cancelled, InvalidInput
-from facesmith_server.latent import edit, invert
+from facesmith_server.latent import edit, invert, pivotal
+from facesmith_server.model.generator import SynthesisNetwork
 from facesmith_server.model.pack import Direction, Pack
-from facesmith_server.service.cache import LatentCache
+from facesmith_server.service.cache import LatentCache, PivotCache
+from facesmith_server.service.quality import (
+    CHEAP_REFINE_MAX_RESOLUTION,
+    CHEAP_REFINE_STEPS,
+    DEFAULT_PIVOTAL_STEPS,
+    DEFAULT_REFINE_STEPS,
+    MAX_PIVOTAL_STEPS,
+    MAX_REFINE_STEPS,
+    QUALITIES,
+)
 
 ProgressFn = Callable[[str, int, int, float], None]
 """on_progress(stage, done, total, loss)"""
 StopFn = Callable[[], bool]
 
-MAX_REFINE_STEPS = 2000
 DEFAULT_REFINE_LR = 0.01
+PIVOT_CACHE_BYTES = 1 << 30  # tuned generators kept for later renders
+
+
+EDIT_MODES = ("relative", "set", "swap")
 
 
 @dataclass(frozen=True)
 class EditStep:
-    """Move along the pack's direction ``name`` by ``strength``, holding ``hold`` fixed."""
+    """Move along the pack's direction ``name``, holding ``hold`` fixed: by ``strength``
+    (mode "relative"), until the attribute's model says ``target`` ("set"), or to the mirror
+    point across a binary attribute's boundary ("swap")."""
 
     name: str
-    strength: float
+    strength: float = 0.0
     hold: tuple[str, ...] = ()
+    mode: str = "relative"
+    target: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -47,6 +64,11 @@ class EditInfo:
     max: float
     default: float
     space: str
+    group: str = ""
+    kind: str = ""  # of the attribute's model: "binary" | "continuous" | "" (none: not settable)
+    unit: str = ""
+    target_min: float = 0.0
+    target_max: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -78,13 +100,16 @@ class Engine:
         max_batch: int = 8,  # faces per forward pass
         max_queue: int = 4,  # jobs running or waiting before Busy
         cache_size: int = 512,  # latents kept for Render by handle
+        default_refine_steps: int = CHEAP_REFINE_STEPS,  # of quality "default" on small packs
     ) -> None:
         self.pack = pack
         self.device = device
         self.max_batch = max_batch
+        self.default_refine_steps = default_refine_steps
         # The folded-weight path is fastest on CPU; GPUs do better with the batched reference.
         self.fast_render = device.type == "cpu"
         self.cache = LatentCache(cache_size)
+        self.pivots: PivotCache[SynthesisNetwork] = PivotCache(PIVOT_CACHE_BYTES)
         self.max_queue = max_queue
         self._jobs = 0
         self._jobs_lock = threading.Lock()
@@ -101,10 +126,7 @@ class Engine:
             num_ws=int(synthesis.num_ws),
             latent_dim=int(synthesis.style_dim),
             device=devices.describe(self.device),
-            edits=tuple(
-                EditInfo(d.name, d.description, d.min, d.max, d.default, d.space)
-                for d in self.pack.directions.values()
-            ),
+            edits=tuple(_edit_info(d) for d in self.pack.directions.values()),
             preview_resolutions=tuple(r for r in synthesis.resolutions if 16 <= r < size),
             max_batch=self.max_batch,
             alignment=self.pack.manifest.alignment,
@@ -136,13 +158,18 @@ class Engine:
         *,
         refine_steps: int = 0,
         refine_lr: float = 0.0,
+        quality: str = "encoder",
+        pivotal_steps: int = 0,
         on_progress: ProgressFn | None = None,
         should_stop: StopFn | None = None,
     ) -> list[Inverted]:
-        """Aligned crops (pixels conventions, side = resolution) → latents, cached by handle."""
+        """Aligned crops (pixels conventions, side = resolution) → latents, cached by handle.
+
+        ``quality``: "encoder" (refine only if ``refine_steps``), "refine", "pivotal" (refine,
+        then tune a generator per face, kept with its handle for renders) or "default" (the
+        pack's cheap best: refinement for packs up to CHEAP_REFINE_MAX_RESOLUTION px)."""
         targets = self._crops_to_tensor(crops)
-        if not 0 <= refine_steps <= MAX_REFINE_STEPS:
-            raise InvalidInput(f"refine_steps must be in [0, {MAX_REFINE_STEPS}]")
+        steps, pivotal = self._plan(quality, refine_steps, pivotal_steps)
         if not (np.isfinite(refine_lr) and 0 <= refine_lr <= 1):
             raise InvalidInput("refine_lr must be in [0, 1] (0 = default)")
         lr = refine_lr or DEFAULT_REFINE_LR
@@ -154,18 +181,68 @@ class Engine:
                 with torch.inference_mode():
                     ws = invert.encode(self.pack.encoder, self.pack.encoder_latent_avg, batch)
                 _report(on_progress, "encode", i + 1, len(batches))
-                if refine_steps:
+                if steps:
                     ws = invert.refine(
                         self.pack.generator.synthesis,
                         batch,
                         ws,
-                        refine_steps,
+                        steps,
                         lr=lr,
                         on_progress=_stage_reporter(on_progress, "refine"),
                         should_stop=should_stop,
                     )
             latents.extend(ws.detach().cpu().numpy().astype(np.float32))
-        return [Inverted(self.cache.put(lat), lat) for lat in latents]
+        inverted = [Inverted(self.cache.put(lat), lat) for lat in latents]
+        if pivotal:
+            self._tune_pivots(targets, inverted, pivotal, on_progress, should_stop)
+        return inverted
+
+    def _plan(self, quality: str, refine_steps: int, pivotal_steps: int) -> tuple[int, int]:
+        """(refinement steps, pivotal-tuning steps) for a request; InvalidInput if out of range."""
+        if quality not in QUALITIES:
+            raise InvalidInput(f"unknown quality {quality!r}; one of {', '.join(QUALITIES)}")
+        if not 0 <= refine_steps <= MAX_REFINE_STEPS:
+            raise InvalidInput(f"refine_steps must be in [0, {MAX_REFINE_STEPS}]")
+        if not 0 <= pivotal_steps <= MAX_PIVOTAL_STEPS:
+            raise InvalidInput(f"pivotal_steps must be in [0, {MAX_PIVOTAL_STEPS}]")
+        if quality == "encoder":
+            return refine_steps, 0
+        if quality == "default":
+            cheap = self.info.resolution <= CHEAP_REFINE_MAX_RESOLUTION
+            return refine_steps or (self.default_refine_steps if cheap else 0), 0
+        refine = refine_steps or DEFAULT_REFINE_STEPS
+        return refine, (pivotal_steps or DEFAULT_PIVOTAL_STEPS) if quality == "pivotal" else 0
+
+    def _tune_pivots(
+        self,
+        targets: torch.Tensor,
+        inverted: Sequence[Inverted],
+        steps: int,
+        on_progress: ProgressFn | None,
+        should_stop: StopFn | None,
+    ) -> None:
+        """Pivotal tuning of each face; the tuned generators are kept under its handle."""
+        synthesis = self.pack.generator.synthesis
+        size = sum(p.numel() * p.element_size() for p in synthesis.parameters())
+        for i, face in enumerate(inverted):
+            _stop_if_asked(should_stop)
+            pivot = torch.from_numpy(face.latent[None]).to(self.device)
+            with self._device_lock:
+                tuned = pivotal.tune_pivot(
+                    synthesis, targets[i : i + 1], pivot, steps, self._random_ws(steps, i),
+                    on_progress=_stage_reporter(on_progress, f"pivotal {i + 1}/{len(inverted)}"),
+                    should_stop=should_stop,
+                )  # fmt: skip
+            self.pivots.put(face.handle, tuned, size)
+
+    @torch.no_grad()
+    def _random_ws(self, count: int, seed: int) -> torch.Tensor:
+        """W+ [count, num_ws, dim] of the generator's own z (seeded: the same photo tunes the
+        same way every time)."""
+        g = self.pack.generator
+        z = torch.randn(count, g.style_dim, generator=torch.Generator().manual_seed(seed))
+        w = g.mapping(z.to(self.device))
+        return w[:, None, :].expand(count, g.num_ws, g.style_dim)
 
     def _crops_to_tensor(self, crops: Sequence[np.ndarray]) -> torch.Tensor:
         """Validated crops → [N, 3, R, R] float in [-1, 1] on the device."""
@@ -206,7 +283,8 @@ class Engine:
         return np.broadcast_to(latent, (num_ws, dim)).astype(np.float32)
 
     def check_edits(self, edits: Sequence[EditStep]) -> None:
-        """InvalidInput unless every edit names a direction and has a strength in range."""
+        """InvalidInput unless every edit names a direction, in a mode it supports, with a
+        strength or target in range."""
         for step in edits:
             self._edit_direction(step)
 
@@ -215,18 +293,33 @@ class Engine:
     ) -> list[np.ndarray]:
         """Each latent [num_ws, dim] edited; InvalidInput for unknown edits or bad strengths.
 
-        The (possibly conditional) directions are worked out once for all faces."""
-        directions = [self._edit_direction(step) for step in edits]
-        strengths = [step.strength for step in edits]
-        return [edit.apply_edits(latent, directions, strengths) for latent in latents]
+        The (possibly conditional) directions are worked out once for all faces; set and swap
+        edits then find each face's own strength from the attribute's model, in order (so a
+        set edit sees the faces as the edits before it left them)."""
+        steps = [(step, self._edit_direction(step)) for step in edits]
+        return [self._edit_one(latent, steps) for latent in latents]
+
+    def _edit_one(
+        self, latent: np.ndarray, steps: Sequence[tuple[EditStep, np.ndarray]]
+    ) -> np.ndarray:
+        out = latent
+        for step, vector in steps:
+            direction = self._direction(step.name)
+            strength = step.strength
+            if step.mode != "relative" and direction.score is not None:
+                limits = (direction.min, direction.max)
+                try:
+                    strength = edit.strength_to_target(
+                        out, vector, direction.score, step.mode, step.target, limits
+                    )
+                except ValueError as err:
+                    raise InvalidInput(f"edit {step.name!r}: {err}") from err
+            out = edit.apply_edits(out, [vector], [strength])
+        return out
 
     def _edit_direction(self, step: EditStep) -> np.ndarray:
         direction = self._direction(step.name)
-        if not wire.strength_in_range(step.strength, direction.min, direction.max):
-            raise InvalidInput(
-                f"strength {step.strength} of edit {step.name!r} is outside "
-                f"[{direction.min}, {direction.max}]"
-            )
+        _check_mode(step, direction)
         held = [self._direction(name).vector for name in step.hold if name != step.name]
         try:
             return edit.hold_fixed(direction.vector, held)
@@ -240,20 +333,45 @@ class Engine:
             available = ", ".join(sorted(self.pack.directions)) or "none"
             raise InvalidInput(f"unknown edit {name!r}; this pack offers: {available}") from None
 
-    def render(self, latents: Sequence[np.ndarray], *, resolution: int = 0) -> list[np.ndarray]:
-        """Latents [num_ws, dim] → faces float32 [r, r, 3] in 0..1 (r = resolution or full)."""
+    def render(
+        self,
+        latents: Sequence[np.ndarray],
+        *,
+        resolution: int = 0,
+        handles: Sequence[str | None] | None = None,
+    ) -> list[np.ndarray]:
+        """Latents [num_ws, dim] → faces float32 [r, r, 3] in 0..1 (r = resolution or full).
+
+        A face whose ``handles`` entry has a pivotally tuned generator is rendered with it."""
         stop = self.check_resolution(resolution)
         if not latents:
             raise InvalidInput("no faces to render")
         if len(latents) > wire.MAX_FACES:
             raise InvalidInput(f"{len(latents)} faces in one request; at most {wire.MAX_FACES}")
+        tuned = [self.pivots.get(h) if h else None for h in handles or [None] * len(latents)]
+        shared = [i for i, t in enumerate(tuned) if t is None]
+        out: list[np.ndarray | None] = [None] * len(latents)
+        for i, image in zip(shared, self._render_with(None, [latents[i] for i in shared], stop),
+                            strict=True):  # fmt: skip
+            out[i] = image
+        for i, synthesis in enumerate(tuned):
+            if synthesis is not None:
+                out[i] = self._render_with(synthesis, [latents[i]], stop)[0]
+        return [image for image in out if image is not None]
+
+    def _render_with(
+        self, synthesis: SynthesisNetwork | None, latents: Sequence[np.ndarray], stop: int | None
+    ) -> list[np.ndarray]:
+        """Render with ``synthesis`` (None: the pack's own), in batches of max_batch."""
+        if not latents:
+            return []
+        network = synthesis or self.pack.generator.synthesis
         ws = torch.from_numpy(np.stack(latents)).to(self.device)
         images = []
         for batch in torch.split(ws, self.max_batch):
             with self._device_lock, torch.inference_mode():
-                rgb = self.pack.generator.synthesis(
-                    batch, noise_mode="const", stop_resolution=stop, fast=self.fast_render
-                )
+                rgb = network(batch, noise_mode="const", stop_resolution=stop,
+                              fast=self.fast_render)  # fmt: skip
             images.append(((rgb.float().clamp(-1, 1) + 1) / 2).permute(0, 2, 3, 1).cpu())
         return [img.numpy().astype(np.float32) for img in torch.cat(images)]
 
@@ -267,6 +385,38 @@ class Engine:
                 f"{self.info.resolution}) or one of {list(self.info.preview_resolutions)}"
             )
         return resolution
+
+
+def _edit_info(d: Direction) -> EditInfo:
+    score = d.score
+    if score is None:
+        return EditInfo(d.name, d.description, d.min, d.max, d.default, d.space, d.group)
+    return EditInfo(d.name, d.description, d.min, d.max, d.default, d.space, d.group,
+                    score.kind, score.unit, score.min, score.max)  # fmt: skip
+
+
+def _check_mode(step: EditStep, direction: Direction) -> None:
+    """InvalidInput unless ``step``'s mode, and its strength or target, suit ``direction``."""
+    name = step.name
+    if step.mode not in EDIT_MODES:
+        raise InvalidInput(f"edit {name!r}: unknown mode {step.mode!r}")
+    if step.mode == "relative":
+        if not wire.strength_in_range(step.strength, direction.min, direction.max):
+            raise InvalidInput(
+                f"strength {step.strength} of edit {name!r} is outside "
+                f"[{direction.min}, {direction.max}]"
+            )
+        return
+    score = direction.score
+    if score is None:
+        raise InvalidInput(f"edit {name!r} has no attribute model in this pack: only relative "
+                           "strengths work")  # fmt: skip
+    if step.mode == "swap" and score.kind != "binary":
+        raise InvalidInput(f"edit {name!r} is not a yes/no attribute: it cannot be swapped")
+    if step.mode == "set" and not wire.strength_in_range(step.target, score.min, score.max):
+        raise InvalidInput(
+            f"target {step.target} of edit {name!r} is outside [{score.min}, {score.max}]"
+        )
 
 
 def _report(

@@ -94,6 +94,12 @@ class FacesmithServicer(pb_grpc.FacesmithServicer):
                     max=e.max,
                     default=e.default,
                     space=e.space,
+                    settable=bool(e.kind),
+                    kind=e.kind,
+                    unit=e.unit,
+                    target_min=e.target_min,
+                    target_max=e.target_max,
+                    group=e.group,
                 )
                 for e in info.edits
             ],
@@ -135,11 +141,15 @@ class FacesmithServicer(pb_grpc.FacesmithServicer):
         dtype = _output_dtype(request.output_dtype)
         edits = _edit_steps(request.edits)
         latents = [self._resolve(ref) for ref in request.faces]
+        handles = [ref.handle if ref.WhichOneof("source") == "handle" else None
+                   for ref in request.faces]  # fmt: skip
         edited = self.engine.apply_edits(latents, edits)
-        images = self.engine.render(edited, resolution=request.resolution)
+        images = self.engine.render(edited, resolution=request.resolution, handles=handles)
         recons: list[np.ndarray | None] = [None] * len(images)
         if request.include_reconstruction:
-            recons = list(self.engine.render(latents, resolution=request.resolution))
+            recons = list(
+                self.engine.render(latents, resolution=request.resolution, handles=handles)
+            )
         return pb.RenderResponse(
             images=[_image_message(img, dtype) for img in images],
             reconstructions=[_image_message(r, dtype) for r in recons if r is not None],
@@ -156,7 +166,8 @@ class FacesmithServicer(pb_grpc.FacesmithServicer):
             self.engine.check_resolution(request.resolution)
             inverted = self._invert(crops, request.options, report, stop)
             edited = self.engine.apply_edits([inv.latent for inv in inverted], edits)
-            images = self.engine.render(edited, resolution=request.resolution)
+            handles = [inv.handle for inv in inverted]
+            images = self.engine.render(edited, resolution=request.resolution, handles=handles)
             report(pb.Progress(stage="render", done=1, total=1))
             recons = self._reconstructions(
                 inverted, request.options.include_reconstruction, request.resolution
@@ -190,6 +201,8 @@ class FacesmithServicer(pb_grpc.FacesmithServicer):
             crops,
             refine_steps=options.refine_steps,
             refine_lr=options.refine_lr,
+            quality=QUALITIES.get(options.quality, "?"),
+            pivotal_steps=options.pivotal_steps,
             on_progress=on_progress,
             should_stop=stop,
         )
@@ -199,7 +212,9 @@ class FacesmithServicer(pb_grpc.FacesmithServicer):
     ) -> list[np.ndarray | None]:
         if not wanted:
             return [None] * len(inverted)
-        return list(self.engine.render([inv.latent for inv in inverted], resolution=resolution))
+        latents = [inv.latent for inv in inverted]
+        handles = [inv.handle for inv in inverted]
+        return list(self.engine.render(latents, resolution=resolution, handles=handles))
 
     def _resolve(self, ref: pb.LatentRef) -> np.ndarray:
         kind = ref.WhichOneof("source")
@@ -268,8 +283,25 @@ def _optional_image(image: np.ndarray | None, dtype: np.dtype) -> pb.Image | Non
     return None if image is None else _image_message(image, dtype)
 
 
+QUALITIES = {
+    pb.InvertOptions.QUALITY_DEFAULT: "default",
+    pb.InvertOptions.QUALITY_ENCODER: "encoder",
+    pb.InvertOptions.QUALITY_REFINE: "refine",
+    pb.InvertOptions.QUALITY_PIVOTAL: "pivotal",
+}
+EDIT_MODES = {
+    pb.EditSpec.MODE_RELATIVE: "relative",
+    pb.EditSpec.MODE_SET: "set",
+    pb.EditSpec.MODE_SWAP: "swap",
+}
+
+
 def _edit_steps(edits: Any) -> list[EditStep]:
-    return [EditStep(e.name, float(e.strength), tuple(e.hold)) for e in edits]
+    return [
+        EditStep(e.name, float(e.strength), tuple(e.hold), EDIT_MODES.get(e.mode, "?"),
+                 float(e.target))
+        for e in edits
+    ]  # fmt: skip
 
 
 class _TokenCheck(grpc.ServerInterceptor):

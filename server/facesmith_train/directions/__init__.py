@@ -1,4 +1,5 @@
-"""Edit directions in W: fitted on encoded, labelled training faces (`from_labels`).
+"""Edit directions in W, fitted on the generator's own samples read by classifiers
+(`from_samples`): conditional, colour held fixed, with their attribute models.
 
-May import the server's fitting and inversion, ``data``, ``gan`` and ``classify``.
+May import the server's fitting and the networks, ``data``, ``gan`` and ``classify``.
 """

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from facesmith.arguments import add_device_argument, add_threads_argument
 from facesmith_train.encoder.config import EncoderTrainConfig
 
 DESCRIPTION = (
@@ -42,8 +43,8 @@ def add_encoder_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sample-every", type=int, default=DEFAULTS.sample_every, metavar="N")
     p.add_argument("--checkpoint-every", type=int, default=DEFAULTS.checkpoint_every)
     p.add_argument("--resume", action="store_true", help="continue from OUT's checkpoint")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    add_device_argument(p)
+    add_threads_argument(p)
 
 
 def config_from_args(args: argparse.Namespace) -> EncoderTrainConfig:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from facesmith.arguments import add_device_argument, add_threads_argument
 from facesmith_train.gan.config import PRECISIONS
 
 DESCRIPTION = (
@@ -79,8 +80,8 @@ def add_gan_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="continue from OUT/checkpoint.pt (its architecture wins)",
     )
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")  # fmt: skip
+    add_device_argument(p)
+    add_threads_argument(p)
 
 
 def build_parser(prog: str = "facesmith train gan") -> argparse.ArgumentParser:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from facesmith.arguments import add_device_argument, add_threads_argument
+
 # ../shared/photos/whole beside the repository checkout (see SOURCES.md there)
 SHARED_PHOTOS = Path(__file__).resolve().parents[3].parent / "shared" / "photos" / "whole"
 
@@ -51,7 +53,5 @@ def add_measure_arguments(p: argparse.ArgumentParser) -> None:
         "--samples", type=int, default=200, metavar="N", help="random samples to detect (200)"
     )
     p.add_argument("--seed", type=int, default=0, help="order of the faces and samples (0)")
-    p.add_argument(
-        "--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda or mps"
-    )
-    p.add_argument("--threads", type=int, metavar="N", help="torch CPU threads (torch's default)")
+    add_device_argument(p)
+    add_threads_argument(p)

@@ -17,8 +17,7 @@ import numpy as np
 
 from facesmith import pixels
 from facesmith.files import atomic_write
-from facesmith_train.data.prepared import estimates_path, load_prepared
-from facesmith_train.measure.scores import (
+from facesmith_train.classify.readers import (
     CLASSIFIER_SIZE,
     AgeGenderModel,
     box_pixels,
@@ -26,6 +25,7 @@ from facesmith_train.measure.scores import (
     enlarge,
     median_box,
 )
+from facesmith_train.data.prepared import estimates_path, load_prepared
 
 BOX_SAMPLE = 300  # crops whose dlib boxes give the median box
 CHUNK = 256

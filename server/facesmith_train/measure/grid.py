@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 
 from facesmith import pixels
-from facesmith_train.measure.sets import resized
+from facesmith_train.classify.readers import resized
 
 CELL = 128  # pixels per face
 HEADER = 28  # height of the header row

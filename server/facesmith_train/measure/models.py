@@ -13,8 +13,8 @@ import torch
 
 from facesmith_server.latent.edit import apply_edits
 from facesmith_server.model.pack import Direction, Pack
-from facesmith_train.directions.from_labels import encode_crops
-from facesmith_train.measure.scores import Scorers, enlarge
+from facesmith_train.classify.readers import Scorers, enlarge
+from facesmith_train.encoder.encode import encode_crops
 from facesmith_train.measure.sets import FaceSet
 
 CHUNK = 32  # faces per encoder / generator pass

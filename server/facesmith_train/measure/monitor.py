@@ -22,10 +22,9 @@ import torch
 
 from facesmith import pixels
 from facesmith_server.model.checkpoints import load_generator
+from facesmith_train.classify.readers import Scorers, enlarge, load_real_scorers, resized
 from facesmith_train.data.prepared import load_many
 from facesmith_train.measure.diversity import frechet_distance, variety
-from facesmith_train.measure.scores import Scorers, enlarge, load_real_scorers
-from facesmith_train.measure.sets import resized
 
 MONITOR_FILE = "monitor.jsonl"
 SAMPLE_SEED = 2024

@@ -24,11 +24,11 @@ from facesmith.files import atomic_write
 from facesmith_client.pipeline.score import identity_distance
 from facesmith_server.errors import PackError
 from facesmith_server.model.pack import Pack
+from facesmith_train.classify.readers import ScorerFactory, Scorers, enlarge, threshold_of
 from facesmith_train.gan.samples import write_png
 from facesmith_train.measure.figures import Figure, build_figures, describe_edits, markdown_table
 from facesmith_train.measure.grid import edit_grid
 from facesmith_train.measure.models import Log, Measures, SetResult, measure_set, random_samples
-from facesmith_train.measure.scores import ScorerFactory, Scorers, enlarge, threshold_of
 from facesmith_train.measure.sets import FaceSet, load_npz_set, load_photo_set
 
 GRID_EDITS = ("younger", "older", "gender swap", "bald", "smile")
@@ -157,7 +157,7 @@ def run(args: argparse.Namespace, make_scorers: ScorerFactory | None = None) -> 
     from facesmith_client.vision.detect import load_detector
     from facesmith_server.devices import choose_device, describe
     from facesmith_server.model.pack import load_pack
-    from facesmith_train.measure.scores import load_real_scorers
+    from facesmith_train.classify.readers import load_real_scorers
 
     started = time.monotonic()
     if args.limit < 1 or args.samples < 0:

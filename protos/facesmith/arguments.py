@@ -1,5 +1,7 @@
-"""The command-line arguments several commands share: which server or pack, the token, the
-device and the CPU threads. Argparse only: nothing heavy is imported here."""
+"""The command-line arguments every facesmith command shares, declared once: which server or
+pack, the token, the device the models run on and the CPU threads. Argparse only: nothing
+heavy is imported here, so every command line (facesmith, facesmith train, facesmith-server)
+can use it at parse time."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ import argparse
 import os
 from pathlib import Path
 
-DEVICES = ("auto", "cpu", "cuda", "mps")
+DEVICES = ("auto", "cpu", "cuda", "mps")  # and cuda:N
 
 
 def add_server_arguments(p: argparse.ArgumentParser) -> None:
@@ -33,9 +35,13 @@ def add_server_arguments(p: argparse.ArgumentParser) -> None:
 def add_device_argument(
     p: argparse.ArgumentParser, default: str = "auto", help: str = "where the models run"
 ) -> None:
-    p.add_argument("--device", default=default, help=f"{help}: {', '.join(DEVICES)} ({default})")
+    """--device: auto (CUDA, then Apple MPS, then the CPU), cpu, cuda, cuda:N or mps."""
+    choices = ", ".join(DEVICES)
+    p.add_argument("--device", default=default, help=f"{help}: {choices}, cuda:N ({default})")
 
 
 def add_threads_argument(p: argparse.ArgumentParser, default: int | None = None) -> None:
     shown = "torch's choice" if default is None else str(default)
-    p.add_argument("--threads", type=int, default=default, help=f"torch CPU threads ({shown})")
+    p.add_argument(
+        "--threads", type=int, default=default, metavar="N", help=f"torch CPU threads ({shown})"
+    )
