@@ -22,6 +22,18 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture(scope="session")
+def face_api_dir() -> Path:
+    """../shared/models/face-api (or $FACESMITH_FACE_API); in CI its absence is a failure,
+    elsewhere the test is skipped."""
+    from facesmith_server.model.identity import MANIFEST, default_folder
+
+    folder = default_folder()
+    if not (folder / MANIFEST).is_file():
+        unavailable(f"face-api weights missing: {folder} (CI needs ../shared beside the repo)")
+    return folder
+
+
+@pytest.fixture(scope="session")
 def photos_dir() -> Path:
     """../shared/photos; in CI its absence is a failure, elsewhere the test is skipped."""
     if not PHOTOS.is_dir():

@@ -70,7 +70,7 @@ ALLOWED: dict[str, set[str]] = {
                                    "facesmith_train.classify"},
     "facesmith_train.pack": {*TRAIN_DATA, "facesmith_train.gan", "facesmith_train.classify",
                              "facesmith_train.directions"},
-    "facesmith_train.measure": {*TRAIN_DATA, "facesmith_client.vision",
+    "facesmith_train.measure": {*TRAIN_DATA, "facesmith_server.service", "facesmith_client.vision",
                                 "facesmith_client.pipeline", "facesmith_train.gan",
                                 "facesmith_train.classify", "facesmith_train.encoder",
                                 "facesmith_train.directions"},

@@ -45,6 +45,14 @@ def _serve_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-batch", type=int, default=8, help="faces per forward pass")
     p.add_argument("--max-queue", type=int, default=4, help="jobs before RESOURCE_EXHAUSTED")
     p.add_argument(
+        "--face-api",
+        type=Path,
+        default=os.environ.get("FACESMITH_FACE_API") or None,
+        metavar="DIR",
+        help="face-api's face recognition weights: refinement and pivotal tuning then also "
+        "keep the face's identity (default: $FACESMITH_FACE_API; none: pixels only)",
+    )
+    p.add_argument(
         "--default-refine-steps",
         type=int,
         default=CHEAP_REFINE_STEPS,
@@ -114,8 +122,15 @@ def _load_engine(args: argparse.Namespace, device: torch.device) -> Engine | Pac
     except PackError as err:
         logging.error("pack not usable: %s", err)
         return err
+    identity = None
+    if args.face_api is not None:
+        from facesmith_server.latent.invert import identity_term
+        from facesmith_server.model.identity import load_identity_net
+
+        identity = identity_term(load_identity_net(args.face_api, device))
     engine = Engine(pack, device, max_batch=args.max_batch, max_queue=args.max_queue,
-                    default_refine_steps=args.default_refine_steps)  # fmt: skip
+                    default_refine_steps=args.default_refine_steps,
+                    identity=identity)  # fmt: skip
     logging.info("pack %s on %s", pack.manifest.name, engine.info.device)
     return engine
 

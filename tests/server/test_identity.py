@@ -12,14 +12,12 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from needs import unavailable
 
 from facesmith_server.model.identity import (
     MANIFEST,
     SAME_PERSON_MAX,
     TENSOR_COUNT,
     FaceRecognitionNet,
-    default_folder,
     ffhq_descriptors,
     identity_distance,
     load_face_api_weights,
@@ -31,16 +29,6 @@ CHIP_FACES = 8  # faces compared element-wise on dlib's own chip
 MIN_SPEARMAN = 0.95  # measured 0.97 on the 46 faces at 512 px
 MIN_AGREEMENT = 0.99  # share of pairs on the same side of 0.6 (measured 1.0)
 MAX_FLIP_DISTANCE = 0.3  # measured at most 0.25 (dlib itself: 0.26)
-
-
-@pytest.fixture(scope="session")
-def face_api_dir() -> Path:
-    """../shared/models/face-api (or $FACESMITH_FACE_API); in CI its absence is a failure,
-    elsewhere the test is skipped."""
-    folder = default_folder()
-    if not (folder / MANIFEST).is_file():
-        unavailable(f"face-api weights missing: {folder} (CI needs ../shared beside the repo)")
-    return folder
 
 
 @pytest.fixture(scope="module")

@@ -62,6 +62,23 @@ def test_training_lowers_reconstruction_error_and_exports(
     assert (tmp_path / "samples" / "recon-0000030.png").is_file()
 
 
+def test_identity_term_trains_with_the_face_recognition_net(
+    gan, faces_npz, tiny_config, face_api_dir, tmp_path
+) -> None:
+    from dataclasses import replace
+
+    from facesmith_server.model.identity import load_identity_net
+
+    images = load_training_images([faces_npz], gan.generator.size)
+    with_identity = replace(gan, identity=load_identity_net(face_api_dir))
+    lines: list[str] = []
+    train_encoder(replace(tiny_config(2), identity=0.5), with_identity, images, tmp_path, CPU,
+                  log=lines.append)  # fmt: skip
+    steps = [line for line in lines if line.startswith("step ")]
+    distances = [float(line.split("identity ")[1].split()[0]) for line in steps]
+    assert len(distances) == 2 and all(0 < d < 2 for d in distances)
+
+
 def test_resume_equals_straight_run(gan, faces_npz, tiny_config, tmp_path) -> None:
     images = load_training_images([faces_npz], gan.generator.size)
     quiet = {"log": lambda _: None}

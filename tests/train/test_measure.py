@@ -19,7 +19,7 @@ from facesmith_client.cli.main import build_parser
 from facesmith_client.vision.align import align_face
 from facesmith_client.vision.detect import Detector, detect_faces, load_detector
 from facesmith_client.vision.images import write_image
-from facesmith_server.model.pack import Direction
+from facesmith_server.model.pack import Direction, Score
 from facesmith_train.classify.readers import Scorers, enlarge, load_real_scorers, median_box
 from facesmith_train.measure.figures import TARGETS, Figure, figure
 from facesmith_train.measure.grid import CELL, GAP, HEADER, edit_grid
@@ -127,7 +127,8 @@ def measured(
     utk, celeba = datasets
     argv = ["train", "measure", "--pack", str(test_pack), "--data", str(utk), "--data",
             str(celeba), "--photos", str(photos), "--out", str(out), "--limit", "3",
-            "--samples", "5", "--device", "cpu", "--threads", "1"]  # fmt: skip
+            "--samples", "5", "--device", "cpu", "--threads", "1", "--timing-faces", "0",
+            "--quality", "encoder"]  # fmt: skip
     args = build_parser().parse_args(argv)
     assert args.run.__name__ == "run_measure"
     capture = _Capture()
@@ -155,13 +156,7 @@ def test_command_prints_and_writes_every_figure(measured: tuple[Path, str]) -> N
     assert table in printed
     report = json.loads((out / "measure.json").read_text())
     keys = [f["key"] for f in report["figures"]]
-    edits = [
-        "younger",
-        "older",
-        "gender swap",
-        "bald",
-        "smile",
-    ]  # the test pack: age, gender, bald, smile
+    edits = ["younger", "older", "age = 70", "gender swap", "bald", "smile"]  # the test pack
     assert set(TARGETS) <= set(keys)
     assert {f"identity.{e}" for e in ["reconstruction", *edits]} <= set(keys)
     assert list(report["edits"]) == edits
@@ -178,6 +173,7 @@ def test_command_prints_and_writes_every_figure(measured: tuple[Path, str]) -> N
     face = report["sets"]["utkface"]["per_face"][0]
     assert set(face["edits"]) == set(edits) and "bald" in face["photo"]
     assert "| figure | utkface (3) | celeba (3) | photos (1) | all | target | result |" in table
+    assert any("--classifier smile=FILE" in w for w in report["warnings"])
 
 
 def test_labels_only_where_the_set_has_them(measured: tuple[Path, str]) -> None:
@@ -189,7 +185,8 @@ def test_labels_only_where_the_set_has_them(measured: tuple[Path, str]) -> None:
     gender_label = by_key["reconstruction.gender_vs_label"]["counts"]
     assert gender_label == {"utkface": 3, "celeba": 3, "photos": 0, "all": 6}
     samples = by_key["samples.face_found"]
-    assert samples["counts"]["all"] == 5 and samples["target"] == [">=", 0.9]
+    assert samples["counts"]["all"] == 5 and samples["target"] == [">=", 0.95]
+    assert by_key["samples.male_share_gap"]["target"] == ["<=", 0.1]
 
 
 def test_grid_has_a_row_per_photo_and_a_column_per_edit(measured: tuple[Path, str]) -> None:
@@ -207,7 +204,7 @@ def test_without_a_bald_classifier_the_bald_figure_is_not_applicable(
     (tmp_path / "empty").mkdir()
     argv = ["train", "measure", "--pack", str(test_pack), "--data", str(datasets[0]),
             "--photos", str(tmp_path / "empty"), "--out", str(tmp_path / "out"),
-            "--limit", "2", "--samples", "0"]  # fmt: skip
+            "--limit", "2", "--samples", "0", "--timing-faces", "1"]  # fmt: skip
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr("sys.stdout", _Capture())
         assert run(build_parser().parse_args(argv), make_scorers=no_bald) == 0
@@ -215,26 +212,37 @@ def test_without_a_bald_classifier_the_bald_figure_is_not_applicable(
     by_key = {f["key"]: f for f in report["figures"]}
     assert by_key["bald.called"]["verdict"] == "n/a"
     assert by_key["samples.face_found"]["verdict"] == "n/a"
-    assert "reconstruction.bald" not in by_key
     assert list(report["sets"]) == ["utkface"]  # the empty photo folder gives no set
-    assert any("--bald-classifier" in w for w in report["warnings"])
+    assert any("--classifier bald=FILE" in w for w in report["warnings"])
+    timings = report["seconds_per_face"]
+    assert set(timings) == {"encoder", "default", "refine", "pivotal"}
+    assert 0 < timings["encoder"] < timings["refine"] < timings["pivotal"]
 
 
 # -- pieces ------------------------------------------------------------------------------------
 
 
-def _direction(name: str, low: float, high: float) -> Direction:
-    return Direction(name, np.zeros((1, 4), np.float32), "w", low, high, 0.0, "")
+def _direction(name: str, low: float, high: float, kind: str = "") -> Direction:
+    top = 90.0 if kind == "continuous" else 1.0
+    score = Score(np.zeros(4, np.float32), 0.0, kind, "", 0.0, top) if kind else None
+    return Direction(name, np.zeros((1, 4), np.float32), "w", low, high, 0.0, "", score=score)
 
 
-def test_plan_edits_full_strength_and_gender_by_the_photo() -> None:
-    directions = {n: _direction(n, -2.0, 3.0) for n in ("age", "gender", "bald", "eyeglasses")}
-    edits = {e.label: e for e in plan_edits(directions, np.array([0.9, 0.1, 0.5]))}
-    assert list(edits) == ["younger", "older", "gender swap", "bald", "eyeglasses"]
-    assert edits["younger"].strengths.tolist() == [-2.0] * 3
-    assert edits["older"].strengths.tolist() == [3.0] * 3
-    assert edits["gender swap"].strengths.tolist() == [-2.0, 3.0, -2.0]  # male → less male
-    assert edits["gender swap"].describe() == "gender -2 / +3"
+def test_plan_edits_full_strength_absolute_age_and_swap() -> None:
+    directions = {
+        "age": _direction("age", -50.0, 50.0, "continuous"),
+        "gender": _direction("gender", -2.0, 3.0, "binary"),
+        "bald": _direction("bald", -2.0, 3.0),
+        "eyeglasses": _direction("eyeglasses", -1.0, 1.5),
+    }
+    edits = {e.label: e for e in plan_edits(directions)}
+    assert list(edits) == ["younger", "older", "age = 70", "gender swap", "bald", "eyeglasses"]
+    assert (edits["younger"].step.strength, edits["older"].step.strength) == (-50.0, 50.0)
+    assert edits["age = 70"].describe() == "age set to 70"
+    assert edits["gender swap"].describe() == "gender swapped"
+    assert edits["eyeglasses"].step.strength == 1.5
+    without_models = {n: _direction(n, -1.0, 1.0) for n in ("age", "gender")}
+    assert [e.label for e in plan_edits(without_models)] == ["younger", "older"]
 
 
 def test_standard_labels_of_both_datasets() -> None:
@@ -273,7 +281,8 @@ def test_figure_pools_faces_and_judges_all() -> None:
     assert f.verdict == "PASS"
     assert Figure("k", "x", "%", {"all": 0.5}, {}, (">=", 0.9)).verdict == "FAIL"
     assert Figure("k", "x", "%", {"all": None}, {}, (">=", 0.9)).verdict == "n/a"
-    assert figure("identity.older", "x", "", {"a": np.array([0.3])}).verdict == ""
+    assert figure("identity.smile", "x", "", {"a": np.array([0.3])}).verdict == ""
+    assert figure("smile.moved", "x", "%", {"a": np.array([1.0])}).verdict == "PASS"
 
 
 def test_edit_grid_layout() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -11,11 +12,16 @@ from facesmith_server.errors import Cancelled, InvalidInput
 from facesmith_server.model.encoder import Encoder4Editing
 from facesmith_server.model.generator import SynthesisNetwork
 
+if TYPE_CHECKING:
+    from facesmith_server.model.identity import FaceRecognitionNet
+
 MULTISCALE_LEVELS = 3  # extra MSE terms at 1/2, 1/4, 1/8 resolution (colour / layout)
 MIN_SCALE_SIZE = 8
 
 ProgressFn = Callable[[int, int, float], None]
 StopFn = Callable[[], bool]
+IdentityLoss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (images, target) -> [N]
+IDENTITY_WEIGHT = 0.05  # descriptor distances (~0.3-0.6) against pixel errors (~0.01-0.1)
 
 
 def resize_images(images: torch.Tensor, size: int) -> torch.Tensor:
@@ -60,13 +66,15 @@ def refine(
     lr: float = 0.01,
     on_progress: ProgressFn | None = None,
     should_stop: StopFn | None = None,
+    identity: IdentityLoss | None = None,
 ) -> torch.Tensor:
     """Optimise W+ so synthesis(ws) matches target; returns detached ws [N, num_ws, dim].
 
     target: [N, 3, R, R] in [-1, 1] (renders are resized to R); ws_init: [N, num_ws, dim].
     Adam on the latents only; all faces in one forward pass (faces are independent: the
     loss is the sum of per-face losses). on_progress(step, steps, mean loss) after each
-    step; should_stop() True raises errors.Cancelled.
+    step; should_stop() True raises errors.Cancelled. ``identity``: an extra per-face term
+    (face-recognition descriptor distance, weighted by IDENTITY_WEIGHT).
     """
     _check_images(target, "target")
     if ws_init.shape[0] != target.shape[0]:
@@ -80,6 +88,8 @@ def refine(
         with torch.enable_grad():
             images = resize_images(synthesis(ws, noise_mode="const"), target.shape[-1])
             loss = reconstruction_loss(images, target)
+            if identity is not None:
+                loss = loss + IDENTITY_WEIGHT * identity(images, target)
             optimiser.zero_grad(set_to_none=True)
             loss.sum().backward()
         optimiser.step()
@@ -91,3 +101,17 @@ def refine(
 def _check_images(images: torch.Tensor, name: str) -> None:
     if images.ndim != 4 or images.shape[1] != 3 or images.shape[2] != images.shape[3]:
         raise InvalidInput(f"{name} must be [N, 3, R, R], got {list(images.shape)}")
+
+
+def identity_term(net: FaceRecognitionNet) -> IdentityLoss:
+    """The per-face descriptor distance of a face recognition net (model.identity) between
+    renders and targets, FFHQ-framed in [-1, 1]."""
+    from facesmith_server.model.identity import ffhq_descriptors
+
+    def loss(images: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            wanted = ffhq_descriptors(net, target)
+        got = ffhq_descriptors(net, images)
+        return (got - wanted).square().sum(dim=1).add(1e-8).sqrt()
+
+    return loss

@@ -15,14 +15,18 @@ from collections.abc import Callable
 import torch
 
 from facesmith_server.errors import Cancelled, InvalidInput
-from facesmith_server.latent.invert import reconstruction_loss, resize_images
+from facesmith_server.latent.invert import (
+    IDENTITY_WEIGHT,
+    IdentityLoss,
+    reconstruction_loss,
+    resize_images,
+)
 from facesmith_server.model.generator import SynthesisNetwork
 
 DEFAULT_LR = 3e-4  # PTI's learning rate
 LOCALITY_WEIGHT = 1.0
 LOCALITY_ALPHA = 0.3  # how far towards the random latent the locality sample lies
 
-IdentityLoss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (images, target) -> [N]
 ProgressFn = Callable[[int, int, float], None]
 StopFn = Callable[[], bool]
 
@@ -78,6 +82,6 @@ def _tuning_loss(
     image = resize_images(tuned(pivot, noise_mode="const"), target.shape[-1])
     loss = reconstruction_loss(image, target).sum()
     if identity is not None:
-        loss = loss + identity(image, target).sum()
+        loss = loss + IDENTITY_WEIGHT * identity(image, target).sum()
     locality = (tuned(near, noise_mode="const") - expected).square().mean()
     return loss + LOCALITY_WEIGHT * locality

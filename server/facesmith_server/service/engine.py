@@ -101,11 +101,13 @@ class Engine:
         max_queue: int = 4,  # jobs running or waiting before Busy
         cache_size: int = 512,  # latents kept for Render by handle
         default_refine_steps: int = CHEAP_REFINE_STEPS,  # of quality "default" on small packs
+        identity: invert.IdentityLoss | None = None,  # extra refinement / PTI term
     ) -> None:
         self.pack = pack
         self.device = device
         self.max_batch = max_batch
         self.default_refine_steps = default_refine_steps
+        self.identity = identity
         # The folded-weight path is fastest on CPU; GPUs do better with the batched reference.
         self.fast_render = device.type == "cpu"
         self.cache = LatentCache(cache_size)
@@ -190,6 +192,7 @@ class Engine:
                         lr=lr,
                         on_progress=_stage_reporter(on_progress, "refine"),
                         should_stop=should_stop,
+                        identity=self.identity,
                     )
             latents.extend(ws.detach().cpu().numpy().astype(np.float32))
         inverted = [Inverted(self.cache.put(lat), lat) for lat in latents]
@@ -230,6 +233,7 @@ class Engine:
             with self._device_lock:
                 tuned = pivotal.tune_pivot(
                     synthesis, targets[i : i + 1], pivot, steps, self._random_ws(steps, i),
+                    identity=self.identity,
                     on_progress=_stage_reporter(on_progress, f"pivotal {i + 1}/{len(inverted)}"),
                     should_stop=should_stop,
                 )  # fmt: skip

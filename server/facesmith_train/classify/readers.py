@@ -13,7 +13,7 @@ measured on the same pixels; computing it keeps it right for any template.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -182,18 +182,18 @@ def detector_check(detector: Detector) -> Callable[[np.ndarray], np.ndarray]:
 def load_real_scorers(
     real_crops: np.ndarray,
     detector: Detector,
-    bald_classifier: Path | None,
+    classifiers: Mapping[str, Path] | None = None,
     device: Any = "cpu",
 ) -> Scorers:
-    """The real instruments, their face box measured on ``real_crops`` (float32 [N, R, R, 3])."""
+    """The real instruments, their face box measured on ``real_crops`` (float32 [N, R, R, 3]);
+    ``classifiers``: edit name → a `facesmith train classifier` file reading it."""
+    from facesmith_train.classify.model import load_attribute
+
     boxes = dlib_face_boxes(real_crops)
     box = median_box(boxes, CLASSIFIER_SIZE)
     pixels_box = box_pixels(box, CLASSIFIER_SIZE)
-    attributes: dict[str, Classifier] = {}
-    if bald_classifier is not None:
-        from facesmith_train.classify.model import load_attribute
-
-        attributes["bald"] = load_attribute(bald_classifier, device)
+    files = dict(classifiers or {})
+    attributes: dict[str, Classifier] = {k: load_attribute(f, device) for k, f in files.items()}
     return Scorers(
         age_gender=AgeGenderModel(pixels_box),
         descriptors=DescriptorModel(pixels_box),
@@ -204,6 +204,6 @@ def load_real_scorers(
             "face_box": [round(v, 4) for v in box],
             "face_box_pixels": list(pixels_box),
             "dlib_found": f"{sum(b is not None for b in boxes)}/{len(boxes)}",
-            "bald_classifier": str(bald_classifier) if bald_classifier is not None else None,
+            "classifiers": {k: str(f) for k, f in files.items()},
         },
     )

@@ -38,6 +38,20 @@ def add_encoder_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=float, default=DEFAULTS.lr)
     p.add_argument("--width", type=int, default=DEFAULTS.width, help="encoder stem channels")
     p.add_argument("--block-width", type=int, default=DEFAULTS.block_width)
+    p.add_argument(
+        "--identity",
+        type=float,
+        default=DEFAULTS.identity,
+        metavar="W",
+        help="weight of the identity term (face-api's port of dlib's face recognition net; "
+        "0 = off, 0.5 recommended)",
+    )
+    p.add_argument(
+        "--face-api",
+        type=Path,
+        metavar="DIR",
+        help="face-api weights folder (default: $FACESMITH_FACE_API or ../shared/models/face-api)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--log-every", type=int, default=DEFAULTS.log_every, metavar="N")
     p.add_argument("--sample-every", type=int, default=DEFAULTS.sample_every, metavar="N")
@@ -54,7 +68,7 @@ def config_from_args(args: argparse.Namespace) -> EncoderTrainConfig:
         raise ValueError("--width must be at least 8 (squeeze-excitation reduction 8)")
     return EncoderTrainConfig(
         iterations=args.iterations, batch=args.batch, synthetic=args.synthetic, lr=args.lr,
-        width=args.width, block_width=args.block_width, seed=args.seed,
+        width=args.width, block_width=args.block_width, seed=args.seed, identity=args.identity,
         log_every=args.log_every, sample_every=args.sample_every,
         checkpoint_every=args.checkpoint_every,
     )  # fmt: skip

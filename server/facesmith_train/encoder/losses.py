@@ -1,9 +1,10 @@
 """Losses of `facesmith train encoder` (e4e-style inversion into W+ of a frozen generator).
 
 What the obtainable weights allow: pixel and multi-scale terms, distances between features of
-the trained discriminator (a perceptual loss learnt on the same faces), e4e's delta
-regulariser (W+ rows stay close to their first row, which keeps codes editable), and, on
-generated faces whose W is known, a latent term.
+the trained discriminator (a perceptual loss learnt on the same faces), an identity term (the
+distance between face-recognition descriptors: facesmith_server.model.identity, dlib's ResNet
+in PyTorch), e4e's delta regulariser (W+ rows stay close to their first row, which keeps codes
+editable), and, on generated faces whose W is known, a latent term.
 Layouts: images [N, 3, S, S] in [-1, 1]; ws [N, num_ws, dim].
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from facesmith_server.model.identity import FaceRecognitionNet, ffhq_descriptors
 from facesmith_train.gan.discriminator import Discriminator
 
 PYRAMID = (1, 2, 4)  # downscale factors of the multi-scale term
@@ -56,3 +58,11 @@ def _unit(x: torch.Tensor) -> torch.Tensor:
 def delta_regulariser(ws: torch.Tensor) -> torch.Tensor:
     """Mean squared distance of every W+ row from the first (e4e's L_d2d)."""
     return (ws[:, 1:] - ws[:, :1]).square().sum(dim=2).mean()
+
+
+def identity_loss(net: FaceRecognitionNet, fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """Mean distance between the descriptors of each reconstruction and its target (dlib's
+    scale: the same person is below about 0.6). FFHQ-framed images in [-1, 1]."""
+    with torch.no_grad():
+        target = ffhq_descriptors(net, real)
+    return (ffhq_descriptors(net, fake) - target).square().sum(dim=1).add(1e-8).sqrt().mean()

@@ -20,6 +20,7 @@ from facesmith_server.latent.invert import resize_images
 from facesmith_server.model.checkpoints import save_encoder
 from facesmith_server.model.encoder import Encoder4Editing
 from facesmith_server.model.generator import Generator
+from facesmith_server.model.identity import FaceRecognitionNet, load_identity_net
 from facesmith_train.checkpoint_files import atomic_export, atomic_torch_save, read_tagged
 from facesmith_train.encoder import losses
 from facesmith_train.encoder.config import EncoderTrainConfig
@@ -42,6 +43,7 @@ class FrozenGan:
     generator: Generator
     discriminator: Discriminator
     latent_avg: torch.Tensor  # [dim]
+    identity: FaceRecognitionNet | None = None  # for the identity term (config.identity > 0)
 
 
 @dataclass
@@ -60,7 +62,7 @@ def load_frozen_gan(checkpoint: Path, device: torch.device) -> FrozenGan:
     channels = channel_table(model.size, model.channel_multiplier, model.channels_max)
     generator = Generator(model.size, model.style_dim, model.n_mlp, channels=channels)
     generator.load_state_dict(ckpt["g_ema"])
-    discriminator = Discriminator(model.size, channels)
+    discriminator = Discriminator(model.size, channels, model.cond_dim)
     discriminator.load_state_dict(ckpt["discriminator"])
     for net in (generator, discriminator):
         net.to(device).eval().requires_grad_(False)
@@ -98,6 +100,8 @@ def train_step(state: EncoderState, gan: FrozenGan, reals: torch.Tensor) -> dict
         "delta": losses.delta_regulariser(ws),
         "latent": F.mse_loss(ws[len(reals) :], target_ws),
     }
+    if cfg.identity and gan.identity is not None:
+        terms["identity"] = losses.identity_loss(gan.identity, recon, images)
     total = sum(getattr(cfg, name) * value for name, value in terms.items())
     state.optim.zero_grad(set_to_none=True)
     total.backward()
@@ -203,6 +207,8 @@ def run(args: Any) -> int:
     config = config_from_args(args)
     device = choose_device(args.device)
     gan = load_frozen_gan(args.gan, device)
+    if config.identity:
+        gan.identity = load_identity_net(args.face_api, device)
     images = load_training_images(args.data, gan.generator.size)
     train_encoder(config, gan, images, args.out, device, resume=args.resume,
                   log=lambda line: print(line, flush=True))  # fmt: skip

@@ -41,11 +41,12 @@ def add_measure_arguments(p: argparse.ArgumentParser) -> None:
         "if present)",
     )
     p.add_argument(
-        "--bald-classifier",
-        type=Path,
-        metavar="FILE.pt",
-        help="weights of `facesmith train classifier --attribute Bald` (without it the bald "
-        "figures are not measured)",
+        "--classifier",
+        action="append",
+        default=[],
+        metavar="NAME=FILE.pt",
+        help="a yes/no classifier (`facesmith train classifier`) that reads the edit NAME "
+        "(bald, grey_hair, smile, ...); repeatable",
     )
     p.add_argument("--out", type=Path, required=True, metavar="DIR")
     p.add_argument("--limit", type=int, default=200, metavar="N", help="faces per set (200)")
@@ -53,5 +54,18 @@ def add_measure_arguments(p: argparse.ArgumentParser) -> None:
         "--samples", type=int, default=200, metavar="N", help="random samples to detect (200)"
     )
     p.add_argument("--seed", type=int, default=0, help="order of the faces and samples (0)")
+    p.add_argument(
+        "--quality",
+        choices=("default", "encoder", "refine", "pivotal"),
+        default="default",
+        help="how the faces are inverted (default: what users get by default)",
+    )
+    p.add_argument(
+        "--timing-faces",
+        type=int,
+        default=4,
+        metavar="N",
+        help="faces each quality (encoder, default, refine, pivotal) is timed on (4; 0 = none)",
+    )
     add_device_argument(p)
     add_threads_argument(p)

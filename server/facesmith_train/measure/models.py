@@ -1,6 +1,7 @@
-"""The model side of `facesmith train measure`: invert a set's faces (e4e), render them back
-and with each edit at full strength (pure latent arithmetic), and read every image with the
-instruments (`measure_scores.Scorers`)."""
+"""The model side of `facesmith train measure`: through the server's own Engine (so the figures
+are what users get), invert a set's faces at the default quality, render them back and with
+each edit at full strength, an absolute age and the gender swap, and read every image with
+the instruments (`classify.readers.Scorers`)."""
 
 from __future__ import annotations
 
@@ -11,15 +12,15 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from facesmith_server.latent.edit import apply_edits
+from facesmith import pixels
 from facesmith_server.model.pack import Direction, Pack
+from facesmith_server.service.engine import EditStep, Engine
 from facesmith_train.classify.readers import Scorers, enlarge
-from facesmith_train.encoder.encode import encode_crops
 from facesmith_train.measure.sets import FaceSet
 
-CHUNK = 32  # faces per encoder / generator pass
+CHUNK = 32  # faces per engine call
 GRID_ROWS = 6  # faces of each set kept for the grid
-MORE_EDITS = ("smile", "grey_hair", "eyeglasses")  # at their max, when the pack has them
+SET_AGE = 70.0  # the absolute age edit measured
 
 Log = Callable[[str], None]
 
@@ -29,79 +30,96 @@ Log = Callable[[str], None]
 
 @dataclass(frozen=True)
 class Edit:
-    """An edit at full strength: a pack direction and its strength for each face [N]."""
+    """An edit as measured: its label ("older", "age = 70", "gender swap", "bald", ...) and the
+    engine step that makes it."""
 
-    label: str  # "older", "younger", "gender swap", "bald", ...
-    direction: str
-    strengths: np.ndarray
+    label: str
+    step: EditStep
+
+    @property
+    def direction(self) -> str:
+        return self.step.name
 
     def describe(self) -> str:
-        values = sorted({float(s) for s in self.strengths})
-        return f"{self.direction} {' / '.join(f'{v:+g}' for v in values)}"
+        if self.step.mode == "set":
+            return f"{self.step.name} set to {self.step.target:g}"
+        if self.step.mode == "swap":
+            return f"{self.step.name} swapped"
+        return f"{self.step.name} {self.step.strength:+g}"
 
 
-def plan_edits(directions: Mapping[str, Direction], male_photo: np.ndarray) -> list[Edit]:
-    """The edits the pack has, at full strength: younger / older (age at its min / max),
-    gender swap (gender at max for faces estimated female, at min for male: what a user
-    picks), bald and MORE_EDITS at their max. ``male_photo``: P(male) [N] of the photos."""
-    n = len(male_photo)
+def plan_edits(directions: Mapping[str, Direction]) -> list[Edit]:
+    """The pack's edits at full strength: younger / older (age at its min / max), age set to
+    SET_AGE and the gender swap where the pack has their models, every other edit at its max."""
     edits = []
     if "age" in directions:
         age = directions["age"]
         edits += [
-            Edit("younger", "age", np.full(n, age.min)),
-            Edit("older", "age", np.full(n, age.max)),
+            Edit("younger", EditStep("age", age.min)),
+            Edit("older", EditStep("age", age.max)),
         ]
-    if "gender" in directions:
-        gender = directions["gender"]
-        strengths = np.where(np.asarray(male_photo) >= 0.5, gender.min, gender.max)
-        edits.append(Edit("gender swap", "gender", strengths.astype(np.float64)))
-    for name in ("bald", *MORE_EDITS):
-        if name in directions:
-            edits.append(Edit(name, name, np.full(n, directions[name].max)))
+        if age.score is not None and age.score.min <= SET_AGE <= age.score.max:
+            edits.append(Edit(f"age = {SET_AGE:g}", EditStep("age", mode="set", target=SET_AGE)))
+    gender = directions.get("gender")
+    if gender is not None and gender.score is not None and gender.score.kind == "binary":
+        edits.append(Edit("gender swap", EditStep("gender", mode="swap")))
+    for name, direction in directions.items():
+        if name not in ("age", "gender"):
+            edits.append(Edit(name, EditStep(name, direction.max)))
     return edits
-
-
-def edited_latents(ws: np.ndarray, direction: np.ndarray, strengths: np.ndarray) -> np.ndarray:
-    """ws [N, num_ws, dim] each moved by its strength along direction [1 | num_ws, dim]."""
-    return np.stack(
-        [apply_edits(w, [direction], [float(s)]) for w, s in zip(ws, strengths, strict=True)]
-    )
 
 
 # -- the models --------------------------------------------------------------------------------
 
 
-def invert(pack: Pack, crops: np.ndarray, device: torch.device) -> np.ndarray:
-    """crops float32 [N, R, R, 3] 0..1 → W+ latents float32 [N, num_ws, dim] (e4e)."""
-    return encode_crops(pack.encoder, pack.encoder_latent_avg, crops, device)
+def engine_for(pack: Pack, device: torch.device) -> Engine:
+    return Engine(pack, device, max_batch=CHUNK)
 
 
-@torch.no_grad()
-def synthesise(pack: Pack, ws: np.ndarray, device: torch.device) -> np.ndarray:
-    """W+ latents [N, num_ws, dim] → images float32 [N, R, R, 3] 0..1 (constant noise)."""
+def invert(
+    engine: Engine, crops: np.ndarray, quality: str = "default"
+) -> list[tuple[str, np.ndarray]]:
+    """crops float32 [N, R, R, 3] 0..1 → (handle, W+ latent) per face, as the server inverts."""
+    out = []
+    for i in range(0, len(crops), CHUNK):
+        chunk = [pixels.from_float(c, np.uint8) for c in crops[i : i + CHUNK]]
+        out += [(f.handle, f.latent) for f in engine.invert(chunk, quality=quality)]
+    return out
+
+
+def render(engine: Engine, faces: Sequence[tuple[str, np.ndarray]]) -> np.ndarray:
+    """(handle, latent) faces → images float32 [N, R, R, 3] 0..1 (tuned generators used)."""
+    if not faces:
+        size = engine.info.resolution
+        return np.zeros((0, size, size, 3), np.float32)
     parts = []
-    for i in range(0, len(ws), CHUNK):
-        parts.append(pack.generator.synthesis(torch.from_numpy(ws[i : i + CHUNK]).to(device)))
-    return _images(pack, parts)
+    for i in range(0, len(faces), CHUNK):
+        chunk = faces[i : i + CHUNK]
+        parts += engine.render([lat for _, lat in chunk], handles=[h for h, _ in chunk])
+    return np.stack(parts).astype(np.float32)
+
+
+def edited(engine: Engine, faces: Sequence[tuple[str, np.ndarray]], edit: Edit) -> np.ndarray:
+    latents = engine.apply_edits([lat for _, lat in faces], [edit.step])
+    return render(engine, [(h, lat) for (h, _), lat in zip(faces, latents, strict=True)])
 
 
 @torch.no_grad()
 def random_samples(pack: Pack, count: int, seed: int, device: torch.device) -> np.ndarray:
     """``count`` images of z ~ N(0, I) (psi 1, a private seeded RNG): float32 [N, R, R, 3]."""
     z = torch.randn(count, pack.generator.style_dim, generator=torch.Generator().manual_seed(seed))
-    parts = []
-    for i in range(0, count, CHUNK):
-        parts.append(pack.generator(z[i : i + CHUNK].to(device)))
-    return _images(pack, parts)
-
-
-def _images(pack: Pack, parts: Sequence[torch.Tensor]) -> np.ndarray:
-    """Generator outputs (each [n, 3, R, R] in [-1, 1]) → float32 [N, R, R, 3] 0..1."""
+    parts = [pack.generator(z[i : i + CHUNK].to(device)) for i in range(0, count, CHUNK)]
     if not parts:
         return np.zeros((0, pack.generator.size, pack.generator.size, 3), np.float32)
     rgb = torch.cat([p.float().cpu() for p in parts])
     return ((rgb.clamp(-1, 1) + 1) / 2).permute(0, 2, 3, 1).contiguous().numpy()
+
+
+def seconds_per_face(engine: Engine, crops: np.ndarray, quality: str) -> float:
+    """Wall time to invert and render ``crops`` at ``quality``, per face."""
+    started = time.monotonic()
+    render(engine, invert(engine, crops, quality))
+    return (time.monotonic() - started) / max(len(crops), 1)
 
 
 # -- a set through the models and the instruments ----------------------------------------------
@@ -140,22 +158,21 @@ class SetResult:
 
 
 def measure_set(
-    faces: FaceSet, pack: Pack, scorers: Scorers, device: torch.device, log: Log
+    faces: FaceSet, engine: Engine, scorers: Scorers, log: Log, quality: str = "default"
 ) -> SetResult:
     """Invert, reconstruct and edit every face of the set and read them all."""
     started = time.monotonic()
-    ws = invert(pack, faces.crops, device)
-    recon = synthesise(pack, ws, device)
+    inverted = invert(engine, faces.crops, quality)
+    recon = render(engine, inverted)
     photo = read_images(faces.crops, scorers)
     reconstruction = read_images(recon, scorers)
     grid = {"photo": faces.crops[:GRID_ROWS], "reconstruction": recon[:GRID_ROWS]}
-    edits = plan_edits(pack.directions, photo.male)
-    edited = {}
+    edits = plan_edits(engine.pack.directions)
+    results = {}
     for edit in edits:
-        direction = pack.directions[edit.direction].vector
-        images = synthesise(pack, edited_latents(ws, direction, edit.strengths), device)
-        edited[edit.label] = read_images(images, scorers)
+        images = edited(engine, inverted, edit)
+        results[edit.label] = read_images(images, scorers)
         grid[edit.label] = images[:GRID_ROWS]
     seconds = time.monotonic() - started
     log(f"{faces.name}: {len(faces)} faces, {len(edits)} edits in {seconds:.0f} s")
-    return SetResult(faces, photo, reconstruction, tuple(edits), edited, grid)
+    return SetResult(faces, photo, reconstruction, tuple(edits), results, grid)

@@ -104,17 +104,20 @@ def monitor(
     real = read_faces(real_crops, scorers)
     lines = []
     if not done:
-        lines.append({"step": "real", **figures(real, real)})
-    for step, path in todo:
+        lines.append(_record(out, {"step": "real", **figures(real, real)}, log))
+    for step, path in todo:  # each line is written as soon as it is measured
         started = time.monotonic()
         line = {"step": step, **figures(read_faces(render_samples(path, samples), scorers), real)}
         line["seconds"] = round(time.monotonic() - started, 1)
-        lines.append(line)
-    with out.open("a") as f:
-        for line in lines:
-            f.write(json.dumps(line) + "\n")
-            log(json.dumps(line))
+        lines.append(_record(out, line, log))
     return lines
+
+
+def _record(out: Path, line: dict[str, Any], log: Callable[[str], None]) -> dict[str, Any]:
+    with out.open("a") as f:
+        f.write(json.dumps(line) + "\n")
+    log(json.dumps(line))
+    return line
 
 
 def _real_scorers(real_crops: np.ndarray) -> Scorers:

@@ -1,8 +1,10 @@
 """`facesmith train measure`: what a model pack's edits do to faces its training never saw.
 
-Each face is inverted once, rendered back (the reconstruction) and rendered with each edit at
-full strength (`measure_models`); the photo, the reconstruction and every edit are read by the
-same instruments (`measure_scores`) and summed up as figures (`measure_figures`). Python API:
+Each face is inverted once by the server's own engine at the default quality, rendered back
+(the reconstruction) and rendered with each edit at full strength, an absolute age and the
+gender swap (`models`); the photo, the reconstruction and every edit are read by the same
+instruments (`classify.readers`) and summed up as figures (`figures`), with the variety of
+random samples against the real faces and the seconds per face of each quality. Python API:
 `measure(...)`; CLI: `run(args)`.
 """
 
@@ -14,6 +16,7 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,10 +31,20 @@ from facesmith_train.classify.readers import ScorerFactory, Scorers, enlarge, th
 from facesmith_train.gan.samples import write_png
 from facesmith_train.measure.figures import Figure, build_figures, describe_edits, markdown_table
 from facesmith_train.measure.grid import edit_grid
-from facesmith_train.measure.models import Log, Measures, SetResult, measure_set, random_samples
+from facesmith_train.measure.models import (
+    Log,
+    Measures,
+    SetResult,
+    engine_for,
+    measure_set,
+    random_samples,
+    read_images,
+    seconds_per_face,
+)
 from facesmith_train.measure.sets import FaceSet, load_npz_set, load_photo_set
 
-GRID_EDITS = ("younger", "older", "gender swap", "bald", "smile")
+GRID_EDITS = ("younger", "older", "gender swap", "bald", "grey_hair", "smile")
+QUALITIES = ("encoder", "default", "refine", "pivotal")
 
 # -- the report --------------------------------------------------------------------------------
 
@@ -62,7 +75,7 @@ def face_records(result: SetResult) -> list[dict[str, Any]]:
             "reconstruction": read(rec, i) | {"identity": ident(rec, i)},
             "edits": {
                 e.label: read(result.edited[e.label], i)
-                | {"strength": float(e.strengths[i]), "identity": ident(result.edited[e.label], i)}
+                | {"identity": ident(result.edited[e.label], i)}
                 for e in result.edits
             },
         })  # fmt: skip
@@ -88,8 +101,11 @@ def measure(
     seed: int,
     device: torch.device,
     log: Log,
+    timing_faces: int = 0,
+    quality: str = "default",
 ) -> Outcome:
-    """Every figure for ``sets`` (empty sets are left out) and ``samples`` random samples."""
+    """Every figure for ``sets`` (empty sets are left out) and ``samples`` random samples, and
+    the seconds per face of each quality on the first ``timing_faces`` faces."""
     sets = [s for s in sets if len(s)]
     if not sets:
         raise ValueError("no faces to measure: give --data with held-out faces or --photos")
@@ -98,14 +114,21 @@ def measure(
         raise ValueError(f"two sets share a name (their file names): {names}")
     scorers = make_scorers(np.concatenate([s.crops for s in sets]))
     thresholds = {k: threshold_of(c) for k, c in scorers.attributes.items()}
-    results = [measure_set(s, pack, scorers, device, log) for s in sets]
-    found = None
+    engine = engine_for(pack, device)
+    results = [measure_set(s, engine, scorers, log, quality) for s in sets]
+    found, sampled = None, None
     if samples > 0:
         started = time.monotonic()
-        images = enlarge(random_samples(pack, samples, seed, device))
-        found = np.asarray(scorers.face_found(images), np.float64)
+        images = random_samples(pack, samples, seed, device)
+        found = np.asarray(scorers.face_found(enlarge(images)), np.float64)
+        sampled = read_images(images, scorers)
         log(f"random samples: {samples} in {time.monotonic() - started:.0f} s")
-    figures = build_figures(results, found, thresholds)
+    figures = build_figures(results, sampled, found, thresholds)
+    timed = sets[0].crops[:timing_faces]
+    timings = (
+        {q: round(seconds_per_face(engine, timed, q), 3) for q in QUALITIES} if len(timed) else {}
+    )
+    log(f"seconds per face: {timings}")
     photos = next((r for r in results if r.faces.name == "photos"), results[0])
     report = {
         "sets": {
@@ -117,8 +140,17 @@ def measure(
         "random_samples": {"count": samples, "seed": seed,
                            "found": int(found.sum()) if found is not None else None},
         "figures": [f.to_json() for f in figures],
+        "seconds_per_face": timings,
     }  # fmt: skip
-    return Outcome(figures, markdown_table(figures, sets), report, edit_grid(grid_columns(photos)))
+    table = markdown_table(figures, sets) + timing_table(timings, torch.get_num_threads())
+    return Outcome(figures, table, report, edit_grid(grid_columns(photos)))
+
+
+def timing_table(timings: dict[str, float], threads: int) -> str:
+    """Seconds per face (invert and render) at each quality, as a markdown table."""
+    lines = [f"\n| quality | seconds per face ({threads} CPU threads) |", "|---|---|"]
+    lines += [f"| {quality} | {seconds:.2f} |" for quality, seconds in timings.items()]
+    return "\n".join(lines) + "\n"
 
 
 # -- the command -------------------------------------------------------------------------------
@@ -162,8 +194,7 @@ def run(args: argparse.Namespace, make_scorers: ScorerFactory | None = None) -> 
     started = time.monotonic()
     if args.limit < 1 or args.samples < 0:
         raise ValueError("--limit must be at least 1 and --samples at least 0")
-    if args.bald_classifier is not None and not args.bald_classifier.is_file():
-        raise ValueError(f"--bald-classifier: no such file: {args.bald_classifier}")
+    classifiers = dict(_classifier_arg(spec) for spec in args.classifier)
     if args.threads:
         torch.set_num_threads(args.threads)
         cv2.setNumThreads(args.threads)
@@ -183,8 +214,8 @@ def run(args: argparse.Namespace, make_scorers: ScorerFactory | None = None) -> 
         sets.append(load_photo_set(args.photos, detector, template, resolution, args.limit,
                                    args.seed))  # fmt: skip
     warnings = alignment_warnings(pack.manifest.alignment, sets)
-    if args.bald_classifier is None and "bald" in pack.directions:
-        warnings.append("no --bald-classifier: the bald edit's main figure is not measured")
+    unread = [n for n in pack.directions if n not in ("age", "gender", *classifiers)]
+    warnings += [f"no --classifier {name}=FILE: its figure is not measured" for name in unread]
     for line in warnings:
         _stderr(f"warning: {line}")
     _stderr(f"measuring pack {pack.manifest.name!r} on {describe(device)}: "
@@ -192,9 +223,10 @@ def run(args: argparse.Namespace, make_scorers: ScorerFactory | None = None) -> 
     if make_scorers is None:
 
         def make_scorers(real: np.ndarray) -> Scorers:
-            return load_real_scorers(real, detector, args.bald_classifier, device)
+            return load_real_scorers(real, detector, classifiers, device)
 
-    outcome = measure(pack, sets, make_scorers, args.samples, args.seed, device, _stderr)
+    outcome = measure(pack, sets, make_scorers, args.samples, args.seed, device, _stderr,
+                      args.timing_faces, args.quality)  # fmt: skip
     seconds = time.monotonic() - started
     report = {
         "pack": {"root": str(args.pack), "name": pack.manifest.name, "resolution": resolution,
@@ -213,3 +245,11 @@ def run(args: argparse.Namespace, make_scorers: ScorerFactory | None = None) -> 
     sys.stdout.write(f"\n{len(outcome.figures)} figures in {seconds:.0f} s; wrote measure.json, "
                      f"table.md and grid.png in {args.out}\n")  # fmt: skip
     return 0
+
+
+def _classifier_arg(spec: str) -> tuple[str, Path]:
+    """NAME=FILE.pt of an existing file."""
+    name, sep, file = spec.partition("=")
+    if not sep or not name or not Path(file).is_file():
+        raise ValueError(f"--classifier {spec!r}: expected NAME=FILE.pt of an existing file")
+    return name, Path(file)
