@@ -51,7 +51,11 @@ def add_directions_parser(commands: Any) -> None:
         help="pack directions the new one must leave unchanged (conditional direction)",
     )
     fit.add_argument(
-        "--truncation", type=float, default=0.7, metavar="PSI", help="sample truncation"
+        "--truncation",
+        type=float,
+        default=0.7,
+        metavar="PSI",
+        help="sample truncation towards the mean w, in [0, 1] (1: none)",
     )
     _add_common(fit)
     fit.set_defaults(run=run_fit)

@@ -106,11 +106,14 @@ def sample_and_score(
 ) -> Samples:
     """n seeded z → w (truncated towards latent_avg [dim] when truncation < 1) → scores.
 
-    The generator must already be on ``device``; scoring runs batch by batch.
+    The generator must already be on ``device``; scoring runs batch by batch. Truncation ψ is
+    in [0, 1] (1: none), as in the generator: facesmith never extrapolates away from the mean.
     """
     if n < 1 or batch < 1:
         raise ValueError(f"n and batch must be positive, got {n} and {batch}")
-    if truncation != 1.0 and latent_avg is None:
+    if not 0.0 <= truncation <= 1.0:
+        raise ValueError(f"truncation ψ must be in [0, 1] (1 = none), got {truncation}")
+    if truncation < 1.0 and latent_avg is None:
         raise ValueError("truncation needs the pack's mean latent")
     rng = torch.Generator(device="cpu").manual_seed(seed)
     z_all = torch.randn(n, generator.style_dim, generator=rng)
@@ -118,7 +121,7 @@ def sample_and_score(
     for start in range(0, n, batch):
         z = z_all[start : start + batch].to(device)
         w = generator.mapping(z)
-        if truncation != 1.0 and latent_avg is not None:
+        if truncation < 1.0 and latent_avg is not None:
             avg = latent_avg.reshape(1, -1).to(w)
             w = avg + truncation * (w - avg)
         s = np.asarray(scorer(z, w), dtype=np.float64).reshape(-1)
