@@ -593,8 +593,9 @@ def _describe_file(label: str, obj: dict[str, Any]) -> list[str]:
         if obj.get(key) not in (None, "", False):
             lines.append(f"      {key}: {obj[key]}")
     if obj.get("derive_score"):
+        uses = "--set and swaps" if obj["derive_score"] == "binary" else "--set"
         lines.append(f"      attribute model: {obj['derive_score']}, placed at install in random "
-                     "faces of the generator (for --set and swaps)")  # fmt: skip
+                     f"faces of the generator (for {uses})")  # fmt: skip
     for key in ("source", "license"):
         if obj.get(key):
             lines.append(f"      {key}: {obj[key]}")

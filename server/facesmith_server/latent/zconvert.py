@@ -155,12 +155,15 @@ def convert_z_boundary(
     progress: ProgressFn | None = None,
     overwrite: bool = False,
     population: Samples | None = None,
+    boundary: np.ndarray | None = None,
 ) -> tuple[DirectionEntry, Provenance]:
-    """Fit the boundary in ``boundary_file`` (.npy, [dim] or [1, dim]) in W and write it into
-    the pack as direction ``target.name`` with its provenance, and its attribute model (kind
-    ``target.kind``) placed in the same samples. ``population``: samples shared by several
-    conversions (from `sample_population`; its n and seed are then the ones recorded)."""
-    boundary = np.load(boundary_file, allow_pickle=False)
+    """Fit the boundary in ``boundary_file`` (.npy, [dim] or [1, dim]; or ``boundary``, read
+    from it already) in W and write it into the pack as direction ``target.name`` with its
+    provenance, and its attribute model (kind ``target.kind``) placed in the same samples.
+    ``population``: samples shared by several conversions (from `sample_population`; its n
+    and seed are then the ones recorded)."""
+    if boundary is None:
+        boundary = np.load(boundary_file, allow_pickle=False)
     if target.negate:
         boundary = -np.asarray(boundary)
     if population is None:
@@ -255,9 +258,11 @@ def convert_pack_z_directions(
             kind=str(entry.get(DERIVE_KEY, "")),
         )
         boundary_file = resolve_inside(pack_root, str(entry["path"]))
+        boundary = _verified_boundary(pack_root, name, entry, generator.style_dim)
         _, provenance = convert_z_boundary(
-            pack_root, boundary_file, target, generator, seed=seed, population=population
-        )
+            pack_root, boundary_file, target, generator, seed=seed, population=population,
+            boundary=boundary,
+        )  # fmt: skip
         if log is not None:
             log(f"{name} converted to W (held-out Pearson r {provenance.metric:.3f})")
         done.append(name)
@@ -280,6 +285,18 @@ def convert_pack_z_directions(
                     f"(median {model.median:+.3f}, std {model.std:.3f})")  # fmt: skip
             done.append(name)
     return done
+
+
+def _verified_boundary(root: Path, name: str, entry: dict[str, Any], dim: int) -> np.ndarray:
+    """The z_directions entry's boundary [1, dim], read after its size and sha256 are checked."""
+    try:
+        fields = DirectionEntry(
+            path=str(entry["path"]), format=str(entry["format"]),
+            sha256=str(entry["sha256"]).lower(), size=int(entry["size"]), space="z",
+        )  # fmt: skip
+    except (KeyError, TypeError, ValueError) as err:
+        raise PackError(f"manifest: z_directions.{name} is incomplete ({err})") from err
+    return load_direction(root, name, fields, 1, dim).vector
 
 
 def _section(manifest: dict[str, Any], key: str) -> dict[str, Any]:
