@@ -36,6 +36,7 @@ from facesmith_client.packs.catalogue import (
 )
 from facesmith_server.errors import PackError
 from facesmith_server.latent.discover import sample_population, z_to_w
+from facesmith_server.latent.edit import apply_edits, strength_to_target
 from facesmith_server.latent.fitting import cosine
 from facesmith_server.model.checkpoints import save_encoder, save_generator
 from facesmith_server.model.encoder import Encoder4Editing, EncoderConfig
@@ -227,7 +228,7 @@ def test_a_mirror_of_the_real_files_installs_the_whole_pack(
     assert all(ok for _, ok, _ in packstore.verify_pack(dest))
 
     loaded = load_pack(dest, "cpu")
-    assert set(loaded.directions) == set(FFHQ.directions)
+    assert list(loaded.directions) == list(FFHQ.directions)  # menus: the catalogue's order
     for name, direction in loaded.directions.items():
         remote = FFHQ.directions[name]
         rows = NUM_WS if remote.space == "w+" else 1
@@ -240,6 +241,22 @@ def test_a_mirror_of_the_real_files_installs_the_whole_pack(
     assert loaded.directions["pose"].space == "w+"
     gender = loaded.directions["gender"]  # "Swap gender" needs a binary gender model
     assert gender.score is not None and gender.score.kind == "binary"
+    faces, checked = sample_population(loaded.generator, 50, seed=7).w, 0
+    for w in faces:  # the swap mirrors each face across the gender boundary; --set reaches p
+        latent = np.repeat(w[None], NUM_WS, axis=0)
+        limits = (gender.min, gender.max)
+        now = gender.score.value(latent)
+        s = strength_to_target(latent, gender.vector, gender.score, "swap", 0.0, limits)
+        if gender.min < s < gender.max:
+            swapped = apply_edits(latent, [gender.vector], [s])
+            assert gender.score.value(swapped) == pytest.approx(-now, abs=1e-3)
+            checked += 1
+        s = strength_to_target(latent, gender.vector, gender.score, "set", 0.8, limits)
+        if gender.min < s < gender.max:
+            value = gender.score.value(apply_edits(latent, [gender.vector], [s]))
+            assert value == pytest.approx(np.log(0.8 / 0.2), abs=1e-3)
+            checked += 1
+    assert checked > 80  # of 100: most faces are within the slider's reach
     boundary = np.load(OFFICIAL / "interfacegan_stylegan2_ffhq_z/boundary_No_Beard.npy")
     beard = loaded.directions["beard"].vector[0]
     plain = z_to_w(boundary, loaded.generator, seed=0,
@@ -262,7 +279,7 @@ def test_a_mirror_of_the_real_files_installs_the_whole_pack(
     assert fetched == ["/good/rotemtzaban/STIT/" + FFHQ.directions["eyes_open"].urls[0]
                        .split("/rotemtzaban/STIT/", 1)[1]]  # fmt: skip
     capsys.readouterr()
-    assert "eyes_open" in load_pack(dest, "cpu").directions
+    assert list(load_pack(dest, "cpu").directions) == list(FFHQ.directions)
     assert main(["pack", "info", "ffhq"]) == 0
     out = capsys.readouterr().out
     assert "stylegan2-ffhq-config-f.pt" in out and out.count("attribute model") >= 58

@@ -188,7 +188,7 @@ def fetch(
         current = _is_current(dest, files)
         if current and all(ok for _, ok, _ in checks):
             log(f"{name}: already installed and verified in {dest}")
-            _finish_directions(dest, log, samples)  # finishes what an earlier run missed
+            _finish_directions(dest, log, samples, list(pack.directions))  # what a run missed
             return dest
         if not current:
             log(f"{name}: the installed copy is older than the catalogue's; updating it "
@@ -205,7 +205,7 @@ def fetch(
     _write_json(staging / MANIFEST_NAME, manifest)
     _swap_into_place(staging, dest)
     log(f"{name}: installed in {dest}")
-    _finish_directions(dest, log, samples)
+    _finish_directions(dest, log, samples, list(pack.directions))
     return dest
 
 
@@ -312,9 +312,11 @@ def _swap_into_place(staging: Path, dest: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def _finish_directions(dest: Path, log: Log, samples: int) -> None:
+def _finish_directions(dest: Path, log: Log, samples: int, order: list[str]) -> None:
     """Z-space boundaries become W directions through the pack's own mapping network, and
-    directions published without an intercept get their attribute model (on this machine)."""
+    directions published without an intercept get their attribute model (on this machine).
+    The manifest then lists the directions in ``order`` (the catalogue's: menus list groups
+    in the order they first appear), any others after them."""
     data = json.loads((dest / MANIFEST_NAME).read_text(encoding="utf-8"))
     directions = data.get("directions") or {}
     z_todo = [n for n in data.get("z_directions") or {} if n not in directions]
@@ -322,17 +324,23 @@ def _finish_directions(dest: Path, log: Log, samples: int) -> None:
         n for n, e in directions.items()
         if isinstance(e, dict) and e.get("derive_score") and not e.get("score")
     ]  # fmt: skip
-    if not z_todo and not models_todo:
-        return
-    from facesmith_server.latent.zconvert import (
-        convert_pack_z_directions,  # torch, only when needed
-    )
+    if z_todo or models_todo:
+        from facesmith_server.latent.zconvert import (
+            convert_pack_z_directions,  # torch, only when needed
+        )
 
-    log(f"{dest.name}: converting {len(z_todo)} Z-space boundaries to W and placing "
-        f"{len(z_todo) + len(models_todo)} attribute models in {samples} random faces of the "
-        "pack's mapping network")  # fmt: skip
-    done = convert_pack_z_directions(dest, n=samples, log=lambda m: log(f"{dest.name}: {m}"))
-    log(f"{dest.name}: {len(done)} directions finished (provenance in the manifest)")
+        log(f"{dest.name}: converting {len(z_todo)} Z-space boundaries to W and placing "
+            f"{len(z_todo) + len(models_todo)} attribute models in {samples} random faces of "
+            "the pack's mapping network")  # fmt: skip
+        done = convert_pack_z_directions(dest, n=samples, log=lambda m: log(f"{dest.name}: {m}"))
+        log(f"{dest.name}: {len(done)} directions finished (provenance in the manifest)")
+        data = json.loads((dest / MANIFEST_NAME).read_text(encoding="utf-8"))
+    listed = data.get("directions") or {}
+    rank = {name: i for i, name in enumerate(order)}
+    ordered = dict(sorted(listed.items(), key=lambda kv: rank.get(kv[0], len(rank))))
+    if list(ordered) != list(listed):
+        data["directions"] = ordered
+        _write_json(dest / MANIFEST_NAME, data)
 
 
 def _check_paths(staging: Path, files: list[RemoteFile]) -> None:
