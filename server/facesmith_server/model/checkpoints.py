@@ -6,7 +6,7 @@
   "latent_avg": [num_ws, dim], "opts": {...}}`.
 Files are read with `torch.load(weights_only=True)`: a pickle with code is refused. They are
 memory-mapped onto the CPU (zip files, i.e. every file torch >= 1.6 writes), so only the tensors
-used are read: the official generator file also holds `g` and `d` (381 MB in all, 30% of it
+used are read: the official generator file also holds `g` and `d` (381 MB in all, a third of it
 `g_ema`), the e4e file its decoder; neither is ever loaded whole, on the CPU or the GPU.
 """
 
