@@ -315,6 +315,17 @@ def test_z_directions_are_converted_to_w_on_fetch(http: PackServer, tmp_path: Pa
     # fetching again finds nothing left to convert
     packstore.fetch(pack, tmp_path, install_as="zpack", log=messages.append)
     assert sum("converted to W" in m for m in messages) == 1
+    # a newer catalogue entry (grouped, with an attribute model) updates the install: the
+    # boundary is converted again, nothing is downloaded but the changed manifest's files
+    manifest["z_directions"]["hairline"] |= {"group": "hair", "derive_score": "binary"}
+    before = len(http.requests)
+    packstore.fetch(remote_pack(manifest, [f"{http.url}/good"]), tmp_path, install_as="zpack",
+                    log=messages.append)  # fmt: skip
+    assert http.requests[before:] == []  # every file still verifies: reused
+    assert any("older than the catalogue" in m for m in messages)
+    assert sum("converted to W" in m for m in messages) == 2
+    updated = load_pack(dest, "cpu").directions["hairline"]
+    assert updated.group == "hair" and updated.score is not None
 
 
 def test_install_negates_boundaries_and_places_attribute_models(

@@ -279,12 +279,18 @@ def _reuse_good_files(dest: Path, staging: Path, good: list[str]) -> None:
 
 def _keep_local_directions(dest: Path, staging: Path, manifest: dict[str, Any]) -> None:
     """Directions made on this machine (`directions fit`, `convert-z`, Z boundaries converted at
-    install) survive a repair, and so do the attribute models of unchanged directions."""
+    install from the same boundary and settings) survive a repair or an update, and so do the
+    attribute models of unchanged directions."""
+    from facesmith_server.latent.zconvert import CONVERTED_FROM, conversion_key
+
     old = json.loads((dest / MANIFEST_NAME).read_text(encoding="utf-8"))
     ours = manifest.setdefault("directions", {})
+    boundaries = manifest.get("z_directions") or {}
     for name, entry in (old.get("directions") or {}).items():
         if not isinstance(entry, dict):
             continue
+        if name in boundaries and entry.get(CONVERTED_FROM) != conversion_key(boundaries[name]):
+            continue  # converted from another boundary or with other settings: convert again
         score = entry.get("score") if isinstance(entry.get("score"), dict) else None
         if name in ours:  # the catalogue's: keep its attribute model if the file is unchanged
             fresh = "score" in ours[name]

@@ -58,6 +58,8 @@ CONTINUOUS_UNIT = "sigma"
 CONTINUOUS_TARGETS = (-3.0, 3.0)  # sigmas a continuous --set accepts
 DERIVE_KEY = "derive_score"  # manifest: the kind of attribute model to derive at install
 NEGATE_KEY = "negate"  # manifest (z_directions): flip the boundary (No_Beard → beard)
+CONVERTED_FROM = "converted_from"  # manifest: what a converted direction was made from
+_CONVERSION_FIELDS = ("path", "sha256", NEGATE_KEY, DERIVE_KEY, "group", "min", "max")
 
 Log = Callable[[str], None]
 
@@ -156,12 +158,13 @@ def convert_z_boundary(
     overwrite: bool = False,
     population: Samples | None = None,
     boundary: np.ndarray | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> tuple[DirectionEntry, Provenance]:
     """Fit the boundary in ``boundary_file`` (.npy, [dim] or [1, dim]; or ``boundary``, read
     from it already) in W and write it into the pack as direction ``target.name`` with its
     provenance, and its attribute model (kind ``target.kind``) placed in the same samples.
     ``population``: samples shared by several conversions (from `sample_population`; its n
-    and seed are then the ones recorded)."""
+    and seed are then the ones recorded). ``extra``: more keys for the manifest entry."""
     if boundary is None:
         boundary = np.load(boundary_file, allow_pickle=False)
     if target.negate:
@@ -186,7 +189,7 @@ def convert_z_boundary(
         input_sha256=sha256_file(boundary_file),
     )
     source = f"{target.source} (Z boundary; {provenance.summary()})" if target.source else ""
-    extra: dict[str, Any] = {DERIVE_KEY: target.kind} if target.kind else {}
+    extra = {**(extra or {}), **({DERIVE_KEY: target.kind} if target.kind else {})}
     entry = write_direction(
         pack_root,
         target.name,
@@ -205,6 +208,12 @@ def convert_z_boundary(
             pack_root, target.name, fit.direction, population, target.kind, generator_sha256
         )
     return entry, provenance
+
+
+def conversion_key(z_entry: dict[str, Any]) -> dict[str, Any]:
+    """What a W direction converted from the z_directions entry ``z_entry`` depends on; stored
+    with it (``converted_from``) so that a changed boundary or setting is converted again."""
+    return {k: z_entry.get(k) for k in _CONVERSION_FIELDS}
 
 
 def convert_pack_z_directions(
@@ -261,7 +270,7 @@ def convert_pack_z_directions(
         boundary = _verified_boundary(pack_root, name, entry, generator.style_dim)
         _, provenance = convert_z_boundary(
             pack_root, boundary_file, target, generator, seed=seed, population=population,
-            boundary=boundary,
+            boundary=boundary, extra={CONVERTED_FROM: conversion_key(entry)},
         )  # fmt: skip
         if log is not None:
             log(f"{name} converted to W (held-out Pearson r {provenance.metric:.3f})")
