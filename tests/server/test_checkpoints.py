@@ -212,6 +212,17 @@ def test_big_files_are_memory_mapped(tmp_path: Path) -> None:
     assert grown_mb < 40, f"peak memory grew by {grown_mb:.0f} MB loading a 96 MB file"
 
 
+def test_an_encoder_without_batch_norm_step_counters_loads(tmp_path: Path) -> None:
+    save_encoder(tmp_path / "e4e.pt", tiny_encoder(), tiny_generator(), torch.zeros(32))
+    raw = torch.load(tmp_path / "e4e.pt", weights_only=True)
+    raw["state_dict"] = {
+        k: v for k, v in raw["state_dict"].items() if not k.endswith("num_batches_tracked")
+    }
+    torch.save(raw, tmp_path / "e4e.pt")
+    loaded, _ = load_encoder(tmp_path / "e4e.pt", "cpu")
+    assert loaded.config.num_ws == 8
+
+
 def test_e4e_files_carry_the_options_e4e_reads(tmp_path: Path) -> None:
     save_encoder(tmp_path / "e4e.pt", tiny_encoder(), tiny_generator(), torch.zeros(32))
     opts = torch.load(tmp_path / "e4e.pt", weights_only=True)["opts"]

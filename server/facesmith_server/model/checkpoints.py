@@ -203,7 +203,8 @@ def _check_keys(
 ) -> None:
     """CheckpointError naming, as the file names them, the tensors missing from ``state``, the
     ones it has too many and those of the wrong shape (``prefix``: the file's key prefix)."""
-    missing = [k for k in expected if k not in state]
+    # BatchNorm fills in a missing step counter itself (files of torch < 0.4.1 have none)
+    missing = [k for k in expected if k not in state and not k.endswith("num_batches_tracked")]
     extra = [k for k in state if k not in expected]
     shapes = [
         f"'{prefix}{k}' is {list(state[k].shape)}, expected {list(v.shape)}"
