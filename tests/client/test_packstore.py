@@ -326,6 +326,11 @@ def test_z_directions_are_converted_to_w_on_fetch(http: PackServer, tmp_path: Pa
     assert sum("converted to W" in m for m in messages) == 2
     updated = load_pack(dest, "cpu").directions["hairline"]
     assert updated.group == "hair" and updated.score is not None
+    # an installed pack can be served as a mirror: its conversions are made again from the
+    # boundaries, its attribute models come along
+    served = remote_pack(json.loads((dest / "manifest.json").read_text()), ["http://x"])
+    assert served.directions["hairline"].space == "z"
+    assert served.directions["gender"].score is not None
 
 
 def test_install_negates_boundaries_and_places_attribute_models(

@@ -127,11 +127,16 @@ def remote_pack(manifest: Any, base_urls: list[str]) -> CataloguePack:
         }
 
     directions: dict[str, RemoteDirection] = {}
+    boundaries = manifest.get("z_directions") or {}
+    boundaries = boundaries if isinstance(boundaries, dict) else {}
     for section in ("directions", "z_directions"):
         entries = manifest.get(section) or {}
         if not isinstance(entries, dict):
             raise ValueError(f"manifest: {section} must be a JSON object")
         for name, obj in entries.items():
+            converted = isinstance(obj, dict) and bool(obj.get("converted_from"))
+            if section == "directions" and converted and name in boundaries:
+                continue  # an installed pack's conversion: made again from the boundary
             fields = file_fields(obj, f"{section}.{name}")
             if str(name) in directions:
                 raise ValueError(f"manifest: direction {name!r} appears twice")
