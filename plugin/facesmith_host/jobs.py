@@ -112,6 +112,15 @@ def host_edit(edit: EditLike) -> HostEdit:
     return edit if isinstance(edit, HostEdit) else HostEdit(edit[0], float(edit[1]))
 
 
+def group_edits(edits: Sequence[EditRange]) -> list[tuple[str, list[EditRange]]]:
+    """Edits by group, as menus list them: groups in the order they first appear (a pack lists
+    its directions group by group), ungrouped edits first under ""."""
+    groups: dict[str, list[EditRange]] = {"": []}
+    for edit in edits:
+        groups.setdefault(edit.group, []).append(edit)
+    return [(group, listed) for group, listed in groups.items() if listed]
+
+
 @dataclass(frozen=True)
 class ServerStatus:
     address: str
@@ -120,11 +129,18 @@ class ServerStatus:
     device: str
     edits: tuple[EditRange, ...]
 
+    def offered(self) -> str:
+        """ "age, bald; hair: bangs, gray_hair; …" — the edits' names by group."""
+        return "; ".join(
+            (f"{group}: " if group else "") + ", ".join(e.name for e in edits)
+            for group, edits in group_edits(self.edits)
+        )
+
     def edit(self, name: str) -> EditRange:
         for edit in self.edits:
             if edit.name == name:
                 return edit
-        offered = ", ".join(e.name for e in self.edits) or "none"
+        offered = self.offered() or "none"
         raise WorkerError(
             "unknown_edit",
             f"the server's model pack ({self.pack}) has no {name!r} edit; it offers: {offered}",

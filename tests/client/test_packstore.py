@@ -7,14 +7,14 @@ import hashlib
 import io
 import json
 import re
-import threading
+from collections import Counter
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from mirror import PackServer, serving
 
 from facesmith_client.cli.main import main
 from facesmith_client.packs import store as packstore
@@ -22,67 +22,6 @@ from facesmith_client.packs.catalogue import CATALOGUE, FFHQ, CataloguePack, Rem
 from facesmith_client.packs.download import DownloadError, download_file, part_path
 from facesmith_server.errors import PackError
 from facesmith_server.model.pack import load_pack, resolve_inside
-
-_RANGE = re.compile(r"bytes=(\d+)-$")
-
-
-class PackServer:
-    """Serves ``files`` under /good/…; /broken/… always fails with HTTP 503.
-
-    ``drop_once`` paths: the first request sends half the body, then closes the connection.
-    Range requests (``bytes=N-``) are answered with 206. ``requests`` logs (path, range).
-    """
-
-    def __init__(self, files: dict[str, bytes]) -> None:
-        self.files = files
-        self.drop_once: set[str] = set()
-        self.requests: list[tuple[str, str]] = []
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            timeout = 10
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                header = self.headers.get("Range", "")
-                server.requests.append((self.path, header))
-                prefix, _, rel = self.path.lstrip("/").partition("/")
-                body = server.files.get(rel)
-                if prefix != "good" or body is None:
-                    self.send_error(503 if prefix == "broken" else 404)
-                    return
-                start = 0
-                match = _RANGE.match(header)
-                if match:
-                    start = int(match.group(1))
-                    if start >= len(body):
-                        self.send_error(416)
-                        return
-                    self.send_response(206)
-                    self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
-                else:
-                    self.send_response(200)
-                self.send_header("Content-Length", str(len(body) - start))
-                self.end_headers()
-                if rel in server.drop_once:
-                    server.drop_once.discard(rel)
-                    self.wfile.write(body[start : start + (len(body) - start) // 2])
-                    self.wfile.flush()
-                    self.close_connection = True
-                    return
-                self.wfile.write(body[start:])
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(
-            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-
-    def ranged(self, rel: str) -> list[str]:
-        return [r for p, r in self.requests if p.endswith("/" + rel) and r]
 
 
 @pytest.fixture(scope="module")
@@ -96,12 +35,8 @@ def pack_files(test_pack: Path) -> dict[str, bytes]:
 
 @pytest.fixture
 def http(pack_files: dict[str, bytes]) -> Iterator[PackServer]:
-    server = PackServer(dict(pack_files))
-    server.thread.start()
-    yield server
-    server.httpd.shutdown()
-    server.httpd.server_close()
-    server.thread.join(timeout=10)
+    with serving(dict(pack_files)) as server:
+        yield server
 
 
 def manifest_of(files: dict[str, bytes]) -> dict[str, Any]:
@@ -121,7 +56,10 @@ def test_fetch_installs_a_pack_that_loads(http: PackServer, tmp_path: Path) -> N
     assert not list(dest.rglob("*.part"))
     pack = load_pack(dest, "cpu")
     assert set(pack.directions) == {"age", "gender", "bald", "smile"}
-    assert all(ok for _, ok, _ in packstore.verify_pack(dest))
+    gender = pack.directions["gender"]
+    assert gender.score is not None and gender.score.kind == "binary"  # served with the pack
+    checked = [name for name, ok, _ in packstore.verify_pack(dest) if ok]
+    assert "directions/gender.score.npy" in checked and len(checked) == len(http.files) - 1
     # a second fetch finds it complete and downloads nothing
     before = len(http.requests)
     packstore.fetch(served_pack(http), tmp_path, install_as="tiny", log=messages.append)
@@ -299,9 +237,10 @@ def test_cli_pack_commands(
     assert main(["pack", "verify", "tiny"]) == 1
     out, _ = capsys.readouterr()
     assert "FAIL" in out and "e4e.pt" in out
-    assert main(["pack", "fetch", "ffhq"]) == 1  # unpublished checksums: refused, says why
-    _, err = capsys.readouterr()
-    assert "--trust-unverified" in err
+    assert main(["pack", "info", "ffhq"]) == 0  # every file pinned: size and sha256 known
+    out, _ = capsys.readouterr()
+    assert "UNKNOWN" not in out and "mirror: " in out
+    assert out.count("      sha256: ") == out.count("      size: ") == len(FFHQ.files()) == 60
     assert main(["pack", "remove", "tiny"]) == 0
     assert not (tmp_path / "packs" / "tiny").exists()
     assert main(["pack", "info", "nope"]) == 1
@@ -316,25 +255,33 @@ def test_official_catalogue_entry() -> None:
         assert len(remote.urls) >= 2 and remote.license and remote.source
     assert FFHQ.generator.path == "stylegan2-ffhq-config-f.pt"
     assert FFHQ.encoder.path == "e4e_ffhq_encode.pt"
-    wanted = {"age", "gender", "bald", "smile", "eyeglasses", "gray_hair", "pose"}
+    # e4e's 3, STIT's 16 and InterFaceGAN++'s 39 StyleGAN2-FFHQ boundaries (CelebA's 40 but Blurry)
+    spaces = Counter(d.space for d in FFHQ.directions.values())
+    assert len(FFHQ.directions) == 58 and spaces == {"w": 2, "w+": 17, "z": 39}
+    wanted = {"age", "gender", "bald", "smile", "eyeglasses", "gray_hair", "pose", "beard",
+              "receding_hairline", "bangs", "double_chin", "makeup", "blond_hair",
+              "yaw"}  # fmt: skip
     assert wanted <= set(FFHQ.directions)
     assert FFHQ.directions["bald"].space == "z" and FFHQ.directions["age"].space == "w"
-    for d in FFHQ.directions.values():
-        assert d.urls and d.license and d.source
-        assert (
-            d.verifiable
-            or "unknown" in d.checksum_source.lower()
-            or "no published" in (d.checksum_source)
-        )
-    # Each direction is pinned to a commit (its first URL) or has a checksum; the e4e
-    # InterFaceGAN directions are published only on main/master, so they are the known
-    # exceptions; a new unpinned, unverifiable direction must be noticed here.
-    commit = re.compile(r"https://raw\.githubusercontent\.com/[^/]+/[^/]+/[0-9a-f]{40}/")
-    unpinned = {n for n, d in FFHQ.directions.items() if not (commit.match(d.urls[0]) or d.sha256)}
-    assert unpinned == {"age", "smile", "pose"}
-    for n in unpinned:
-        assert all("/omertov/encoder4editing/" in u for u in FFHQ.directions[n].urls)
+    assert FFHQ.directions["pose"].space == "w+"  # stored [1, 18, 512]
+    assert FFHQ.directions["beard"].negate and "No_Beard" in FFHQ.directions["beard"].source
+    # every file pinned: sha256 and size, every mirror at a commit (never a branch)
+    commit = re.compile(
+        r"https://(raw\.githubusercontent\.com/[^/]+/[^/]+/|github\.com/[^/]+/[^/]+/raw/|"
+        r"cdn\.jsdelivr\.net/gh/[^/]+/[^@]+@)[0-9a-f]{40}/"
+    )
+    for name, d in FFHQ.directions.items():
+        assert d.verifiable and re.fullmatch(r"[0-9a-f]{64}", d.sha256 or ""), name
+        assert "at commit" in d.checksum_source and d.license and d.source, name
+        assert len(d.urls) == 3 and all(commit.match(u) for u in d.urls), (name, d.urls)
+        assert not any(b in u for u in d.urls for b in ("/main/", "/master/")), name
+        assert d.group and d.range_note and d.min == -d.max < 0 and d.description, name
+        # every direction can be set or swapped: an attribute model is made at install
+        assert d.derive_score in ("binary", "continuous"), name
+    assert FFHQ.directions["gender"].derive_score == "binary"  # "Swap gender" on this pack
     root = Path("/nonexistent/pack")
+    paths = [remote.path for remote in FFHQ.files()]
+    assert len(set(paths)) == len(paths)
     for remote in FFHQ.files():
         resolve_inside(root, remote.path)
 
@@ -368,3 +315,66 @@ def test_z_directions_are_converted_to_w_on_fetch(http: PackServer, tmp_path: Pa
     # fetching again finds nothing left to convert
     packstore.fetch(pack, tmp_path, install_as="zpack", log=messages.append)
     assert sum("converted to W" in m for m in messages) == 1
+    # a newer catalogue entry (grouped, with an attribute model) updates the install: the
+    # boundary is converted again, nothing is downloaded but the changed manifest's files
+    manifest["z_directions"]["hairline"] |= {"group": "hair", "derive_score": "binary"}
+    before = len(http.requests)
+    packstore.fetch(remote_pack(manifest, [f"{http.url}/good"]), tmp_path, install_as="zpack",
+                    log=messages.append)  # fmt: skip
+    assert http.requests[before:] == []  # every file still verifies: reused
+    assert any("older than the catalogue" in m for m in messages)
+    assert sum("converted to W" in m for m in messages) == 2
+    updated = load_pack(dest, "cpu").directions["hairline"]
+    assert updated.group == "hair" and updated.score is not None
+    # an installed pack can be served as a mirror: its conversions are made again from the
+    # boundaries, its attribute models come along
+    served = remote_pack(json.loads((dest / "manifest.json").read_text()), ["http://x"])
+    assert served.directions["hairline"].space == "z"
+    assert served.directions["gender"].score is not None
+
+
+def test_install_negates_boundaries_and_places_attribute_models(
+    http: PackServer, tmp_path: Path
+) -> None:
+    from facesmith_server.latent.discover import sample_population, z_to_w
+    from facesmith_server.latent.zconvert import PERCENTILE_LOGIT
+
+    boundary = np.random.default_rng(4).standard_normal((1, 64)).astype(np.float32)
+    buffer = io.BytesIO()
+    np.save(buffer, boundary, allow_pickle=False)
+    http.files["directions/z/no_beard.npy"] = buffer.getvalue()
+    manifest = manifest_of(http.files)
+    manifest["z_directions"] = {
+        "beard": {
+            "path": "directions/z/no_beard.npy", "format": "npy",
+            "sha256": hashlib.sha256(buffer.getvalue()).hexdigest(),
+            "size": len(buffer.getvalue()), "min": -3.0, "max": 3.0, "group": "beard",
+            "negate": True, "derive_score": "binary",
+        }
+    }  # fmt: skip
+    manifest["directions"]["bald"] |= {"derive_score": "continuous", "group": "hair"}
+    dest = packstore.fetch(remote_pack(manifest, [f"{http.url}/good"]), tmp_path,
+                           install_as="models", log=lambda m: None, samples=3000)  # fmt: skip
+    pack = load_pack(dest, "cpu")
+    beard, bald = pack.directions["beard"], pack.directions["bald"]
+    assert (beard.group, bald.group) == ("beard", "hair")
+    population = sample_population(pack.generator, 3000, seed=0)
+    plain = z_to_w(boundary, pack.generator, seed=0, population=population).direction
+    np.testing.assert_allclose(beard.vector, -plain, rtol=1e-4, atol=1e-6)  # No_Beard negated
+    assert beard.score is not None and bald.score is not None
+    assert (beard.score.kind, bald.score.kind, bald.score.unit) == ("binary", "continuous", "sigma")
+    for direction, spread in ((beard, PERCENTILE_LOGIT), (bald, 1.0)):
+        assert direction.score is not None
+        values = np.array([direction.score.value(w[None]) for w in population.w])
+        assert abs(np.median(values)) < 1e-3  # the boundary at the faces' median
+        assert values.std() == pytest.approx(spread, rel=1e-3)
+    assert all(ok for _, ok, _ in packstore.verify_pack(dest))
+    # a repair keeps the models of unchanged directions and the converted boundaries
+    before = json.loads((dest / "manifest.json").read_text())["directions"]
+    (dest / "e4e.pt").write_bytes(b"damaged")
+    packstore.fetch(remote_pack(manifest, [f"{http.url}/good"]), tmp_path, install_as="models",
+                    log=lambda m: None, samples=3000)  # fmt: skip
+    after = json.loads((dest / "manifest.json").read_text())["directions"]
+    assert after["bald"]["score"] == before["bald"]["score"]  # kept, not made again
+    assert after["beard"] == before["beard"]
+    assert len(load_pack(dest, "cpu").directions) == 5

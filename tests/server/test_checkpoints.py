@@ -156,3 +156,77 @@ def test_missing_file_and_wrong_encoder_files(tmp_path: Path) -> None:
     torch.save(raw, tmp_path / "e4e.pt")
     with pytest.raises(CheckpointError, match="latlayer1"):
         load_encoder(tmp_path / "e4e.pt", "cpu")
+
+
+def test_a_copy_without_the_constant_kernels_gets_them_rebuilt(tmp_path: Path) -> None:
+    g = tiny_generator()
+    state = {k: v for k, v in official_state_dict(g).items() if not k.endswith(".kernel")}
+    assert len(state) < len(official_state_dict(g))
+    torch.save({"g_ema": state, "latent_avg": torch.zeros(32)}, tmp_path / "g.pt")
+    loaded, _ = load_generator(tmp_path / "g.pt", "cpu")
+    ws = torch.randn(1, g.num_ws, 32)
+    assert torch.equal(loaded.synthesis(ws), g.synthesis(ws))
+
+
+def test_layout_errors_name_the_files_keys(tmp_path: Path) -> None:
+    state = official_state_dict(tiny_generator())
+    del state["noises.noise_2"]  # a learned-once buffer: cannot be rebuilt
+    state["convs.0.conv.modulation.bias"] = torch.zeros(3)
+    state["extra.weight"] = torch.zeros(1)
+    torch.save({"g_ema": state}, tmp_path / "g.pt")
+    with pytest.raises(CheckpointError) as info:
+        load_generator(tmp_path / "g.pt", "cpu")
+    message = str(info.value)
+    assert "missing 'noises.noise_2'" in message and "unexpected 'extra.weight'" in message
+    assert "'convs.0.conv.modulation.bias' is [3], expected [32]" in message
+    assert "synthesis." not in message and "mapping." not in message  # our module names
+
+
+def test_big_files_are_memory_mapped(tmp_path: Path) -> None:
+    """The official generator file also holds `g` and `d`: loading reads only `g_ema`."""
+    import subprocess
+    import sys
+
+    g = tiny_generator()
+
+    def junk() -> dict[str, torch.Tensor]:
+        return {"weight": torch.zeros(48 * 2**20 // 4)}  # 48 MB, never needed
+
+    ckpt = {
+        "g_ema": official_state_dict(g),
+        "g": junk(),
+        "d": junk(),
+        "latent_avg": torch.zeros(32),
+    }
+    torch.save(ckpt, tmp_path / "g.pt")
+    code = (
+        "import resource, sys, torch\n"
+        "from facesmith_server.model.checkpoints import load_generator\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "load_generator(sys.argv[1], 'cpu')\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "g.pt")], check=True,
+                         capture_output=True, text=True)  # fmt: skip
+    grown_mb = int(out.stdout.strip().splitlines()[-1]) / 1024  # ru_maxrss is in kB on Linux
+    assert grown_mb < 40, f"peak memory grew by {grown_mb:.0f} MB loading a 96 MB file"
+
+
+def test_an_encoder_without_batch_norm_step_counters_loads(tmp_path: Path) -> None:
+    save_encoder(tmp_path / "e4e.pt", tiny_encoder(), tiny_generator(), torch.zeros(32))
+    raw = torch.load(tmp_path / "e4e.pt", weights_only=True)
+    raw["state_dict"] = {
+        k: v for k, v in raw["state_dict"].items() if not k.endswith("num_batches_tracked")
+    }
+    torch.save(raw, tmp_path / "e4e.pt")
+    loaded, _ = load_encoder(tmp_path / "e4e.pt", "cpu")
+    assert loaded.config.num_ws == 8
+
+
+def test_e4e_files_carry_the_options_e4e_reads(tmp_path: Path) -> None:
+    save_encoder(tmp_path / "e4e.pt", tiny_encoder(), tiny_generator(), torch.zeros(32))
+    opts = torch.load(tmp_path / "e4e.pt", weights_only=True)["opts"]
+    # utils/model_utils.setup_model, models/psp.pSp and scripts/inference.py of e4e
+    assert opts["dataset_type"] == "ffhq_encode" and "ffhq" in opts["dataset_type"]
+    assert opts["encoder_type"] == "Encoder4Editing" and opts["start_from_latent_avg"] is True
+    assert opts["stylegan_size"] == 32 and opts["checkpoint_path"] is None

@@ -124,6 +124,12 @@ def test_image_path_with_a_plugged_classifier(pack) -> None:  # type: ignore[no-
     assert found.provenance.scorer == "brightness" and found.provenance.truncation == 0.7
 
 
+def test_truncation_outside_zero_to_one_is_refused(pack) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ValueError, match=r"truncation ψ must be in \[0, 1\]"):
+        sample_and_score(pack.generator, lambda z, w: np.zeros(len(z)), 4, truncation=1.5,
+                         latent_avg=pack.latent_avg)  # fmt: skip
+
+
 def test_load_classifier_errors() -> None:
     with pytest.raises(ValueError, match="unknown classifier"):
         load_classifier("nonsense")

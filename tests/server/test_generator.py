@@ -110,6 +110,16 @@ def test_truncation_moves_towards_the_mean() -> None:
     )
 
 
+def test_truncation_applies_only_below_one_as_in_the_reference() -> None:
+    g = tiny_generator()
+    z = torch.randn(2, 32, generator=torch.Generator().manual_seed(4))
+    mean = g.mean_latent(256, "cpu")
+    plain = g(z)
+    assert torch.equal(g(z, truncation=1.0, truncation_latent=mean), plain)
+    assert torch.equal(g(z, truncation=1.5, truncation_latent=mean), plain)  # no extrapolation
+    assert not torch.equal(g(z, truncation=0.7, truncation_latent=mean), plain)
+
+
 def test_preview_stop_returns_the_intermediate_rgb_skip() -> None:
     g = tiny_generator()
     ws = random_ws(g)

@@ -38,6 +38,7 @@ def test_make_test_pack_is_deterministic(tmp_path: Path) -> None:
     assert set(file_hashes(a)) == {
         "manifest.json", "stylegan2.pt", "e4e.pt", "directions/age.pt",
         "directions/gender.npy", "directions/bald.npy", "directions/smile.pt",
+        "directions/age.score.npy", "directions/gender.score.npy",
     }  # fmt: skip
 
 

@@ -3,6 +3,7 @@
 facesmith directions fit NAME --pack DIR --classifier age|gender|module:attr [-n N]
                          [--hold NAME ...] [--truncation PSI] [--device D]
 facesmith directions convert-z FILE.npy NAME --pack DIR [-n N] [--source URL] [--license L]
+                               [--kind binary|continuous|none] [--negate] [--group G]
 
 Runs the pack's models in this process (no server); prints the result as one JSON line.
 The server package is imported only when a subcommand runs.
@@ -51,7 +52,11 @@ def add_directions_parser(commands: Any) -> None:
         help="pack directions the new one must leave unchanged (conditional direction)",
     )
     fit.add_argument(
-        "--truncation", type=float, default=0.7, metavar="PSI", help="sample truncation"
+        "--truncation",
+        type=float,
+        default=0.7,
+        metavar="PSI",
+        help="sample truncation towards the mean w, in [0, 1] (1: none)",
     )
     _add_common(fit)
     fit.set_defaults(run=run_fit)
@@ -67,6 +72,16 @@ def add_directions_parser(commands: Any) -> None:
     conv.add_argument("-n", type=int, default=20000, metavar="N", help="samples (default 20000)")
     conv.add_argument("--source", default="", help="where the boundary came from (URL)")
     conv.add_argument("--license", default=None, help="licence of the boundary")
+    conv.add_argument(
+        "--kind",
+        choices=("binary", "continuous", "none"),
+        default="binary",
+        help="attribute model written beside the direction, for --set and swaps, placed in the "
+        "same samples (binary: a logit whose 0 is the samples' median; continuous: sigmas; "
+        "default binary)",
+    )
+    conv.add_argument("--negate", action="store_true", help="convert the boundary's negative")
+    conv.add_argument("--group", default="", help="where menus list the edit (e.g. hair)")
     _add_common(conv)
     conv.set_defaults(run=run_convert_z)
 
@@ -152,7 +167,9 @@ def run_convert_z(args: argparse.Namespace) -> int:
     from facesmith_server.model.pack import load_pack
 
     low, high = args.range or (-3.0, 3.0)
-    target = ZTarget(args.name, (low, high), args.description, args.source, args.license)
+    kind = "" if args.kind == "none" else args.kind
+    target = ZTarget(args.name, (low, high), args.description, args.source, args.license,
+                     group=args.group, negate=args.negate, kind=kind)  # fmt: skip
     try:
         device = choose_device(args.device)
         pack = load_pack(args.pack, device)

@@ -66,6 +66,7 @@ def _fetch(args: argparse.Namespace) -> int:
         target,
         install_as=args.name,
         trust_unverified=args.trust_unverified,
+        only_directions=args.only_directions,
         log=stderr_log,
         progress=_ByteProgress,
     )

@@ -34,6 +34,12 @@ def add_pack_parser(commands: Any) -> None:
         help="also install files for which no sha256 is published (their checksum is then "
         "recorded at download and checked from then on)",
     )
+    fetch_p.add_argument(
+        "--only-directions",
+        action="store_true",
+        help="keep the installed pack's generator and encoder and fetch only the catalogue's "
+        "direction files (new or changed ones), then convert and place them",
+    )
     verify_p = actions.add_parser("verify", help="check the size and sha256 of every file")
     verify_p.add_argument("name", nargs="?", metavar="NAME", help="default: every installed pack")
     info_p = actions.add_parser("info", help="files, sources, licences and checksums of a pack")

@@ -3,9 +3,13 @@
 `fetch` downloads a catalogue pack into ``packs/.NAME.partial`` (files verified one by one and
 moved into place atomically; interrupted downloads resume from their ``.part`` files), writes
 its manifest.json last and renames the folder to ``packs/NAME``, so an installed pack is always
-complete. `verify` re-checks the size and sha256 of every file the manifest names. Manifest
-paths that leave the pack folder are refused before anything is downloaded. Nothing in a pack
-is executed; the server reads weights with ``torch.load(weights_only=True)``.
+complete. An installed pack older than its catalogue entry (files added or changed) is brought
+up to date the same way, reusing every installed file that still verifies. Then the pack's
+directions are finished on this machine: Z boundaries converted to W and attribute models
+placed (`facesmith_server.latent.zconvert`). `verify` re-checks the size and sha256 of every
+file the manifest names. Manifest paths that leave the pack folder are refused before anything
+is downloaded. Nothing in a pack is executed; the server reads weights with
+``torch.load(weights_only=True)``.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import os
 import shutil
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +44,7 @@ MANIFEST_NAME = "manifest.json"
 PARTIAL_SUFFIX = ".partial"
 FILE_SECTIONS = ("generator", "encoder")
 DIRECTION_SECTIONS = ("directions", "z_directions")
+INSTALL_SAMPLES = 10000  # random faces the Z conversions and attribute models are made on
 
 ProgressFactory = Callable[[str], OnProgress | None]
 
@@ -138,13 +143,18 @@ def fetch(
     *,
     install_as: str | None = None,
     trust_unverified: bool = False,
+    only_directions: bool = False,
     log: Log = print,
     progress: ProgressFactory | None = None,
+    samples: int = INSTALL_SAMPLES,
 ) -> Path:
-    """Install ``pack`` (a catalogue name or entry) → its folder. Idempotent.
+    """Install ``pack`` (a catalogue name or entry) → its folder. Idempotent; an installed
+    copy that is damaged or older than ``pack`` is repaired or updated, reusing its good files.
 
     Refuses, before downloading anything, paths that leave the pack folder and (unless
-    ``trust_unverified``) files without a published sha256 and size.
+    ``trust_unverified``) files without a published sha256 and size. ``only_directions``: keep
+    the installed pack's generator and encoder (whatever they are) and fetch only ``pack``'s
+    directions. ``samples``: random faces for the Z conversions and attribute models.
     """
     if isinstance(pack, str):
         if pack not in CATALOGUE:
@@ -159,6 +169,8 @@ def fetch(
         log(f"{name}: ready in {made} (made locally, nothing downloaded)")
         return made
     staging = staging_path(name, root)
+    if only_directions:
+        pack = _with_installed_models(pack, dest)
     files = pack.files()
     _check_paths(staging, files)
     unverifiable = [f for f in files if not f.verifiable]
@@ -173,11 +185,16 @@ def fetch(
     installed = dest / MANIFEST_NAME
     if installed.is_file():
         checks = verify_pack(dest)
-        if all(ok for _, ok, _ in checks):
+        current = _is_current(dest, files)
+        if current and all(ok for _, ok, _ in checks):
             log(f"{name}: already installed and verified in {dest}")
-            _convert_z_directions(dest, log)  # finishes a conversion an earlier run missed
+            _finish_directions(dest, log, samples, list(pack.directions))  # what a run missed
             return dest
-        log(f"{name}: the installed copy is damaged; fetching again (it stays until then)")
+        if not current:
+            log(f"{name}: the installed copy is older than the catalogue's; updating it "
+                "(files that still verify are kept)")  # fmt: skip
+        else:
+            log(f"{name}: the installed copy is damaged; fetching again (it stays until then)")
     staging.mkdir(parents=True, exist_ok=True)
     if installed.is_file():
         _reuse_good_files(dest, staging, [path for path, ok, _ in checks if ok])
@@ -188,8 +205,63 @@ def fetch(
     _write_json(staging / MANIFEST_NAME, manifest)
     _swap_into_place(staging, dest)
     log(f"{name}: installed in {dest}")
-    _convert_z_directions(dest, log)
+    _finish_directions(dest, log, samples, list(pack.directions))
     return dest
+
+
+def _with_installed_models(pack: CataloguePack, dest: Path) -> CataloguePack:
+    """``pack`` with the generator and encoder of the pack installed at ``dest``."""
+    from facesmith_server.model.pack import read_manifest_json
+
+    if not (dest / MANIFEST_NAME).is_file():
+        raise PackStoreError(
+            f"{dest.name}: --only-directions needs the pack installed in {dest} (its generator "
+            "and encoder are kept); fetch it without --only-directions first"
+        )
+    data = read_manifest_json(dest)
+    models = {}
+    for section in FILE_SECTIONS:
+        obj = data.get(section)
+        if not isinstance(obj, dict):
+            raise PackStoreError(f"{dest / MANIFEST_NAME}: no {section!r} entry")
+        models[section] = RemoteFile(
+            path=_str(obj, "path", section),
+            format=_str(obj, "format", section),
+            urls=tuple(str(u) for u in obj.get("urls", [])),
+            sha256=_str(obj, "sha256", section).lower(),
+            size=_int(obj, "size", section),
+            source=str(obj.get("source", "")),
+            license=str(obj.get("license", "")),
+            checksum_source=str(obj.get("checksum_source", "the installed manifest.json")),
+        )
+    return replace(pack, generator=models["generator"], encoder=models["encoder"])
+
+
+def _is_current(dest: Path, files: list[RemoteFile]) -> bool:
+    """Whether the installed manifest names every file of ``files`` as the catalogue does: same
+    sha256 (when published), verified as published, and for directions the same space, range,
+    group and install-time steps (an older install may read a file wrongly)."""
+    try:
+        data = json.loads((dest / MANIFEST_NAME).read_text(encoding="utf-8"))
+        installed = {str(obj.get("path")): obj for _, obj in manifest_files(data)}
+    except (OSError, ValueError, PackError):
+        return False
+    for remote in files:
+        obj = installed.get(remote.path)
+        if obj is None or (remote.sha256 is not None and obj.get("sha256") != remote.sha256):
+            return False
+        if bool(obj.get("verified", True)) != (remote.sha256 is not None):
+            return False
+        if isinstance(remote, RemoteDirection):
+            expected = {
+                "space": remote.space, "min": remote.min, "max": remote.max,
+                "group": remote.group, "derive_score": remote.derive_score,
+                "negate": remote.negate,
+            }  # fmt: skip
+            defaults: dict[str, Any] = {"group": "", "derive_score": "", "negate": False}
+            if any(obj.get(k, defaults.get(k)) != v for k, v in expected.items()):
+                return False
+    return True
 
 
 def _reuse_good_files(dest: Path, staging: Path, good: list[str]) -> None:
@@ -206,15 +278,31 @@ def _reuse_good_files(dest: Path, staging: Path, good: list[str]) -> None:
 
 
 def _keep_local_directions(dest: Path, staging: Path, manifest: dict[str, Any]) -> None:
-    """Directions added on this machine (`directions fit`, `convert-z`) survive a repair."""
+    """Directions made on this machine (`directions fit`, `convert-z`, Z boundaries converted at
+    install from the same boundary and settings) survive a repair or an update, and so do the
+    attribute models of unchanged directions."""
+    from facesmith_server.latent.zconvert import CONVERTED_FROM, conversion_key
+
     old = json.loads((dest / MANIFEST_NAME).read_text(encoding="utf-8"))
     ours = manifest.setdefault("directions", {})
+    boundaries = manifest.get("z_directions") or {}
     for name, entry in (old.get("directions") or {}).items():
-        if name in ours or not isinstance(entry, dict):
+        if not isinstance(entry, dict):
             continue
-        rel = str(entry.get("path", ""))
-        _reuse_good_files(dest, staging, [rel])
-        if (staging / rel).is_file():
+        if name in boundaries and entry.get(CONVERTED_FROM) != conversion_key(boundaries[name]):
+            continue  # converted from another boundary or with other settings: convert again
+        score = entry.get("score") if isinstance(entry.get("score"), dict) else None
+        if name in ours:  # the catalogue's: keep its attribute model if the file is unchanged
+            fresh = "score" in ours[name]
+            if score and not fresh and ours[name].get("sha256") == entry.get("sha256"):
+                rel = str(score.get("path", ""))
+                _reuse_good_files(dest, staging, [rel])
+                if (staging / rel).is_file():
+                    ours[name]["score"] = score
+            continue
+        rels = [str(entry.get("path", ""))] + ([str(score.get("path", ""))] if score else [])
+        _reuse_good_files(dest, staging, rels)
+        if all((staging / rel).is_file() for rel in rels):
             ours[name] = entry
 
 
@@ -230,18 +318,35 @@ def _swap_into_place(staging: Path, dest: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def _convert_z_directions(dest: Path, log: Log) -> None:
-    """Z-space boundaries become W directions through the pack's own mapping network."""
+def _finish_directions(dest: Path, log: Log, samples: int, order: list[str]) -> None:
+    """Z-space boundaries become W directions through the pack's own mapping network, and
+    directions published without an intercept get their attribute model (on this machine).
+    The manifest then lists the directions in ``order`` (the catalogue's: menus list groups
+    in the order they first appear), any others after them."""
     data = json.loads((dest / MANIFEST_NAME).read_text(encoding="utf-8"))
-    if not data.get("z_directions"):
-        return
-    from facesmith_server.latent.zconvert import (
-        convert_pack_z_directions,  # torch, only when needed
-    )
+    directions = data.get("directions") or {}
+    z_todo = [n for n in data.get("z_directions") or {} if n not in directions]
+    models_todo = [
+        n for n, e in directions.items()
+        if isinstance(e, dict) and e.get("derive_score") and not e.get("score")
+    ]  # fmt: skip
+    if z_todo or models_todo:
+        from facesmith_server.latent.zconvert import (
+            convert_pack_z_directions,  # torch, only when needed
+        )
 
-    log(f"{dest.name}: converting Z-space directions to W through the pack's mapping network")
-    for converted in convert_pack_z_directions(dest):
-        log(f"{dest.name}: {converted} converted to W (provenance in the manifest)")
+        log(f"{dest.name}: converting {len(z_todo)} Z-space boundaries to W and placing "
+            f"{len(z_todo) + len(models_todo)} attribute models in {samples} random faces of "
+            "the pack's mapping network")  # fmt: skip
+        done = convert_pack_z_directions(dest, n=samples, log=lambda m: log(f"{dest.name}: {m}"))
+        log(f"{dest.name}: {len(done)} directions finished (provenance in the manifest)")
+        data = json.loads((dest / MANIFEST_NAME).read_text(encoding="utf-8"))
+    listed = data.get("directions") or {}
+    rank = {name: i for i, name in enumerate(order)}
+    ordered = dict(sorted(listed.items(), key=lambda kv: rank.get(kv[0], len(rank))))
+    if list(ordered) != list(listed):
+        data["directions"] = ordered
+        _write_json(dest / MANIFEST_NAME, data)
 
 
 def _check_paths(staging: Path, files: list[RemoteFile]) -> None:
@@ -313,13 +418,29 @@ def _installed_manifest(
 
     def direction_entry(name: str) -> dict[str, Any]:
         d = pack.directions[name]
-        return file_entry(d) | {
+        entry = file_entry(d) | {
             "space": d.space,
             "min": d.min,
             "max": d.max,
             "default": d.default,
             "description": d.description,
         }
+        optional = {
+            "group": d.group,
+            "derive_score": d.derive_score,
+            "negate": d.negate,
+            "range_note": d.range_note,
+        }
+        entry |= {k: v for k, v in optional.items() if v}
+        if d.score is not None:
+            entry["score"] = file_entry(d.score) | {
+                "intercept": d.score.intercept,
+                "kind": d.score.kind,
+                "unit": d.score.unit,
+                "min": d.score.min,
+                "max": d.score.max,
+            }
+        return entry
 
     assert pack.generator is not None and pack.encoder is not None
     return {
@@ -364,6 +485,11 @@ def manifest_files(data: Any) -> Iterator[tuple[str, dict[str, Any]]]:
             if not isinstance(obj, dict):
                 raise PackStoreError(f"manifest.json: {section}.{name} must be an object")
             yield f"{section}.{name}", obj
+            score = obj.get("score")
+            if score is not None:
+                if not isinstance(score, dict):
+                    raise PackStoreError(f"manifest.json: {section}.{name}.score must be an object")
+                yield f"{section}.{name}.score", score
 
 
 def verify_pack(path: Path) -> list[tuple[str, bool, str]]:
@@ -459,6 +585,10 @@ def describe(name: str, root: Path | None = None) -> str:
                 "min": remote.min,
                 "max": remote.max,
                 "description": remote.description,
+                "group": remote.group,
+                "range_note": remote.range_note,
+                "derive_score": remote.derive_score,
+                "negate": remote.negate,
             }
         lines += _describe_file(label, obj)
     return "\n".join(lines)
@@ -471,9 +601,15 @@ def _describe_fields(data: dict[str, Any]) -> list[str]:
 
 def _describe_file(label: str, obj: dict[str, Any]) -> list[str]:
     lines = [f"  {label}: {obj.get('path')} ({obj.get('format')})"]
-    for key in ("space", "min", "max", "description", "size", "sha256", "checksum_source"):
-        if obj.get(key) not in (None, ""):
+    keys = ("space", "group", "min", "max", "range_note", "description", "negate", "kind",
+            "unit", "intercept", "size", "sha256", "checksum_source")  # fmt: skip
+    for key in keys:
+        if obj.get(key) not in (None, "", False):
             lines.append(f"      {key}: {obj[key]}")
+    if obj.get("derive_score"):
+        uses = "--set and swaps" if obj["derive_score"] == "binary" else "--set"
+        lines.append(f"      attribute model: {obj['derive_score']}, placed at install in random "
+                     f"faces of the generator (for {uses})")  # fmt: skip
     for key in ("source", "license"):
         if obj.get(key):
             lines.append(f"      {key}: {obj[key]}")

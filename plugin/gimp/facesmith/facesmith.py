@@ -313,10 +313,16 @@ class Facesmith(Gimp.PlugIn):
             procedure.set_documentation(
                 "Edit the faces in the layer with a facesmith edit",
                 "Adds a new layer above the selected one with every face (inside the selection, "
-                "if any) edited by the named edit of the server's model pack.",
+                "if any) edited by the named edit of the server's model pack. The pack's edits "
+                "come in groups (age, gender, hair, hair colour, beard, expression, eyes, nose, "
+                "mouth, face shape, skin, makeup, accessories, pose, …): `facesmith info` "
+                "lists them, and an unknown name is answered with that list.",
                 name,
             )
-            procedure.add_string_argument("edit", "_Edit", "Edit name (age, bald, …)", "age", flags)
+            procedure.add_string_argument(
+                "edit", "_Edit", "Edit name (age, bald, beard, bangs, …; by group in "
+                "`facesmith info`)", "age", flags,
+            )  # fmt: skip
             procedure.add_double_argument(
                 "strength", "S_trength", "Strength in the edit's units", -1000, 1000, 20, flags
             )

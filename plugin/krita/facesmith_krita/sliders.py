@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from facesmith_host.jobs import EditLike, EditRange, HostEdit
+from facesmith_host.jobs import EditLike, EditRange, HostEdit, group_edits
 
 from .qt import Qt, QtWidgets
 
@@ -24,7 +24,7 @@ class EditSliders(QtWidgets.QWidget):
         while self._form.rowCount():
             self._form.removeRow(0)
         self._rows, self._swap = [], None
-        for group, edits in _grouped(ranges):
+        for group, edits in group_edits(ranges):
             if group:
                 heading = QtWidgets.QLabel(f"<b>{group.capitalize()}</b>")
                 self._form.addRow(heading)
@@ -71,14 +71,6 @@ class EditSliders(QtWidgets.QWidget):
         row.addWidget(shown)
         self._form.addRow(edit.name, row)
         return edit, slider, shown
-
-
-def _grouped(ranges: tuple[EditRange, ...]) -> list[tuple[str, list[EditRange]]]:
-    """Edits by group, groups in order of first appearance; ungrouped ones first."""
-    groups: dict[str, list[EditRange]] = {"": []}
-    for edit in ranges:
-        groups.setdefault(edit.group, []).append(edit)
-    return [(name, edits) for name, edits in groups.items() if edits]
 
 
 def _value(edit: EditRange, position: int) -> float:

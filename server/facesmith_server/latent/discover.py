@@ -30,6 +30,7 @@ from facesmith_server.model.layers import PixelNorm
 from facesmith_server.model.pack import (
     MANIFEST_NAME,
     DirectionEntry,
+    ScoreEntry,
     parse_manifest,
     read_manifest_json,
     resolve_inside,
@@ -106,11 +107,14 @@ def sample_and_score(
 ) -> Samples:
     """n seeded z → w (truncated towards latent_avg [dim] when truncation < 1) → scores.
 
-    The generator must already be on ``device``; scoring runs batch by batch.
+    The generator must already be on ``device``; scoring runs batch by batch. Truncation ψ is
+    in [0, 1] (1: none), as in the generator: facesmith never extrapolates away from the mean.
     """
     if n < 1 or batch < 1:
         raise ValueError(f"n and batch must be positive, got {n} and {batch}")
-    if truncation != 1.0 and latent_avg is None:
+    if not 0.0 <= truncation <= 1.0:
+        raise ValueError(f"truncation ψ must be in [0, 1] (1 = none), got {truncation}")
+    if truncation < 1.0 and latent_avg is None:
         raise ValueError("truncation needs the pack's mean latent")
     rng = torch.Generator(device="cpu").manual_seed(seed)
     z_all = torch.randn(n, generator.style_dim, generator=rng)
@@ -118,7 +122,7 @@ def sample_and_score(
     for start in range(0, n, batch):
         z = z_all[start : start + batch].to(device)
         w = generator.mapping(z)
-        if truncation != 1.0 and latent_avg is not None:
+        if truncation < 1.0 and latent_avg is not None:
             avg = latent_avg.reshape(1, -1).to(w)
             w = avg + truncation * (w - avg)
         s = np.asarray(scorer(z, w), dtype=np.float64).reshape(-1)
@@ -216,6 +220,23 @@ def discover_direction(
     return Discovery(fit, provenance)
 
 
+def sample_population(
+    generator: Generator,
+    n: int,
+    seed: int = 0,
+    *,
+    device: torch.device | str = "cpu",
+    batch: int = 1024,
+    progress: ProgressFn | None = None,
+) -> Samples:
+    """n seeded z and their w = mapping(z), untruncated (scores all 0): the random faces that
+    Z boundaries are converted on and attribute models are placed in."""
+    return sample_and_score(
+        generator, lambda z, w: np.zeros(len(z)), n, seed=seed, device=device, batch=batch,
+        progress=progress,
+    )  # fmt: skip
+
+
 def z_to_w(
     boundary_z: np.ndarray,
     generator: Generator,
@@ -225,13 +246,15 @@ def z_to_w(
     device: torch.device | str = "cpu",
     batch: int = 1024,
     progress: ProgressFn | None = None,
+    population: Samples | None = None,
 ) -> Fit:
     """Convert a Z-space boundary normal [dim] / [1, dim] into a W direction [1, dim].
 
     Samples z, scores each with the boundary (z·n̂ on PixelNorm'd z), fits the score linearly in
     W = mapping(z) (ridge). Strength 1 moves the Z score by 1, i.e. one standard deviation of
     the attribute over random faces. The fit's Pearson correlation on held-out samples says how
-    linear the attribute is in W.
+    linear the attribute is in W. ``population`` (from `sample_population`) replaces the
+    sampling, so that many boundaries are converted on the same faces.
     """
     normal = np.asarray(boundary_z, dtype=np.float32).reshape(-1)
     if normal.shape[0] != generator.style_dim or not np.all(np.isfinite(normal)):
@@ -241,16 +264,12 @@ def z_to_w(
         )
     if float(np.linalg.norm(normal)) == 0.0:
         raise ValueError("the Z boundary is all zeros")
-    samples = sample_and_score(
-        generator,
-        z_boundary_scorer(normal),
-        n,
-        seed=seed,
-        device=device,
-        batch=batch,
-        progress=progress,
-    )
-    return fit_direction(samples.w, samples.scores, "continuous", seed=seed)
+    if population is None:
+        population = sample_population(
+            generator, n, seed, device=device, batch=batch, progress=progress
+        )
+    scores = z_boundary_scorer(normal)(torch.from_numpy(population.z), torch.empty(0))
+    return fit_direction(population.w, scores, "continuous", seed=seed)
 
 
 # -- writing into a pack -----------------------------------------------------------------------
@@ -267,9 +286,12 @@ def write_direction(
     source: str = "",
     license: str | None = None,
     overwrite: bool = False,
+    group: str = "",
+    extra: dict[str, Any] | None = None,
 ) -> DirectionEntry:
     """Add ``directions/NAME.npy`` and its manifest entry (sha256, size, source, licence,
-    provenance); each file is replaced atomically, the vector file first.
+    group, provenance, and ``extra`` keys); each file is replaced atomically, the vector file
+    first.
 
     vector [1, dim] → space "w"; [num_ws, dim] → "w+". ``license`` defaults to the
     generator's (a fitted direction is derived from it).
@@ -308,14 +330,71 @@ def write_direction(
         max=high,
         default=min(max(0.0, low), high),
         description=description,
+        group=group,
     )
-    directions[name] = {**asdict(entry), "provenance": provenance.to_dict()}
+    fields = {k: v for k, v in asdict(entry).items() if v is not None and (k != "group" or v)}
+    directions[name] = {**fields, **(extra or {}), "provenance": provenance.to_dict()}
     parse_manifest(data)  # validate before anything is written
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, payload)
+    _write_manifest(root, data)
+    return entry
+
+
+def write_score(
+    pack_root: Path | str,
+    name: str,
+    normal: np.ndarray,
+    intercept: float,
+    kind: str,
+    *,
+    unit: str = "",
+    range: tuple[float, float] = (0.0, 1.0),
+    source: str = "",
+    provenance: dict[str, Any] | None = None,
+) -> ScoreEntry:
+    """Give the pack's direction ``name`` its attribute model: ``directions/NAME.score.npy``
+    (the normal [1, dim]) and the entry's "score" (intercept, kind, unit, target range,
+    sha256, size, provenance). The file is written first, then the manifest, each atomically.
+    """
+    root = Path(pack_root)
+    data = read_manifest_json(root)
+    directions = data.get("directions")
+    if not isinstance(directions, dict) or not isinstance(directions.get(name), dict):
+        raise ValueError(f"the pack has no direction {name!r} to give an attribute model")
+    array = np.asarray(normal, dtype=np.float32).reshape(1, -1)
+    if not (np.all(np.isfinite(array)) and np.isfinite(intercept)):
+        raise ValueError(f"the attribute model of {name!r} holds non-finite values")
+    relative = f"{DIRECTIONS_FOLDER}/{name}.score.npy"
+    path = resolve_inside(root, relative)
+    buffer = io.BytesIO()
+    np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
+    payload = buffer.getvalue()
+    direction = directions[name]
+    entry = ScoreEntry(
+        path=relative,
+        format="npy",
+        sha256=_sha256_bytes(payload),
+        size=len(payload),
+        source=source,
+        license=str(direction.get("license", "")),
+        intercept=float(intercept),
+        kind=kind,
+        unit=unit,
+        min=float(range[0]),
+        max=float(range[1]),
+    )
+    direction["score"] = {**asdict(entry), **({"provenance": provenance} if provenance else {})}
+    parse_manifest(data)  # validate before anything is written
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, payload)
+    _write_manifest(root, data)
+    return entry
+
+
+def _write_manifest(root: Path, data: Any) -> None:
     text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
     atomic_write(root / MANIFEST_NAME, text.encode("utf-8"))
-    return entry
 
 
 def _sha256_bytes(payload: bytes) -> str:

@@ -4,7 +4,10 @@
   (the file e4e, ReStyle and HyperStyle use, e.g. `stylegan2-ffhq-config-f.pt`).
 - e4e: `{"state_dict": {"encoder.<...>": ..., "decoder.<g_ema names>": ...},
   "latent_avg": [num_ws, dim], "opts": {...}}`.
-Files are read with `torch.load(weights_only=True)`: a pickle with code is refused.
+Files are read with `torch.load(weights_only=True)`: a pickle with code is refused. They are
+memory-mapped onto the CPU (zip files, i.e. every file torch >= 1.6 writes), so only the tensors
+used are read: the official generator file also holds `g` and `d` (381 MB in all, a third of it
+`g_ema`), the e4e file its decoder; neither is ever loaded whole, on the CPU or the GPU.
 """
 
 from __future__ import annotations
@@ -25,6 +28,14 @@ from facesmith_server.model.official_names import load_official_state_dict, offi
 ENCODER_PREFIX = "encoder."
 DECODER_PREFIX = "decoder."
 MEAN_LATENT_SAMPLES = 10_000  # used only when a generator file has no latent_avg
+ZIP_MAGIC = b"PK\x03\x04"  # torch's zip serialisation (>= 1.6): can be memory-mapped
+# Buffers that hold no learned values (FIR kernels made from the blur taps): a copy of g_ema
+# without them (some conversions drop buffers) gets them rebuilt.
+CONSTANT_BUFFER = re.compile(r"(convs\.\d+\.conv\.blur|to_rgbs\.\d+\.upsample)\.kernel")
+SHOWN_KEYS = 4  # keys named per kind of mismatch in an error message
+# What e4e's own code reads from "opts" (utils/model_utils.setup_model, models/psp.pSp,
+# scripts/inference.py): the dataset type decides the generator size there ("ffhq" → 1024).
+E4E_DATASET_TYPE = "ffhq_encode"
 
 ModuleT = TypeVar("ModuleT", bound=nn.Module)
 
@@ -33,12 +44,17 @@ def load_generator(path: Path | str, device: torch.device | str) -> tuple[Genera
     """Load a rosinality StyleGAN2 checkpoint -> (Generator in eval mode, latent_avg [dim]).
 
     size, style_dim, n_mlp and the channel table are inferred from the tensor shapes.
-    A file without latent_avg gets the mean w of 10k random z (seeded, deterministic).
+    A file without latent_avg gets the mean w of 10k random z (seeded, deterministic). A copy
+    without the constant blur/upsample kernel buffers gets them rebuilt; any other missing,
+    extra or misshapen tensor is refused, named as the file names it.
     """
     path = Path(path)
-    ckpt = _load_dict(path, device)
+    ckpt = _load_dict(path)
     state = _tensor_dict(path, ckpt, "g_ema")
     generator = _build_generator(path, state)
+    expected = official_state_dict(generator)
+    state = _with_constant_buffers(state, expected)
+    _check_keys(path, "g_ema", state, expected)
     _load_strict(path, lambda: load_official_state_dict(generator, state), "g_ema")
     generator = _freeze(generator.to(device))
     latent_avg = ckpt.get("latent_avg")
@@ -53,7 +69,7 @@ def load_encoder(
 ) -> tuple[Encoder4Editing, torch.Tensor]:
     """Load an e4e checkpoint -> (Encoder4Editing in eval mode, latent_avg [num_ws, dim])."""
     path = Path(path)
-    ckpt = _load_dict(path, device)
+    ckpt = _load_dict(path)
     full = _tensor_dict(path, ckpt, "state_dict")
     state = {k[len(ENCODER_PREFIX) :]: v for k, v in full.items() if k.startswith(ENCODER_PREFIX)}
     if not state:
@@ -63,6 +79,7 @@ def load_encoder(
     except (KeyError, ValueError, IndexError) as exc:
         raise CheckpointError(f"{path}: not an e4e encoder layout ({exc})") from exc
     encoder = Encoder4Editing(config)
+    _check_keys(path, "state_dict", state, encoder.state_dict(), prefix=ENCODER_PREFIX)
     _load_strict(path, lambda: encoder.load_state_dict(state), "encoder")
     if "latent_avg" not in ckpt:
         raise CheckpointError(f"{path}: no 'latent_avg' (e4e predicts offsets from it)")
@@ -81,16 +98,12 @@ def save_generator(path: Path | str, generator: Generator, latent_avg: torch.Ten
 def save_encoder(
     path: Path | str, encoder: Encoder4Editing, generator: Generator, latent_avg: torch.Tensor
 ) -> None:
-    """Write the e4e layout; latent_avg [dim] or [num_ws, dim] is stored as [num_ws, dim]."""
+    """Write the e4e layout; latent_avg [dim] or [num_ws, dim] is stored as [num_ws, dim], with
+    the options e4e's own scripts read (`e4e_options`)."""
     state = {ENCODER_PREFIX + k: v for k, v in encoder.state_dict().items()}
     state.update({DECODER_PREFIX + k: v for k, v in official_state_dict(generator).items()})
     rows = _cpu_tensor(latent_avg).reshape(-1, encoder.style_dim)
-    opts = {
-        "encoder_type": "Encoder4Editing",
-        "stylegan_size": generator.size,
-        "start_from_latent_avg": True,
-        "input_nc": 3,
-    }
+    opts = e4e_options(generator.size)
     ckpt = {
         "state_dict": _cpu(state),
         "latent_avg": rows.expand(encoder.num_ws, -1).clone(),
@@ -99,15 +112,38 @@ def save_encoder(
     torch.save(ckpt, Path(path))
 
 
+def e4e_options(stylegan_size: int) -> dict[str, Any]:
+    """The "opts" of an e4e file, as e4e's code reads them: `setup_model` picks the generator
+    size from ``dataset_type`` (an "ffhq" type means 1024) and e4e's `scripts/inference.py`
+    looks its transforms up by it; `pSp` reads the encoder type, the start from latent_avg
+    and the size; the rest are the values of the official FFHQ encoder's training options."""
+    return {
+        "dataset_type": E4E_DATASET_TYPE,
+        "encoder_type": "Encoder4Editing",
+        "stylegan_size": stylegan_size,
+        "start_from_latent_avg": True,
+        "input_nc": 3,
+        "label_nc": 0,
+        "output_size": stylegan_size,
+        "checkpoint_path": None,  # setup_model sets it to the file it loads
+        "test_batch_size": 1,
+        "test_workers": 1,
+        "resize_outputs": False,
+    }
+
+
 # --------------------------------------------------------------------------------------------
 
 
-def _load_dict(path: Path, device: torch.device | str) -> dict[str, Any]:
-    """torch.load(weights_only=True) a dict, or raise CheckpointError saying why not."""
+def _load_dict(path: Path) -> dict[str, Any]:
+    """torch.load(weights_only=True) a dict onto the CPU, memory-mapped when the file is a zip
+    (only the tensors used are then read), or raise CheckpointError saying why not."""
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint file does not exist")
+    with path.open("rb") as f:
+        mmap = f.read(len(ZIP_MAGIC)) == ZIP_MAGIC
     try:
-        obj = torch.load(path, map_location=device, weights_only=True)
+        obj = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except Exception as exc:  # any unpickling / zip / IO failure means "not a usable file"
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(
@@ -144,6 +180,53 @@ def _build_generator(path: Path, state: Mapping[str, torch.Tensor]) -> Generator
         raise CheckpointError(f"{path}: not a StyleGAN2 g_ema layout (missing {exc})") from exc
     size = max(channels)
     return Generator(size, style_dim, n_mlp, channels=channels)
+
+
+def _with_constant_buffers(
+    state: Mapping[str, torch.Tensor], expected: Mapping[str, torch.Tensor]
+) -> dict[str, torch.Tensor]:
+    """``state`` plus the constant FIR kernels it lacks, taken from a fresh generator."""
+    rebuilt = {
+        key: value.detach().clone()
+        for key, value in expected.items()
+        if key not in state and CONSTANT_BUFFER.fullmatch(key)
+    }
+    return {**state, **rebuilt}
+
+
+def _check_keys(
+    path: Path,
+    what: str,
+    state: Mapping[str, torch.Tensor],
+    expected: Mapping[str, torch.Tensor],
+    prefix: str = "",
+) -> None:
+    """CheckpointError naming, as the file names them, the tensors missing from ``state``, the
+    ones it has too many and those of the wrong shape (``prefix``: the file's key prefix)."""
+    # BatchNorm fills in a missing step counter itself (files of torch < 0.4.1 have none)
+    missing = [k for k in expected if k not in state and not k.endswith("num_batches_tracked")]
+    extra = [k for k in state if k not in expected]
+    shapes = [
+        f"'{prefix}{k}' is {list(state[k].shape)}, expected {list(v.shape)}"
+        for k, v in expected.items()
+        if k in state and state[k].shape != v.shape
+    ]
+    if not (missing or extra or shapes):
+        return
+
+    def named(keys: list[str]) -> str:
+        more = f" and {len(keys) - SHOWN_KEYS} more" if len(keys) > SHOWN_KEYS else ""
+        return ", ".join(f"'{prefix}{k}'" for k in keys[:SHOWN_KEYS]) + more
+
+    parts = []
+    if missing:
+        parts.append(f"missing {named(missing)}")
+    if extra:
+        parts.append(f"unexpected {named(extra)}")
+    if shapes:
+        more = f" and {len(shapes) - SHOWN_KEYS} more" if len(shapes) > SHOWN_KEYS else ""
+        parts.append("wrong shapes: " + "; ".join(shapes[:SHOWN_KEYS]) + more)
+    raise CheckpointError(f"{path}: '{what}' does not match the layout: " + "; ".join(parts))
 
 
 def _load_strict(path: Path, load: Callable[[], object], what: str) -> None:

@@ -240,9 +240,14 @@ class Generator(nn.Module):
         truncation_latent: torch.Tensor | None = None,
         noise_mode: str = "const",
     ) -> torch.Tensor:
-        """z: [N, dim] -> image [N, 3, size, size]; truncation_latent: [dim] or [1, dim]."""
+        """z: [N, dim] -> image [N, 3, size, size]; truncation_latent: [dim] or [1, dim].
+
+        Truncation ψ < 1 pulls w towards ``truncation_latent``; ψ >= 1 leaves w as it is, as
+        in the reference implementations (rosinality's and NVIDIA's only truncate below 1):
+        facesmith never extrapolates away from the mean.
+        """
         w = self.mapping(z)
-        if truncation != 1.0 and truncation_latent is not None:
+        if truncation < 1.0 and truncation_latent is not None:
             w = truncation_latent.reshape(1, -1) + truncation * (
                 w - truncation_latent.reshape(1, -1)
             )

@@ -317,7 +317,10 @@ def verified_file(root: Path, entry: FileEntry) -> Path:
 def load_direction(
     root: Path, name: str, entry: DirectionEntry, num_ws: int, dim: int
 ) -> Direction:
-    """Load a direction file -> Direction with vector [1, dim] (w) or [num_ws, dim] (w+)."""
+    """Load a direction file -> Direction with vector [1, dim] (w, or a z boundary) or
+    [num_ws, dim] (w+), float32 whatever the file holds (STIT's are float64). Torch tensors
+    are mapped to the CPU (e4e's pose.pt was saved on a CUDA device). The server itself
+    never gets z: its manifest refuses Z-space directions."""
     path = verified_file(root, entry)
     raw = _read_direction_array(path, entry.format)
     vector = _direction_rows(path, raw, entry.space, num_ws, dim)
@@ -353,10 +356,15 @@ def _direction_rows(path: Path, raw: np.ndarray, space: str, num_ws: int, dim: i
     while arr.ndim > 2 and arr.shape[0] == 1:
         arr = arr[0]
     arr = arr.reshape(1, -1) if arr.ndim == 1 else arr
-    rows = 1 if space == "w" else num_ws
+    rows = num_ws if space == "w+" else 1
     if arr.ndim != 2 or arr.shape[1] != dim or arr.shape[0] not in (1, rows):
-        expected = f"[{dim}] or [1, {dim}]" + ("" if space == "w" else f" or [{num_ws}, {dim}]")
-        raise PackError(f"{path}: {space} direction must be {expected}, got {list(raw.shape)}")
+        expected = f"[{dim}] or [1, {dim}]" + ("" if rows == 1 else f" or [{num_ws}, {dim}]")
+        hint = ""
+        if space != "w+" and arr.ndim == 2 and arr.shape == (num_ws, dim):
+            hint = f' (that is a W+ direction, {num_ws} rows: its space is "w+")'
+        raise PackError(
+            f"{path}: {space} direction must be {expected}, got {list(raw.shape)}{hint}"
+        )
     if space == "w+":
         arr = np.broadcast_to(arr, (num_ws, dim))
     return np.ascontiguousarray(arr, dtype=np.float32)
