@@ -166,6 +166,13 @@ def test_cli_trains_writes_weights_and_report(
     assert report["alignment"].startswith("template")
     assert load_attribute(out).meta["attribute"] == "Bald"
 
+    negated = tmp_path / "models" / "hair.pt"
+    argv_negated = [*argv[:-1], str(negated), "--negate", "--iterations", "2", "--batch", "8"]
+    assert main(argv_negated) == 0
+    meta = load_attribute(negated).meta
+    assert meta["name"] == "not_bald" and meta["negated"] is True
+    capsys.readouterr()
+
     argv[argv.index("Bald")] = "Hat"
     assert main(argv) == 1
     error = capsys.readouterr().err

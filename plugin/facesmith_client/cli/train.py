@@ -211,6 +211,11 @@ def _add_classifier_parser(sub: Any) -> None:
     )
     p.add_argument("--data", type=Path, required=True, metavar="FILE.npz")
     p.add_argument("--attribute", required=True, metavar="NAME", help="a label, e.g. Bald")
+    p.add_argument(
+        "--negate",
+        action="store_true",
+        help="learn the label's absence (e.g. No_Beard → beard)",
+    )
     p.add_argument("--out", type=Path, required=True, metavar="FILE.pt")
     p.add_argument("--iterations", type=int, default=2000, metavar="N", help="steps (2000)")
     p.add_argument("--batch", type=int, default=64, metavar="B", help="faces per step (64)")

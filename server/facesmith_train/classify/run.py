@@ -7,7 +7,7 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -51,8 +51,10 @@ def run(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     data = load_attribute_data(args.data, args.attribute)
+    if args.negate:
+        data = replace(data, labels=~data.labels)
     device = choose_device(args.device)
-    name = args.attribute.lower()
+    name = ("not_" if args.negate else "") + args.attribute.lower()
     train = ~data.held_out
 
     def say(line: str) -> None:  # progress on stderr, results on stdout
@@ -72,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
     meta: dict[str, Any] = {
         "name": name,
         "attribute": args.attribute,
+        "negated": bool(args.negate),
         "threshold": result.threshold,
         "alignment": data.alignment,
         "input_size": INPUT_SIZE,
