@@ -114,3 +114,36 @@ def test_bad_shapes_are_refused() -> None:
     frame = np.zeros((100, 100, 3), np.uint8)
     with pytest.raises(ValueError, match="crop must be"):
         paste_back(frame, np.zeros((64, 64, 3)), np.zeros((32, 32)), np.eye(2, 3))
+
+
+def test_a_hair_edit_reaches_above_the_brows_and_nothing_outside_the_mask(
+    photo: tuple[np.ndarray, list[Face]],
+) -> None:
+    """An edit of the hair alone (the top of the FFHQ framing: crown and forehead) comes
+    through the paste-back above each face's brows, and only inside its mask."""
+    image, faces = photo
+    out, mask = image, face_mask(SIZE)
+    for face in faces:
+        crop, matrix = align_face(image, face.landmarks, SIZE)
+        edited = crop.copy()
+        edited[: int(0.35 * SIZE)] = np.clip(edited[: int(0.35 * SIZE)] + 0.4, 0, 1)  # the hair
+        out = paste_back(out, edited, mask, matrix, reconstruction=crop)
+    changed = (out != image).any(axis=2)
+    inside = np.zeros_like(changed)
+    for face in faces:
+        _, matrix = align_face(image, face.landmarks, SIZE)
+        inside |= _mask_in_photo(mask, matrix, image.shape[:2]) > 0
+        eyes_y = float(face.landmarks[:2, 1].mean())
+        eye_distance = float(np.linalg.norm(face.landmarks[1] - face.landmarks[0]))
+        x0, x1 = (float(v) for v in face.landmarks[:2, 0])
+        above_brows = changed[: int(eyes_y - 0.5 * eye_distance), int(x0) : int(x1)]
+        assert above_brows.mean() > 0.5  # the forehead and hair above the brows changed
+    assert changed.any() and not (changed & ~inside).any()
+
+
+def _mask_in_photo(mask: np.ndarray, matrix: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    import cv2
+
+    height, width = shape[:2]
+    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    return cv2.warpAffine(mask, matrix, (width, height), flags=flags, borderValue=0)

@@ -78,6 +78,24 @@ def test_edit_of_a_krita_layer_changes_only_the_face_and_keeps_alpha(link, photo
     assert bytes(preview.data) != bytes(outcome.data)
 
 
+def test_the_swap_gender_preset_swaps_each_face_through_the_worker(link, photos_dir: Path):
+    photo = rgba(read_image(photos_dir / "whole" / "obama.jpg"))
+    image = host_image(photo, "u8", "BGRA")
+    status = jobs.server_info(link)
+    assert status.edit("gender").swappable and not status.edit("bald").swappable
+    preset = next(p for p in jobs.PRESETS if p.key == "swap_gender")
+    edit = jobs.preset_edit(preset, status)
+    assert edit == jobs.HostEdit("gender", mode="swap")
+    assert jobs.layer_name([edit, ("age", 20.0)]) == "facesmith: gender swapped, age +20"
+    outcome = jobs.edit(link, image, [edit])
+    after = np.frombuffer(outcome.data, np.uint8).reshape(photo.shape)
+    assert outcome.faces_edited == 1 and np.any(after != photo[:, :, [2, 1, 0, 3]])
+    absolute = jobs.edit(link, image, [jobs.HostEdit("age", mode="set", target=70.0)])
+    assert bytes(absolute.data) != bytes(image.data)
+    with pytest.raises(WorkerError, match="cannot be swapped"):
+        jobs.edit(link, image, [jobs.HostEdit("age", mode="swap")])
+
+
 @pytest.mark.parametrize(
     ("dtype", "order", "numpy_dtype"), [("u16", "BGRA", "<u2"), ("f16", "RGBA", "<f2")]
 )
