@@ -143,10 +143,13 @@ def test_set_and_swap_gender_edit_every_face(
 ) -> None:
     code = main(
         ["edit", str(inputs["two"]), "--set", "age=70", "--swap-gender", "--quality", "encoder",
-         "--server", server, "--out-dir", str(tmp_path)]
+         "--compare", "--server", server, "--out-dir", str(tmp_path)]
     )  # fmt: skip
     assert code == 0, capsys.readouterr().err
-    assert_edited_like(read_image(inputs["two"]), read_image(tmp_path / "two_people_facesmith.png"))
+    source, out = read_image(inputs["two"]), read_image(tmp_path / "two_people_facesmith.png")
+    assert_edited_like(source, out)
+    compare = read_image(tmp_path / "two_people_facesmith_compare.png")
+    assert np.array_equal(compare, np.concatenate([source, out], axis=1))
 
 
 def test_set_and_swap_on_edits_without_a_model_are_refused(

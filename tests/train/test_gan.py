@@ -148,3 +148,22 @@ def test_facesmith_cli_has_train_gan() -> None:
         ["train", "gan", "--data", "a.npz", "--data", "b.npz", "--out", "o", "--iterations", "3"]
     )
     assert args.run.__name__ == "run_gan" and args.size == 64 and len(args.data) == 2
+
+
+def test_weights_file_warm_starts_a_run_elsewhere(images, tmp_path) -> None:
+    from facesmith_train.gan.checkpoint import WEIGHTS_NAME
+
+    config = replace(tiny_config(2), sample_every=100, checkpoint_every=1)
+    first = train(config, images, tmp_path / "a", CPU, log=lambda _: None)
+    weights = tmp_path / "a" / WEIGHTS_NAME
+    assert weights.stat().st_size < (tmp_path / "a" / CHECKPOINT_NAME).stat().st_size / 3
+    lines: list[str] = []
+    moved = train(replace(config, iterations=2), images, tmp_path / "b", CPU, resume=True,
+                  log=lines.append, warm_start=weights)  # fmt: skip
+    assert moved.step == 2 and any("started from the weights" in line for line in lines)
+    for name in ("generator", "g_ema", "discriminator"):
+        a, b = getattr(first, name).state_dict(), getattr(moved, name).state_dict()
+        assert all(torch.allclose(a[k], b[k], rtol=1e-2, atol=1e-3) for k in a), name
+    more = train(replace(config, iterations=3), images, tmp_path / "c", CPU,
+                 log=lambda _: None, warm_start=weights)  # fmt: skip
+    assert more.step == 3

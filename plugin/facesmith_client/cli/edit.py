@@ -97,6 +97,11 @@ def add_edit_parser(commands: Any) -> None:
         help="write a contact sheet: the photo at strengths of NAME across its range",
     )
     p.add_argument("--sweep-steps", type=int, default=5, metavar="N", help="strengths in a sweep")
+    p.add_argument(
+        "--compare",
+        action="store_true",
+        help="also write NAME_facesmith_compare.png: the photo and the result side by side",
+    )
     p.add_argument("--out-dir", type=Path, help="output folder (default: beside each input)")
     p.add_argument(
         "--mode",
@@ -257,8 +262,9 @@ def _edit_one(
     from facesmith_client.vision.images import write_image
 
     def work(bar: ProgressBar) -> tuple[Path, str]:
+        photo = load_input(name)
         edited, faces = edit_photo(
-            load_input(name),
+            photo,
             client,
             detector,
             edits,
@@ -270,6 +276,11 @@ def _edit_one(
         )
         out = output_path(name, args.out_dir)
         write_image(out, edited)
+        if args.compare:
+            import numpy as np
+
+            compare = output_path(name, args.out_dir, f"{OUTPUT_SUFFIX}_compare", ".png")
+            write_image(compare, np.concatenate([photo, edited], axis=1))
         return out, f"{len(faces)} face(s) edited"
 
     return _per_photo(name, work)

@@ -80,6 +80,13 @@ def add_gan_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="continue from OUT/checkpoint.pt (its architecture wins)",
     )
+    p.add_argument(
+        "--warm-start",
+        type=Path,
+        metavar="weights.pt",
+        help="with no checkpoint to resume, start from a run's fp16 weights file (OUT/weights.pt "
+        "of another run; optimisers start afresh)",
+    )
     add_device_argument(p)
     add_threads_argument(p)
 

@@ -22,6 +22,8 @@ from facesmith_train.gan.config import ModelConfig
 from facesmith_train.gan.discriminator import Discriminator
 
 CHECKPOINT_NAME = "checkpoint.pt"
+WEIGHTS_NAME = "weights.pt"  # fp16 networks only: small enough to keep in the repository
+WEIGHTS_FORMAT = "facesmith-gan-weights-1"
 EXPORT_NAME = "stylegan2.pt"  # rosinality layout, what a pack ships
 FORMAT = "facesmith-gan-1"
 LATENT_AVG_SAMPLES = 10_000
@@ -85,6 +87,42 @@ def restore_checkpoint(ckpt: dict[str, Any], state: GanState) -> None:
     stored = ckpt.get("condition")
     state.condition = Condition.from_dict(stored) if stored else None
     _restore_rng(ckpt["rng"], state.data_rng)
+
+
+def save_weights(path: Path, state: GanState) -> None:
+    """The three networks in fp16 with the step and the condition, no optimiser or RNG states:
+    what a run needs to go on elsewhere (`restore_weights`; Adam starts afresh)."""
+
+    def half(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+        return {k: v.half() if v.is_floating_point() else v
+                for k, v in module.state_dict().items()}  # fmt: skip
+
+    atomic_torch_save(path, {
+        "format": WEIGHTS_FORMAT,
+        "model": state.model.to_dict(),
+        "step": state.step,
+        "generator": half(state.generator),
+        "g_ema": half(state.g_ema),
+        "discriminator": half(state.discriminator),
+        "condition": state.condition.to_dict() if state.condition else None,
+    })  # fmt: skip
+
+
+def read_weights(path: Path) -> dict[str, Any]:
+    return read_tagged(path, WEIGHTS_FORMAT, "GAN weights file")
+
+
+def restore_weights(weights: dict[str, Any], state: GanState) -> None:
+    """Load `read_weights`'s dict into a fresh state built with the same ModelConfig."""
+    if ModelConfig.from_dict(weights["model"]) != state.model:
+        raise ValueError(f"weights of model {weights['model']} != {state.model.to_dict()}")
+    for name in ("generator", "g_ema", "discriminator"):
+        module = getattr(state, name)
+        module.load_state_dict({k: v.float() if v.is_floating_point() else v
+                                for k, v in weights[name].items()})  # fmt: skip
+    state.step = int(weights["step"])
+    stored = weights.get("condition")
+    state.condition = Condition.from_dict(stored) if stored else None
 
 
 def export_generator(path: Path, g_ema: Generator) -> None:

@@ -27,11 +27,15 @@ from facesmith_train.gan.args import build_parser
 from facesmith_train.gan.checkpoint import (
     CHECKPOINT_NAME,
     EXPORT_NAME,
+    WEIGHTS_NAME,
     GanState,
     export_generator,
     read_checkpoint,
+    read_weights,
     restore_checkpoint,
+    restore_weights,
     save_checkpoint,
+    save_weights,
 )
 from facesmith_train.gan.condition import SOURCES, fit_condition, labels_from_z, standardise
 from facesmith_train.gan.config import ModelConfig, TrainConfig
@@ -133,8 +137,11 @@ def train(
     device: torch.device,
     resume: bool = False,
     log: Callable[[str], None] = print,
+    warm_start: Path | None = None,
 ) -> GanState:
     """Train up to config.iterations steps; checkpoint, export and grid at the end.
+    ``warm_start``: a weights file (`save_weights`) to start from when there is no checkpoint
+    to resume.
     ``data``: a TrainingSet (its labels are used when config.condition names any) or bare
     uint8 images [N, 3, S, S] for an unconditional run."""
     data = data if isinstance(data, TrainingSet) else TrainingSet(data, {})
@@ -142,14 +149,19 @@ def train(
     checkpoint = out_dir / CHECKPOINT_NAME
     model = replace(config.model, cond_dim=len(config.condition))
     ckpt = read_checkpoint(checkpoint) if resume and checkpoint.is_file() else None
-    if ckpt is not None:
-        model = ModelConfig.from_dict(ckpt["model"])
+    weights = read_weights(warm_start) if ckpt is None and warm_start is not None else None
+    stored = ckpt or weights
+    if stored is not None:
+        model = ModelConfig.from_dict(stored["model"])
         if model.size != config.model.size:
-            raise ValueError(f"{checkpoint} is {model.size} px, --size asks {config.model.size}")
+            raise ValueError(f"the run is {model.size} px, --size asks {config.model.size}")
     state = build_state(model, config, device)
     if ckpt is not None:
         restore_checkpoint(ckpt, state)
         log(f"resumed from {checkpoint} at step {state.step}")
+    elif weights is not None:
+        restore_weights(weights, state)
+        log(f"started from the weights in {warm_start} at step {state.step} (fresh optimisers)")
     else:
         if resume:
             log(f"no {checkpoint}; starting a new run")
@@ -222,6 +234,7 @@ def _run_loop(
             )
         if step % config.checkpoint_every == 0 or step == config.iterations:
             save_checkpoint(out_dir / CHECKPOINT_NAME, state)
+            save_weights(out_dir / WEIGHTS_NAME, state)
             export_generator(out_dir / EXPORT_NAME, state.g_ema)
             # Small copies of g_ema, to measure how variety grows along the run.
             snapshot = out_dir / SNAPSHOTS / f"g_ema-{step:07d}.pt"
@@ -287,7 +300,7 @@ def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     device = choose_device(args.device)
     data = load_training_set(args.data, args.size, config.condition)
-    train(config, data, args.out, device, resume=args.resume,
+    train(config, data, args.out, device, resume=args.resume, warm_start=args.warm_start,
           log=lambda line: print(line, flush=True))  # fmt: skip
     print(f"wrote {args.out / EXPORT_NAME} and {args.out / CHECKPOINT_NAME}", flush=True)
     return 0
