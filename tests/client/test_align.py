@@ -87,3 +87,16 @@ def test_crop_of_a_face_at_the_border_has_no_black_edges(photos_dir: Path) -> No
     (face,) = detect_faces(image, load_detector())
     crop, _ = align_face(image, face.landmarks, 128)
     assert crop.min(axis=2).max(axis=1).min() > 0.02  # no all-black row from padding
+
+
+def test_a_box_moves_with_the_framing() -> None:
+    from facesmith.alignment import FFHQ, parse_alignment
+    from facesmith_client.vision.align import box_in_template
+
+    box = (0.254, 0.363, 0.738, 0.848)
+    assert box_in_template(box, FFHQ) == pytest.approx(box, abs=1e-9)
+    tight = parse_alignment("template eye_scale=1.2 mouth_scale=1.08 centre_shift=0.5")
+    left, top, right, bottom = box_in_template(box, tight)
+    assert right - left > 1.5 * (box[2] - box[0])  # the face fills more of a tight crop
+    assert bottom - top > 1.5 * (box[3] - box[1])
+    assert abs((left + right) / 2 - 0.5) < 0.02

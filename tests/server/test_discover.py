@@ -245,3 +245,28 @@ def test_cli_convert_z_and_fit(pack_copy: Path, tmp_path: Path, capsys) -> None:
                  "--hold", "nope", "--device", "cpu"]) == 1  # fmt: skip
     err = capsys.readouterr().err
     assert "--hold" in err and "nope" in err and "no direction" in err
+
+
+def test_the_built_in_age_model_reads_any_framing_alike(photos_dir: Path) -> None:
+    """Ages read on crops of a pack's own tight framing (with the face box moved into it)
+    agree with ages read on FFHQ-framed crops of the same photos."""
+    from facesmith.alignment import FFHQ, parse_alignment
+    from facesmith_client.vision.align import align_face, box_in_template
+    from facesmith_client.vision.detect import detect_faces, load_detector
+    from facesmith_client.vision.images import read_image
+    from facesmith_server.latent.classifiers import FFHQ_FACE_BOX, AgeAndGenderClassifier
+
+    tight = parse_alignment("template eye_scale=1.2 mouth_scale=1.08 centre_shift=0.5")
+    detector = load_detector("cpu")
+    ffhq_crops, tight_crops = [], []
+    for path in sorted((photos_dir / "aligned_celebahq").glob("*/*.jpg"))[::2]:
+        image = read_image(path)
+        faces = detect_faces(image, detector)
+        if faces:
+            ffhq_crops.append(align_face(image, faces[0].landmarks, 128, FFHQ)[0])
+            tight_crops.append(align_face(image, faces[0].landmarks, 64, tight)[0])
+    ffhq = AgeAndGenderClassifier("age")(np.array(ffhq_crops))
+    moved = AgeAndGenderClassifier("age", box_in_template(FFHQ_FACE_BOX, tight))
+    framed = moved(np.array(tight_crops))
+    assert len(ffhq) >= 20
+    assert np.corrcoef(ffhq, framed)[0, 1] > 0.7

@@ -111,9 +111,11 @@ def _progress(label: str, stage: str) -> tuple[ProgressBar, Any]:
 
 
 def run_fit(args: argparse.Namespace) -> int:
+    from facesmith.alignment import parse_alignment
+    from facesmith_client.vision.align import box_in_template
     from facesmith_server.devices import choose_device
     from facesmith_server.errors import FacesmithError
-    from facesmith_server.latent.classifiers import load_classifier
+    from facesmith_server.latent.classifiers import FFHQ_FACE_BOX, load_classifier
     from facesmith_server.latent.discover import discover_direction, write_direction
     from facesmith_server.model.pack import load_pack
 
@@ -123,7 +125,9 @@ def run_fit(args: argparse.Namespace) -> int:
         unknown = [h for h in args.hold if h not in pack.directions]
         if unknown:
             raise ValueError(f"--hold: the pack has no direction {', '.join(unknown)}")
-        classifier = load_classifier(args.classifier)
+        # The built-in models read a face box made for FFHQ framing: move it into the pack's.
+        template = parse_alignment(pack.manifest.alignment)
+        classifier = load_classifier(args.classifier, box_in_template(FFHQ_FACE_BOX, template))
         bar, report = _progress(args.name, "score")
         try:
             found = discover_direction(

