@@ -13,7 +13,12 @@ import torch
 
 from facesmith_client.cli.main import main
 from facesmith_server.latent.classifiers import Classifier
-from facesmith_train.classify.model import AttributeNet, load_attribute, save_attribute
+from facesmith_train.classify.model import (
+    AttributeNet,
+    classifiers_from,
+    load_attribute,
+    save_attribute,
+)
 from facesmith_train.classify.train import (
     AttributeReport,
     augment_light,
@@ -48,10 +53,10 @@ def toy_set(n: int = 64, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndar
     return crops, labels, held_out
 
 
-def test_net_takes_any_size_and_returns_one_logit_each() -> None:
-    net = AttributeNet().eval()
+def test_net_takes_any_size_and_returns_one_logit_per_attribute() -> None:
+    net = AttributeNet(outputs=2).eval()
     for size in (16, 64, 96):
-        assert net(torch.zeros(3, 3, size, size)).shape == (3,)
+        assert net(torch.zeros(3, 3, size, size)).shape == (3, 2)
     with pytest.raises(ValueError):
         net(torch.zeros(3, 64, 64))
 
@@ -138,7 +143,7 @@ def test_save_and_load_give_the_same_classifier(
     # the same numbers as the net it was saved from
     x = torch.from_numpy(images).permute(0, 3, 1, 2) * 2 - 1
     with torch.no_grad():
-        expected = torch.sigmoid((net.eval()(x) + net(x.flip(3))) / 2).double().numpy()
+        expected = torch.sigmoid((net.eval()(x) + net(x.flip(3))) / 2)[:, 0].double().numpy()
     np.testing.assert_allclose(scores, expected, rtol=1e-6)
     torch.save({"format": "something else"}, tmp_path / "other.pt")
     with pytest.raises(ValueError, match="not a facesmith attribute classifier"):
@@ -162,15 +167,22 @@ def test_cli_trains_writes_weights_and_report(
     assert "held-out accuracy" in captured.out and "balanced accuracy" in captured.out
     assert "step 4/4" in captured.err
     report = json.loads(out.with_suffix(".json").read_text())
-    assert report["name"] == "bald" and report["report"]["n_test"] == 16
+    (head,) = report["heads"]
+    assert head["name"] == "bald" and head["report"]["n_test"] == 16
     assert report["alignment"].startswith("template")
     assert load_attribute(out).meta["attribute"] == "Bald"
 
-    negated = tmp_path / "models" / "hair.pt"
-    argv_negated = [*argv[:-1], str(negated), "--negate", "--iterations", "2", "--batch", "8"]
-    assert main(argv_negated) == 0
-    meta = load_attribute(negated).meta
-    assert meta["name"] == "not_bald" and meta["negated"] is True
+    both = tmp_path / "models" / "both.pt"
+    argv_both = ["train", "classifier", "--data", str(data), "--attribute", "bald=Bald",
+                 "--attribute", "hair=~Bald", "--out", str(both), "--iterations", "2",
+                 "--batch", "8"]  # fmt: skip
+    assert main(argv_both) == 0
+    read = classifiers_from([str(both)])
+    assert set(read) == {"bald", "hair"} and read["hair"].meta["negated"] is True
+    assert set(classifiers_from([f"hair={both}"])) == {"hair"}
+    images = crops[:4].astype(np.float32) / 255.0
+    assert read["bald"](images).shape == (4,)
+    assert not np.allclose(read["bald"](images), read["hair"](images))
     capsys.readouterr()
 
     argv[argv.index("Bald")] = "Hat"

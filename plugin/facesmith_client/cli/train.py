@@ -204,17 +204,19 @@ def run_encoder(args: argparse.Namespace) -> int:
 def _add_classifier_parser(sub: Any) -> None:
     p = sub.add_parser(
         "classifier",
-        help="train a yes/no attribute classifier (e.g. Bald) to score the pack's edits",
-        description="Train a small CNN on one yes/no label of a prepared .npz (batches half "
-        "yes, half no; held-out faces never trained on) and report its held-out accuracy and "
-        "balanced accuracy. Writes OUT (weights) and OUT with .json (the report) beside it.",
+        help="train yes/no attribute classifiers (e.g. Bald) to read the pack's edits",
+        description="Train a small CNN on yes/no labels of a prepared .npz (one output each, "
+        "equal priors; held-out faces never trained on) and report each one's held-out "
+        "accuracy and balanced accuracy. Writes OUT (weights) and OUT with .json beside it.",
     )
     p.add_argument("--data", type=Path, required=True, metavar="FILE.npz")
-    p.add_argument("--attribute", required=True, metavar="NAME", help="a label, e.g. Bald")
     p.add_argument(
-        "--negate",
-        action="store_true",
-        help="learn the label's absence (e.g. No_Beard → beard)",
+        "--attribute",
+        action="append",
+        required=True,
+        metavar="[NAME=]LABEL",
+        help="a label to read, e.g. Bald, grey_hair=Gray_Hair, or beard=~No_Beard (the label's "
+        "absence); repeat to train one network for several (one shared body)",
     )
     p.add_argument("--out", type=Path, required=True, metavar="FILE.pt")
     p.add_argument("--iterations", type=int, default=2000, metavar="N", help="steps (2000)")
@@ -255,9 +257,10 @@ def _add_pack_parser(sub: Any) -> None:
                    help="export of `facesmith train encoder`")  # fmt: skip
     p.add_argument("--data", type=Path, action="append", required=True, metavar="FILE.npz",
                    help="prepared files: their held-out crops give the face box")  # fmt: skip
-    p.add_argument("--classifier", action="append", default=[], metavar="NAME=FILE.pt",
-                   help="a yes/no attribute classifier for the edit NAME (bald, grey_hair, "
-                   "smile, ...); repeatable")  # fmt: skip
+    p.add_argument("--classifier", action="append", default=[], metavar="[NAME=]FILE.pt",
+                   help="yes/no attribute classifiers (`train classifier`): every attribute "
+                   "of FILE, or the one called NAME, fits the edit of that name (bald, "
+                   "grey_hair, smile, ...); repeatable")  # fmt: skip
     p.add_argument("--samples", type=int, default=6000, metavar="N", help="samples (6000)")
     p.add_argument("--out", type=Path, required=True, metavar="DIR")
     p.add_argument("--name", default="demo", help="pack name (demo)")

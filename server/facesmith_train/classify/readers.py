@@ -13,9 +13,8 @@ measured on the same pixels; computing it keeps it right for any template.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import cv2
@@ -182,18 +181,17 @@ def detector_check(detector: Detector) -> Callable[[np.ndarray], np.ndarray]:
 def load_real_scorers(
     real_crops: np.ndarray,
     detector: Detector,
-    classifiers: Mapping[str, Path] | None = None,
+    classifiers: Sequence[str] = (),
     device: Any = "cpu",
 ) -> Scorers:
     """The real instruments, their face box measured on ``real_crops`` (float32 [N, R, R, 3]);
-    ``classifiers``: edit name → a `facesmith train classifier` file reading it."""
-    from facesmith_train.classify.model import load_attribute
+    ``classifiers``: `facesmith train classifier` files (FILE or NAME=FILE) reading the edits."""
+    from facesmith_train.classify.model import classifiers_from
 
     boxes = dlib_face_boxes(real_crops)
     box = median_box(boxes, CLASSIFIER_SIZE)
     pixels_box = box_pixels(box, CLASSIFIER_SIZE)
-    files = dict(classifiers or {})
-    attributes: dict[str, Classifier] = {k: load_attribute(f, device) for k, f in files.items()}
+    attributes: dict[str, Classifier] = dict(classifiers_from(classifiers, device))
     return Scorers(
         age_gender=AgeGenderModel(pixels_box),
         descriptors=DescriptorModel(pixels_box),
@@ -204,6 +202,7 @@ def load_real_scorers(
             "face_box": [round(v, 4) for v in box],
             "face_box_pixels": list(pixels_box),
             "dlib_found": f"{sum(b is not None for b in boxes)}/{len(boxes)}",
-            "classifiers": {k: str(f) for k, f in files.items()},
+            "classifiers": list(classifiers),
+            "thresholds": {k: float(getattr(c, "threshold", 0.5)) for k, c in attributes.items()},
         },
     )

@@ -1,9 +1,11 @@
-"""Training of the attribute classifier (attribute.py) on the prepared crops.
+"""Training of the attribute classifier (classify.model) on the prepared crops, for one or
+several attributes at once (one shared body).
 
-Bald is about 2 % of CelebA, so batches are drawn half positive, half negative; the output is
-then P(yes) under equal priors and 0.5 is the decision threshold that balanced accuracy asks
-for (choosing one on the held-out faces would leak them). Held-out faces are never trained
-on; they give the reported accuracy. CLI: attribute_run.
+Bald is about 2 % of CelebA, so half of each batch is drawn from the faces with any of the
+attributes; each attribute's loss then weighs its positives by how rarely the batches hold
+them, so every output is P(yes) under equal priors and 0.5 is the decision threshold that
+balanced accuracy asks for (choosing one on the held-out faces would leak them). Held-out faces
+are never trained on; they give the reported accuracies. CLI: classify.run.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -43,7 +46,7 @@ class AttributeReport:
     threshold: float
 
 
-def train_attribute(
+def train_attributes(
     crops: np.ndarray,
     labels: np.ndarray,
     held_out: np.ndarray,
@@ -53,36 +56,37 @@ def train_attribute(
     seed: int,
     device: torch.device | str,
     report: Callable[[str], None] | None = None,
-) -> tuple[AttributeNet, AttributeReport]:
+) -> tuple[AttributeNet, list[AttributeReport]]:
     """Train on the faces not held out, evaluate on the held-out ones.
 
-    crops: uint8 [N, S, S, 3] RGB; labels: [N], > 0 means yes; held_out: bool [N].
-    Batches are half "yes", half "no" (drawn with replacement), lightly augmented; AdamW with
-    warm-up and cosine decay. `report` gets progress lines. Deterministic for a seed on CPU.
+    crops: uint8 [N, S, S, 3] RGB; labels: [N] or [N, K], > 0 means yes; held_out: bool [N].
+    Half of each batch comes from the faces with any attribute, half from all (with
+    replacement), lightly augmented; AdamW with warm-up and cosine decay. `report` gets
+    progress lines. Deterministic for a seed on CPU. One report per attribute.
     """
     crops, yes, held_out = _check_inputs(crops, labels, held_out)
     if iterations < 1 or batch < 2:
         raise ValueError("iterations must be at least 1 and batch at least 2")
     device = torch.device(device)
     train = ~held_out
-    positives = np.flatnonzero(yes[train])
-    negatives = np.flatnonzero(~yes[train])
-    if len(positives) == 0 or len(negatives) == 0:
-        raise ValueError("the training split needs faces both with and without the attribute")
+    rare = np.flatnonzero(yes[train].any(axis=1))
+    if (yes[train].sum(axis=0) == 0).any() or yes[train].all(axis=0).any():
+        raise ValueError("the training split needs faces both with and without each attribute")
     images = _to_nchw(crops[train], device)
     targets = torch.from_numpy(yes[train]).float().to(device)
+    weights = torch.from_numpy(positive_weights(yes[train], len(rare))).float().to(device)
     torch.manual_seed(seed)
-    net = AttributeNet().to(device)
+    net = AttributeNet(outputs=yes.shape[1]).to(device)
     rng = torch.Generator().manual_seed(seed + 1)  # batches and augmentation
     optimiser = torch.optim.AdamW(net.parameters(), lr=LR, weight_decay=WEIGHT_DECAY)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, _lr_factor(iterations))
-    pos, neg = torch.from_numpy(positives), torch.from_numpy(negatives)
+    rare_index, everyone = torch.from_numpy(rare), torch.arange(int(train.sum()))
     meter = _Meter(iterations, report)
     net.train()
     for step in range(1, iterations + 1):
-        index = balanced_batch(pos, neg, batch, rng).to(device)
+        index = balanced_batch(rare_index, everyone, batch, rng).to(device)
         x = augment_light(to_signed(images[index]), rng)
-        loss = F.binary_cross_entropy_with_logits(net(x), targets[index])
+        loss = F.binary_cross_entropy_with_logits(net(x), targets[index], pos_weight=weights)
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
@@ -93,15 +97,35 @@ def train_attribute(
         meter.add(step, loss_value)
     net.eval()
     scores = probabilities(net, _to_nchw(crops[held_out], device))
-    result = AttributeReport(
-        **held_out_accuracy(scores, yes[held_out], THRESHOLD),
-        n_train=int(train.sum()),
-        n_test=int(held_out.sum()),
-        positives_train=len(positives),
-        positives_test=int(yes[held_out].sum()),
-        threshold=THRESHOLD,
-    )
+    results = [
+        AttributeReport(
+            **held_out_accuracy(scores[:, k], yes[held_out, k], THRESHOLD),
+            n_train=int(train.sum()),
+            n_test=int(held_out.sum()),
+            positives_train=int(yes[train, k].sum()),
+            positives_test=int(yes[held_out, k].sum()),
+            threshold=THRESHOLD,
+        )
+        for k in range(yes.shape[1])
+    ]
+    return net, results
+
+
+def train_attribute(
+    crops: np.ndarray, labels: np.ndarray, held_out: np.ndarray, **kwargs: Any
+) -> tuple[AttributeNet, AttributeReport]:
+    """One attribute (labels [N]): `train_attributes` with a single output."""
+    net, (result,) = train_attributes(crops, np.asarray(labels).reshape(-1, 1), held_out, **kwargs)
     return net, result
+
+
+def positive_weights(yes: np.ndarray, rare: int) -> np.ndarray:
+    """Per attribute, the weight of its positives that makes the loss see equal priors under
+    the sampling of `train_attributes` (half from the ``rare`` faces with any attribute, half
+    from all): (1 − r) / r, r being how often a sampled face has the attribute."""
+    positives = yes.sum(axis=0).astype(np.float64)
+    rate = 0.5 * positives / max(rare, 1) + 0.5 * positives / len(yes)
+    return (1.0 - rate) / rate
 
 
 def _check_inputs(
@@ -111,7 +135,8 @@ def _check_inputs(
     n = crops.shape[0] if crops.ndim == 4 else -1
     if crops.ndim != 4 or crops.shape[3] != 3 or crops.dtype != np.uint8:
         raise ValueError(f"crops must be uint8 [N, S, S, 3], got {crops.dtype} {crops.shape}")
-    yes = np.asarray(labels).reshape(-1) > 0
+    yes = np.asarray(labels) > 0
+    yes = yes.reshape(len(yes), -1)
     held_out = np.asarray(held_out, dtype=bool).reshape(-1)
     if len(yes) != n or len(held_out) != n:
         raise ValueError(f"{n} crops but {len(yes)} labels and {len(held_out)} held_out flags")
@@ -136,7 +161,8 @@ def _lr_factor(iterations: int) -> Callable[[int], float]:
 def balanced_batch(
     positives: torch.Tensor, negatives: torch.Tensor, batch: int, rng: torch.Generator
 ) -> torch.Tensor:
-    """Indices [batch]: half from `positives`, the rest from `negatives`, with replacement."""
+    """Indices [batch]: half from `positives`, the rest from `negatives` (or from everyone),
+    with replacement."""
     n_pos = batch // 2
     pick_pos = torch.randint(len(positives), (n_pos,), generator=rng)
     pick_neg = torch.randint(len(negatives), (batch - n_pos,), generator=rng)

@@ -44,9 +44,9 @@ def add_measure_arguments(p: argparse.ArgumentParser) -> None:
         "--classifier",
         action="append",
         default=[],
-        metavar="NAME=FILE.pt",
-        help="a yes/no classifier (`facesmith train classifier`) that reads the edit NAME "
-        "(bald, grey_hair, smile, ...); repeatable",
+        metavar="[NAME=]FILE.pt",
+        help="yes/no classifiers (`facesmith train classifier`): every attribute of FILE, or "
+        "the one called NAME; they read the edits of the same names (bald, grey_hair, ...)",
     )
     p.add_argument("--out", type=Path, required=True, metavar="DIR")
     p.add_argument("--limit", type=int, default=200, metavar="N", help="faces per set (200)")

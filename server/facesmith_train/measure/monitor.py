@@ -123,4 +123,4 @@ def _record(out: Path, line: dict[str, Any], log: Callable[[str], None]) -> dict
 def _real_scorers(real_crops: np.ndarray) -> Scorers:
     from facesmith_client.vision.detect import load_detector
 
-    return load_real_scorers(real_crops, load_detector("cpu"), None)
+    return load_real_scorers(real_crops, load_detector("cpu"))

@@ -16,7 +16,6 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -194,7 +193,9 @@ def run(args: argparse.Namespace, make_scorers: ScorerFactory | None = None) -> 
     started = time.monotonic()
     if args.limit < 1 or args.samples < 0:
         raise ValueError("--limit must be at least 1 and --samples at least 0")
-    classifiers = dict(_classifier_arg(spec) for spec in args.classifier)
+    from facesmith_train.classify.model import classifiers_from
+
+    read = set(classifiers_from(args.classifier))  # checks the files early
     if args.threads:
         torch.set_num_threads(args.threads)
         cv2.setNumThreads(args.threads)
@@ -214,7 +215,7 @@ def run(args: argparse.Namespace, make_scorers: ScorerFactory | None = None) -> 
         sets.append(load_photo_set(args.photos, detector, template, resolution, args.limit,
                                    args.seed))  # fmt: skip
     warnings = alignment_warnings(pack.manifest.alignment, sets)
-    unread = [n for n in pack.directions if n not in ("age", "gender", *classifiers)]
+    unread = [n for n in pack.directions if n not in ("age", "gender", *read)]
     warnings += [f"no --classifier {name}=FILE: its figure is not measured" for name in unread]
     for line in warnings:
         _stderr(f"warning: {line}")
@@ -223,7 +224,7 @@ def run(args: argparse.Namespace, make_scorers: ScorerFactory | None = None) -> 
     if make_scorers is None:
 
         def make_scorers(real: np.ndarray) -> Scorers:
-            return load_real_scorers(real, detector, classifiers, device)
+            return load_real_scorers(real, detector, args.classifier, device)
 
     outcome = measure(pack, sets, make_scorers, args.samples, args.seed, device, _stderr,
                       args.timing_faces, args.quality)  # fmt: skip
@@ -245,11 +246,3 @@ def run(args: argparse.Namespace, make_scorers: ScorerFactory | None = None) -> 
     sys.stdout.write(f"\n{len(outcome.figures)} figures in {seconds:.0f} s; wrote measure.json, "
                      f"table.md and grid.png in {args.out}\n")  # fmt: skip
     return 0
-
-
-def _classifier_arg(spec: str) -> tuple[str, Path]:
-    """NAME=FILE.pt of an existing file."""
-    name, sep, file = spec.partition("=")
-    if not sep or not name or not Path(file).is_file():
-        raise ValueError(f"--classifier {spec!r}: expected NAME=FILE.pt of an existing file")
-    return name, Path(file)

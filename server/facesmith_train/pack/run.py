@@ -16,6 +16,7 @@ import torch
 
 from facesmith_server.devices import choose_device
 from facesmith_server.model.checkpoints import load_generator
+from facesmith_train.classify.model import classifiers_from
 from facesmith_train.classify.readers import (
     CLASSIFIER_SIZE,
     AgeGenderModel,
@@ -84,19 +85,6 @@ def age_gender_readers(box: tuple[int, int, int, int]) -> dict[str, Reader]:
     return {"age": read(0), "gender": read(1)}
 
 
-def classifier_readers(specs: list[str], device: torch.device) -> dict[str, Reader]:
-    """NAME=FILE.pt → a reader of P(yes) from a `facesmith train classifier` file."""
-    from facesmith_train.classify.model import load_attribute
-
-    readers: dict[str, Reader] = {}
-    for spec in specs:
-        name, sep, file = spec.partition("=")
-        if not sep or not Path(file).is_file():
-            raise ValueError(f"--classifier {spec!r}: expected NAME=FILE.pt of an existing file")
-        readers[name] = load_attribute(Path(file), device)
-    return readers
-
-
 def sample_report(samples: Samples) -> dict[str, Any]:
     values = samples.values
     return {
@@ -140,8 +128,8 @@ def run(args: argparse.Namespace, log: Callable[[str], None] = print) -> int:
     if len(alignments) != 1:
         raise ValueError(f"the datasets were aligned differently: {sorted(alignments)}")
     size = load_generator(args.generator, "cpu")[0].size
-    readers = {**age_gender_readers(face_box(args.data, size)),
-               **classifier_readers(args.classifier, device)}  # fmt: skip
+    readers: dict[str, Reader] = {**age_gender_readers(face_box(args.data, size)),
+                                  **classifiers_from(args.classifier, device)}  # fmt: skip
     report = build_pack(args.generator, args.encoder, readers, alignments.pop(), args.out,
                         args.samples, args.name, args.seed, device, log)  # fmt: skip
     sys.stdout.write(json.dumps(report, indent=2) + "\n")
