@@ -100,8 +100,9 @@ def add_train_parser(commands: Any) -> None:
         "Fréchet distance of dlib descriptors, against held-out real faces. Appends to "
         "RUN/monitor.jsonl and prints each line.",
     )
-    mon.add_argument("--run", dest="run_dir", type=Path, required=True, metavar="DIR",
-                     help="a train gan OUT")
+    mon.add_argument(
+        "--run", dest="run_dir", type=Path, required=True, metavar="DIR", help="a train gan OUT"
+    )
     mon.add_argument("--data", type=Path, action="append", required=True, metavar="FILE.npz")
     mon.add_argument("--samples", type=int, default=300, metavar="N", help="faces per figure")
     mon.add_argument("--threads", type=int, default=1, help="torch threads (1)")
