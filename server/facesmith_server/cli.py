@@ -54,6 +54,13 @@ def _serve_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-batch", type=int, default=8, help="faces per forward pass")
     p.add_argument("--max-queue", type=int, default=4, help="jobs before RESOURCE_EXHAUSTED")
     p.add_argument(
+        "--slow-reader-s",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="drop a client that leaves a streamed reply unread this long (default 30)",
+    )
+    p.add_argument(
         "--stop-when-stdin-closes",
         action="store_true",
         help="exit when stdin ends: a parent that starts its own server (the plugins' runtime) "
@@ -83,7 +90,7 @@ def serve(args: argparse.Namespace) -> int:
         retain_freed_memory()  # before the gRPC threads exist; see facesmith.memory
     token = _token(args)
     served = _load_engine(args, device)
-    server, port = create_server(args.listen, served, token=token)
+    server, port = create_server(args.listen, served, token=token, slow_reader_s=args.slow_reader_s)
     host = args.listen.rsplit(":", 1)[0]
     print(f"facesmith-server listening on {host}:{port}", flush=True)
 

@@ -96,8 +96,8 @@ class NonReadingCall:
                     return
 
     def ended_by_server(self, wait_s: float = 5.0) -> bool:
-        """Read what the server sent (only now): did it end the call (RST_STREAM) or the
-        connection (GOAWAY, or closing it)?"""
+        """Read what the server sent (only now): did it end the call (a status, or
+        RST_STREAM) or the connection (GOAWAY, or closing it)?"""
         self.sock.settimeout(0.2)
         buffer = b""
         deadline = time.monotonic() + wait_s
@@ -116,6 +116,8 @@ class NonReadingCall:
                 if len(buffer) < 9 + length:
                     break
                 if buffer[3] in (RST_STREAM, GOAWAY):
+                    return True
+                if buffer[3] == HEADERS and buffer[4] & END_STREAM:  # answered with a status
                     return True
                 buffer = buffer[9 + length :]
         return False
