@@ -32,13 +32,20 @@ def release_freed_memory() -> bool:
     """glibc (Linux) only: hand memory that is free in the heap back to the system
     (``malloc_trim``). With retain_freed_memory() applied nothing else does, so a server calls
     this when it falls idle after a large request. Returns True when memory was released."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return False
-    return bool(libc.malloc_trim(0))
+    libc = _libc()
+    return bool(libc.malloc_trim(0)) if libc is not None else False
+
+
+def _libc() -> ctypes.CDLL | None:
+    if "libc" not in _LIBC and sys.platform.startswith("linux"):
+        try:
+            _LIBC["libc"] = ctypes.CDLL("libc.so.6")
+        except OSError:  # not glibc (e.g. musl)
+            _LIBC["libc"] = None
+    return _LIBC.get("libc")
+
+
+_LIBC: dict[str, ctypes.CDLL | None] = {}
 
 
 class TrimWhenIdle:

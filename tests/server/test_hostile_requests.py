@@ -322,13 +322,26 @@ def test_a_busy_refusal_says_when_to_try_again(
     slow = pb.InvertRequest(faces=faces(small), options=pb.InvertOptions(refine_steps=2000))
     running = stub.Invert(slow)
     next(running)  # it holds the only slot now
-    request = pb.RenderRequest(faces=[pb.LatentRef(latent=mean_latent(small))])
-    err = refusal(lambda: stub.Render(request, metadata=(("facesmith-client", "other"),)))
+    other = (("facesmith-client", "other"),)
+    err = refusal(lambda: stub.Invert(pb.InvertRequest(faces=faces(small)), metadata=other))
     assert err.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert "try again in about" in (err.details() or "")
     pushback = dict(err.trailing_metadata() or ())  # type: ignore[attr-defined]
     assert int(pushback[RETRY_PUSHBACK_KEY]) > 0
+    # a render is not refused for inversions filling the queue: it goes next
+    render = pb.RenderRequest(faces=[pb.LatentRef(latent=mean_latent(small))])
+    rendered: list[pb.RenderResponse] = []
+    thread = threading.Thread(
+        target=lambda: rendered.append(stub.Render(render, metadata=other, timeout=30))
+    )
+    thread.start()
+    deadline = time.monotonic() + 10
+    while small.jobs < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert small.jobs == 2  # admitted, waiting for its turn
     running.cancel()
+    thread.join(30)
+    assert len(rendered[0].images) == 1
 
 
 def test_one_client_cannot_take_every_queue_slot() -> None:

@@ -304,8 +304,10 @@ _ADVICE: dict[grpc.StatusCode, str] = {
     grpc.StatusCode.NOT_FOUND: "the face is no longer cached on the server; invert it again",
     grpc.StatusCode.FAILED_PRECONDITION: "check the server's model pack "
     "(`facesmith-server serve --pack DIR`)",
-    grpc.StatusCode.UNAUTHENTICATED: "pass the server's token with --token",
-    grpc.StatusCode.PERMISSION_DENIED: "pass the server's token with --token",
+    grpc.StatusCode.UNAUTHENTICATED: "give the server's token: set FACESMITH_TOKEN or pass "
+    "--token-file",
+    grpc.StatusCode.PERMISSION_DENIED: "give the server's token: set FACESMITH_TOKEN or pass "
+    "--token-file",
     grpc.StatusCode.DEADLINE_EXCEEDED: "the server took too long; try again or use fewer faces",
     grpc.StatusCode.UNIMPLEMENTED: "the server is too old or not a facesmith server",
 }

@@ -1,8 +1,9 @@
 """Who may queue for the device, and whose turn it is: fair per client.
 
-A job first takes a queue slot (``admit``): at most ``max_queue`` jobs wait or run at once and
-at most ``per_client`` of them come from one client; past that the job is refused with Busy,
-which says when to try again. A job holds its slot while its request is decoded and checked,
+A job first takes a queue slot (``admit``): at most ``max_queue`` heavy jobs and as many cheap
+ones wait or run at once (so a render is never refused because inversions fill the queue), at
+most ``per_client`` of them from one client; past that the job is refused with Busy, which says
+when to try again. A job holds its slot while its request is decoded and checked,
 and takes the device only for its model work (``turn``). Turns are granted:
 
 - cheap jobs (Render: no encoder) before heavy ones (Invert, Edit), so a client that inverts
@@ -47,7 +48,7 @@ class Ticket:
 class FairQueue:
     def __init__(
         self,
-        max_queue: int = 4,  # jobs waiting or running before Busy
+        max_queue: int = 4,  # jobs of a kind waiting or running before Busy
         *,
         per_client: int | None = None,  # jobs of one client; default half the queue
         cheap_streak: int = 4,  # cheap turns in a row while a heavy job waits
@@ -74,12 +75,13 @@ class FairQueue:
             raise ValueError(f"kind must be one of {KINDS}")
         with self._lock:
             mine = sum(1 for t in self._admitted if t.client == client)
-            if len(self._admitted) >= self.max_queue or mine >= self.per_client:
+            same_kind = sum(1 for t in self._admitted if t.kind == kind)
+            if same_kind >= self.max_queue or mine >= self.per_client:
                 wait = self._retry_after_locked()
                 whose = (
                     f"{mine} of your requests are"
                     if mine >= self.per_client
-                    else f"{len(self._admitted)} requests are"
+                    else f"{same_kind} requests are"
                 )
                 raise Busy(
                     f"the server is busy ({whose} queued); try again in about "

@@ -119,13 +119,13 @@ class FacesmithServicer(pb_grpc.FacesmithServicer):
         engine: Engine | PackError,
         *,
         max_message_bytes: int = wire.MAX_MESSAGE_BYTES,  # no reply may need more
-        heavy_rpcs: int = 8,  # Invert, Edit and Render calls in flight at once
+        heavy_rpcs: int = 8,  # Invert and Edit calls in flight at once, and as many Renders
         slow_reader_s: float = SLOW_READER_S,
     ) -> None:
         self._loaded = engine
         self._max_message_bytes = max_message_bytes
         self._heavy_rpcs = heavy_rpcs
-        self._in_flight = 0
+        self._in_flight = {CHEAP: 0, HEAVY: 0}
         self._in_flight_lock = threading.Lock()
         self._readers = SlowReaders(slow_reader_s)
         self.trimmer = TrimWhenIdle(TRIM_IDLE_S)
@@ -201,7 +201,7 @@ class FacesmithServicer(pb_grpc.FacesmithServicer):
 
     def Render(self, request: pb.RenderRequest, context: grpc.ServicerContext) -> pb.RenderResponse:
         try:
-            with self._heavy_slot():
+            with self._heavy_slot(CHEAP):
                 self._check_render(request)
                 with self.engine.admit(client_of(context), CHEAP) as ticket:
                     return self._render(request, ticket, lambda: not context.is_active())
@@ -305,36 +305,38 @@ class FacesmithServicer(pb_grpc.FacesmithServicer):
         limits.check_reply_fits(reply, self._max_message_bytes)
 
     @contextlib.contextmanager
-    def _heavy_slot(self) -> Iterator[None]:
-        """One of ``heavy_rpcs`` places for a call that does model work; Busy if none is free
-        (so such calls never take the threads GetInfo needs)."""
-        self._take_heavy_slot()
+    def _heavy_slot(self, kind: str) -> Iterator[None]:
+        """One of ``heavy_rpcs`` places for a call of ``kind`` that does model work; Busy if
+        none is free (so such calls never take the threads GetInfo needs)."""
+        self._take_heavy_slot(kind)
         try:
             yield
         finally:
-            self._give_heavy_slot()
+            self._give_heavy_slot(kind)
 
-    def _take_heavy_slot(self) -> None:
+    def _take_heavy_slot(self, kind: str) -> None:
         with self._in_flight_lock:
-            if self._in_flight >= self._heavy_rpcs:
+            if self._in_flight[kind] >= self._heavy_rpcs:
+                loaded = self._loaded
+                wait = loaded.admission.retry_after_s() if isinstance(loaded, Engine) else 2.0
                 raise Busy(
-                    f"the server is busy ({self._in_flight} requests in flight); try again in "
-                    "about 2 s",
-                    retry_after_s=2.0,
+                    f"the server is busy ({self._in_flight[kind]} requests in flight); try "
+                    f"again in about {max(1, round(wait))} s",
+                    retry_after_s=wait,
                 )
-            self._in_flight += 1
+            self._in_flight[kind] += 1
             self.trimmer.cancel()
 
     def refused(self) -> None:
         """A request was refused before taking a slot (it may still have been large)."""
         with self._in_flight_lock:
-            if self._in_flight == 0:
+            if not any(self._in_flight.values()):
                 self.trimmer.schedule()
 
-    def _give_heavy_slot(self) -> None:
+    def _give_heavy_slot(self, kind: str) -> None:
         with self._in_flight_lock:
-            self._in_flight -= 1
-            if self._in_flight == 0:
+            self._in_flight[kind] -= 1
+            if not any(self._in_flight.values()):
                 self.trimmer.schedule()  # give back what large requests took, once idle
 
     # -- helpers -----------------------------------------------------------------------------
@@ -406,14 +408,14 @@ class FacesmithServicer(pb_grpc.FacesmithServicer):
         ``slow_reader_s`` is dropped.
         """
         try:
-            self._take_heavy_slot()
+            self._take_heavy_slot(HEAVY)
         except Busy as err:
             _abort_on_error(context, err)
         once = threading.Lock()
 
         def release() -> None:
             if once.acquire(blocking=False):  # the call's end and a refusal may both call it
-                self._give_heavy_slot()
+                self._give_heavy_slot(HEAVY)
 
         stopped = threading.Event()
         if not context.add_callback(stopped.set) or not context.add_callback(release):
@@ -642,7 +644,7 @@ def create_server(
     *,
     token: str | None = None,  # required unless address is loopback
     max_message_bytes: int = wire.MAX_MESSAGE_BYTES,
-    heavy_rpcs: int | None = None,  # Invert/Edit/Render in flight; default 2 x queue, >= 8
+    heavy_rpcs: int | None = None,  # Invert/Edit (and Render) in flight; 2 x queue, >= 8
     slow_reader_s: float = SLOW_READER_S,  # a streamed reply unread this long ends its call
 ) -> tuple[grpc.Server, int]:
     """Start serving ``engine`` on ``address`` (port 0 = any free port) → (server, port)."""
@@ -659,7 +661,7 @@ def create_server(
     if heavy_rpcs is None:
         queue_size = engine.max_queue if isinstance(engine, Engine) else 4
         heavy_rpcs = max(8, 2 * queue_size)
-    workers = heavy_rpcs + RESERVED_THREADS
+    workers = 2 * heavy_rpcs + RESERVED_THREADS  # streams, renders, and GetInfo's own
     interceptors: list[grpc.ServerInterceptor] = [_TokenCheck(token)] if token else []
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="facesmith-rpc"),
