@@ -387,8 +387,9 @@ def test_turns_go_to_cheap_jobs_first_then_round_robin_over_clients() -> None:
     for thread in threads:
         thread.join(10)
     # cheap first, at most 2 in a row while heavy ones wait; each turn to the client served
-    # longest ago (c, never served, before a and b, which have had a turn)
-    assert order == ["a1", "b-render", "d-render", "c1", "d-render2", "a2", "b1", "a3"]
+    # longest ago with that kind: b and c (b came first) before a, who just ran; b's render
+    # does not put its inversion behind c's
+    assert order == ["a1", "b-render", "d-render", "b1", "d-render2", "c1", "a2", "a3"]
 
 
 def test_a_job_waiting_for_its_turn_leaves_when_its_client_does() -> None:
@@ -399,3 +400,32 @@ def test_a_job_waiting_for_its_turn_leaves_when_its_client_does() -> None:
         with pytest.raises(Cancelled), fair.turn(waiter, gone.is_set):
             pass
     assert fair.jobs == 0
+
+
+def test_the_render_after_an_inversion_is_not_refused_for_a_full_queue() -> None:
+    fair = FairQueue(max_queue=1, per_client=2)
+    with fair.admit("a", HEAVY):
+        pass  # a has just inverted its faces
+    with contextlib.ExitStack() as held:
+        held.enter_context(fair.admit("b", CHEAP))  # every render slot is taken
+        with pytest.raises(Busy):
+            held.enter_context(fair.admit("c", CHEAP))
+        held.enter_context(fair.admit("a", CHEAP))  # a's render follows its inversion
+        assert fair.jobs == 2
+
+
+def test_a_freed_slot_goes_to_the_client_refused_first() -> None:
+    """A client that sends its next request the moment its last one ends used to win every
+    slot from those told to wait."""
+    fair = FairQueue(max_queue=1)
+    first = fair.admit("eager")
+    first.__enter__()
+    with pytest.raises(Busy), fair.admit("patient"):
+        pass  # told to wait
+    first.__exit__(None, None, None)  # the slot frees up: it is held for "patient"
+    with pytest.raises(Busy), fair.admit("eager"):
+        pass  # asks again at once: refused, behind "patient"
+    with fair.admit("patient"):
+        assert fair.jobs == 1
+    with fair.admit("eager"):  # then its turn
+        pass
