@@ -40,6 +40,7 @@ WAIT_POLL_S = 0.1  # how often a waiting job looks whether its client is still t
 FOLLOW_UP_S = 10.0  # a cheap job this soon after the client's heavy one is its follow-up
 HOLD_MAX_S = 5.0  # a slot held for a refused client waits for it at most this long
 REFUSED_TTL_S = 60.0  # a refused client not seen again for this long has given up
+MAX_LINE = 4096  # refused clients remembered, at most
 MIN_RETRY_S = 0.2
 MAX_RETRY_S = 5.0
 
@@ -103,6 +104,9 @@ class FairQueue:
                 wait = self._retry_after_locked(kind, position)
                 first = self._refused.get(key, (now, 0.0))[0]
                 self._refused[key] = (first, now + 1.5 * wait + 0.2)
+                if len(self._refused) > MAX_LINE:  # a flood of made-up client ids
+                    oldest = next(k for k in self._refused if k not in self._holds)
+                    del self._refused[oldest]
                 whose = (
                     f"{mine} of your requests are"
                     if mine >= self.per_client
