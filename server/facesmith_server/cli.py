@@ -99,7 +99,10 @@ def serve(args: argparse.Namespace) -> int:
         signal.signal(sig, lambda *_: stop.set())
     if args.stop_when_stdin_closes:
         threading.Thread(target=_set_at_eof, args=(sys.stdin.buffer, stop), daemon=True).start()
-    stop.wait()
+    # Wait in slices: a signal delivered to one of gRPC's threads only sets a flag that the
+    # main thread acts on when it next runs, which a wait without timeout never does.
+    while not stop.wait(0.5):
+        pass
     server.stop(grace=2).wait()
     return 0
 
