@@ -155,7 +155,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--token",
         help="the server's token (default: $FACESMITH_TOKEN, else the one recorded for the "
-        "same server)",
+        "same server); prefer $FACESMITH_TOKEN or --token-file: other users of this machine "
+        "can read a command line",
+    )
+    p.add_argument(
+        "--token-file",
+        type=Path,
+        metavar="FILE",
+        help="read the server's token from FILE (its first line)",
     )
     p.add_argument(
         "--config",
@@ -525,7 +532,12 @@ def _remove_stale(act: Actions, recorded: list[str], current: list[Path]) -> Non
 
 
 def write_config(act: Actions, plan: Plan, args: argparse.Namespace, config_mod: Any) -> None:
-    token = args.token if args.token is not None else os.environ.get("FACESMITH_TOKEN")
+    token = args.token
+    if token is None and args.token_file is not None:
+        lines = args.token_file.read_text(encoding="utf-8").splitlines()
+        token = lines[0].strip() if lines else ""
+    if token is None:
+        token = os.environ.get("FACESMITH_TOKEN")
     if token is None:
         token = _recorded_token(plan.config, config_mod, args.server)
     cfg = config_mod.RuntimeConfig(python=str(plan.python), server=args.server, token=token)

@@ -68,17 +68,18 @@ def assert_edited_like(source: np.ndarray, out: np.ndarray) -> None:
         assert np.array_equal(out[:, :, 3], source[:, :, 3])
 
 
-def assert_jpeg_edited_like(source: Path, out: Path, scratch: Path) -> None:
-    """JPEG is lossy, but it codes 16 x 16 blocks independently: away from the faces the output
-    equals the input written as JPEG by the same writer."""
-    reference = scratch / "reference.jpg"
-    write_image(reference, read_image(source))
-    expected, edited = read_image(reference), read_image(out)
+def assert_jpeg_edited_like(source: Path, out: Path) -> None:
+    """JPEG is lossy, but the result is encoded with the source's own quantisation tables and
+    subsampling: away from the faces nearly every pixel decodes as in the source (a plain
+    re-encode changed 78-80 % of them)."""
+    expected, edited = read_image(source), read_image(out)
     assert edited.shape == expected.shape and edited.dtype == expected.dtype
     diff = np.any(edited != expected, axis=2)
     assert diff.any(), "nothing changed"
-    near = cv2.dilate(near_faces(read_image(source)).astype(np.uint8), np.ones((33, 33), np.uint8))
-    assert not (diff & (near == 0)).any(), "pixels far from every face changed"
+    near = cv2.dilate(near_faces(expected).astype(np.uint8), np.ones((33, 33), np.uint8))
+    far = near == 0
+    assert diff[far].mean() < 0.15, f"{diff[far].mean():.1%} of the pixels far from faces changed"
+    assert np.abs(edited.astype(int) - expected.astype(int))[far].max() <= 16
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -121,7 +122,7 @@ def test_edit_end_to_end_with_a_local_server(inputs: dict[str, Path], tmp_path: 
         assert_edited_like(read_image(Path(source)), read_image(out))
     raw = cv2.imread(str(written[1]), cv2.IMREAD_UNCHANGED)
     assert raw is not None and raw.dtype == np.uint16 and raw.shape[2] == 3
-    assert_jpeg_edited_like(inputs["jpeg"], written[3], tmp_path)
+    assert_jpeg_edited_like(inputs["jpeg"], written[3])
     assert read_image(written[4]).shape == (512, 512, 3)
 
 

@@ -146,6 +146,8 @@ def _parse_header(head: bytearray) -> dict[str, Any]:
         header = json.loads(head.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as err:
         raise ProtocolError(f"header is not JSON: {err}", fatal=False) from None
+    except RecursionError:  # e.g. a thousand nested lists: JSON, but not a header
+        raise ProtocolError("header is nested too deeply", fatal=False) from None
     if not isinstance(header, dict):
         raise ProtocolError("header is not a JSON object", fatal=False)
     request_id = header.get("id")

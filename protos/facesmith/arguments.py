@@ -19,17 +19,50 @@ def add_server_arguments(p: argparse.ArgumentParser) -> None:
         metavar="HOST:PORT",
         help="a running facesmith-server (default: start a local one for this run)",
     )
-    p.add_argument(
-        "--token",
-        default=os.environ.get("FACESMITH_TOKEN"),
-        help="the server's token (default: $FACESMITH_TOKEN)",
-    )
+    add_token_arguments(p)
     p.add_argument(
         "--pack",
         type=Path,
         help="model pack of the local server (default: the built-in demo pack)",
     )
     add_device_argument(p, help="device of the local server")
+
+
+TOKEN_ENV = "FACESMITH_TOKEN"
+
+
+def add_token_arguments(p: argparse.ArgumentParser) -> None:
+    """How the server's token is given: $FACESMITH_TOKEN or --token-file (private), or
+    --token (visible to every user of the machine in the process list)."""
+    p.add_argument(
+        "--token-file",
+        type=Path,
+        metavar="FILE",
+        help=f"read the server's token from FILE (its first line); or set ${TOKEN_ENV}",
+    )
+    p.add_argument(
+        "--token",
+        help=f"the server's token — avoid: other users of this machine can read a command "
+        f"line (ps, /proc); prefer ${TOKEN_ENV} or --token-file",
+    )
+
+
+def token_of(args: argparse.Namespace) -> str | None:
+    """The token from --token, --token-file or $FACESMITH_TOKEN (in that order); ValueError
+    if the file cannot be read."""
+    if getattr(args, "token", None):
+        return str(args.token)
+    token_file = getattr(args, "token_file", None)
+    if token_file is not None:
+        try:
+            lines = Path(token_file).read_text(encoding="utf-8").splitlines()
+        except OSError as err:
+            raise ValueError(f"cannot read --token-file {token_file}: {err.strerror}") from None
+        token = lines[0].strip() if lines else ""
+        if not token:
+            raise ValueError(f"--token-file {token_file} is empty")
+        return token
+    return os.environ.get(TOKEN_ENV) or None
 
 
 def add_device_argument(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import sys
+import threading
 
 
 def retain_freed_memory() -> bool:
@@ -25,6 +26,59 @@ def retain_freed_memory() -> bool:
     applied = all(libc.mallopt(param, value) == 1 for param, value in settings)
     _ALLOCATOR_STATE["retained"] = _ALLOCATOR_STATE["retained"] or applied
     return applied
+
+
+def release_freed_memory() -> bool:
+    """glibc (Linux) only: hand memory that is free in the heap back to the system
+    (``malloc_trim``). With retain_freed_memory() applied nothing else does, so a server calls
+    this when it falls idle after a large request. Returns True when memory was released."""
+    libc = _libc()
+    return bool(libc.malloc_trim(0)) if libc is not None else False
+
+
+def _libc() -> ctypes.CDLL | None:
+    if "libc" not in _LIBC and sys.platform.startswith("linux"):
+        try:
+            _LIBC["libc"] = ctypes.CDLL("libc.so.6")
+        except OSError:  # not glibc (e.g. musl)
+            _LIBC["libc"] = None
+    return _LIBC.get("libc")
+
+
+_LIBC: dict[str, ctypes.CDLL | None] = {}
+
+
+class TrimWhenIdle:
+    """Calls release_freed_memory() once the process has been idle for ``delay_s``: call
+    ``schedule()`` whenever work ends with nothing else running; a new schedule() postpones it.
+    """
+
+    def __init__(self, delay_s: float = 2.0) -> None:
+        self.delay_s = delay_s
+        self._timer: threading.Timer | None = None
+        self._lock = threading.Lock()
+        self.trims = 0
+
+    def schedule(self) -> None:
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = threading.Timer(self.delay_s, self._trim)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def cancel(self) -> None:
+        """Work started again: keep the memory."""
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+
+    def _trim(self) -> None:
+        with self._lock:
+            self._timer = None
+        release_freed_memory()
+        self.trims += 1
 
 
 def freed_memory_retained() -> bool:

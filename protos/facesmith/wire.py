@@ -61,8 +61,6 @@ def decode_image(msg: pb.Image) -> np.ndarray:
 
 
 def _decode_png(data: bytes) -> np.ndarray:
-    if not data.startswith(b"\x89PNG\r\n\x1a\n"):
-        raise ValueError("image data is not a PNG file")
     _check_png_size(data)
     arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if arr is None:
@@ -72,11 +70,43 @@ def _decode_png(data: bytes) -> np.ndarray:
 
 def _check_png_size(data: bytes) -> None:
     """Refuse a PNG whose header declares more than MAX_VALUES values, before inflating it."""
+    height, width, channels, _ = _png_header(data)
+    if width * height * channels > MAX_VALUES:
+        raise ValueError(f"PNG image of {width}x{height} is too large")
+
+
+# PNG colour type → channels once decoded (an upper bound: palette and gray+alpha images may
+# come out as RGBA).
+_PNG_CHANNELS = {0: 1, 2: 3, 3: 4, 4: 4, 6: 4}
+
+
+def _png_header(data: bytes) -> tuple[int, int, int, np.dtype]:
+    """(height, width, channels, dtype) a PNG's header declares, without inflating it."""
+    if not data.startswith(b"\x89PNG\r\n\x1a\n"):
+        raise ValueError("image data is not a PNG file")
     if len(data) < 26 or data[12:16] != b"IHDR":
         raise ValueError("PNG data has no image header")
     width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
-    if width * height * 4 > MAX_VALUES:
-        raise ValueError(f"PNG image of {width}x{height} is too large")
+    depth, colour = data[24], data[25]
+    if colour not in _PNG_CHANNELS or depth not in (1, 2, 4, 8, 16) or min(width, height) < 1:
+        raise ValueError(f"PNG header is invalid (colour type {colour}, bit depth {depth})")
+    dtype = np.dtype(np.uint16) if depth == 16 else np.dtype(np.uint8)
+    return height, width, _PNG_CHANNELS[colour], dtype
+
+
+def declared_shape(msg: pb.Image) -> tuple[int, int, int, np.dtype]:
+    """(height, width, channels, dtype) the image message will decode to, read from its PNG
+    header or its raw fields — nothing is decoded. ValueError if it cannot be told."""
+    if msg.encoding == pb.Image.ENCODING_PNG:
+        return _png_header(msg.data[:32])
+    if msg.encoding == pb.Image.ENCODING_RAW:
+        if msg.channels not in pixels.CHANNELS or min(msg.height, msg.width) < 1:
+            raise ValueError(
+                f"raw image shape {(msg.height, msg.width, msg.channels)} is not H x W x C "
+                f"with C in {pixels.CHANNELS}"
+            )
+        return msg.height, msg.width, msg.channels, dtype_from_wire(msg.dtype)
+    raise ValueError(f"image encoding {msg.encoding} is not RAW or PNG")
 
 
 def _decode_raw(msg: pb.Image) -> np.ndarray:

@@ -41,9 +41,26 @@ def _serve_parser() -> argparse.ArgumentParser:
         "host requires --token.",
     )
     add_device_argument(p)
-    p.add_argument("--token", default=os.environ.get("FACESMITH_TOKEN"), help="shared secret")
+    p.add_argument(
+        "--token-file",
+        type=Path,
+        metavar="FILE",
+        help="read the shared secret from FILE (its first line); or set FACESMITH_TOKEN",
+    )
+    p.add_argument(
+        "--token",
+        help="the shared secret — avoid: other users of this machine can read a command line "
+        "(ps, /proc); prefer FACESMITH_TOKEN or --token-file",
+    )
     p.add_argument("--max-batch", type=int, default=8, help="faces per forward pass")
     p.add_argument("--max-queue", type=int, default=4, help="jobs before RESOURCE_EXHAUSTED")
+    p.add_argument(
+        "--slow-reader-s",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="drop a client that leaves a streamed reply unread this long (default 30)",
+    )
     p.add_argument(
         "--face-api",
         type=Path,
@@ -88,8 +105,9 @@ def serve(args: argparse.Namespace) -> int:
     device = choose_device(args.device)
     if device.type == "cpu":
         retain_freed_memory()  # before the gRPC threads exist; see facesmith.memory
+    token = _token(args)
     served = _load_engine(args, device)
-    server, port = create_server(args.listen, served, token=args.token)
+    server, port = create_server(args.listen, served, token=token, slow_reader_s=args.slow_reader_s)
     host = args.listen.rsplit(":", 1)[0]
     print(f"facesmith-server listening on {host}:{port}", flush=True)
 
@@ -98,9 +116,30 @@ def serve(args: argparse.Namespace) -> int:
         signal.signal(sig, lambda *_: stop.set())
     if args.stop_when_stdin_closes:
         threading.Thread(target=_set_at_eof, args=(sys.stdin.buffer, stop), daemon=True).start()
-    stop.wait()
+    # Wait in slices: a signal delivered to one of gRPC's threads only sets a flag that the
+    # main thread acts on when it next runs, which a wait without timeout never does.
+    while not stop.wait(0.5):
+        pass
     server.stop(grace=2).wait()
     return 0
+
+
+def _token(args: argparse.Namespace) -> str | None:
+    """--token, else the first line of --token-file, else $FACESMITH_TOKEN."""
+    if args.token:
+        print(
+            "facesmith-server: warning: --token is visible to other users of this machine; "
+            "use FACESMITH_TOKEN or --token-file",
+            file=sys.stderr,
+        )
+        return str(args.token)
+    if args.token_file is not None:
+        lines = args.token_file.read_text(encoding="utf-8").splitlines()
+        token = lines[0].strip() if lines else ""
+        if not token:
+            raise ValueError(f"--token-file {args.token_file} is empty")
+        return token
+    return os.environ.get("FACESMITH_TOKEN") or None
 
 
 def _set_at_eof(stream: IO[bytes], stop: threading.Event) -> None:

@@ -18,7 +18,11 @@ class CheckpointError(PackError):
 
 
 class Busy(FacesmithError):
-    """The work queue is full; try again later."""
+    """The work queue is full; try again in about ``retry_after_s`` seconds."""
+
+    def __init__(self, message: str, retry_after_s: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 class Cancelled(FacesmithError):

@@ -1,5 +1,6 @@
-"""The GIMP 3 plug-in inside real GIMP: a Debian 13 chroot (Debian 12 has no GIMP 3) built by
-.ci/gimp-chroot and cached beside the repository. The installer puts the plug-in into an
+"""The GIMP 3 plug-in inside real GIMP: a Debian 13 chroot (Debian 12 has no GIMP 3) that
+`.ci/host-apps` builds beside the repository — tests never build it or install anything;
+without it they are skipped (a failure under CI=true). The installer puts the plug-in into an
 isolated GIMP3_DIRECTORY; gimp-console runs a facesmith procedure non-interactively on a real
 photo against the test-pack server on this machine (the chroot shares the network), through the
 real runtime worker; gimp_batch.py saves the XCF, opens it again and dumps every layer. Checks:
@@ -13,7 +14,6 @@ private mount namespace (unshare): the mounts vanish with it, even when a run is
 
 from __future__ import annotations
 
-import fcntl
 import functools
 import importlib.util
 import json
@@ -43,7 +43,6 @@ pytestmark = pytest.mark.hosts
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 CHROOT = Path(os.environ.get("FACESMITH_GIMP_ROOT") or REPO.parent / "gimp-root").absolute()
-BUILD_TIMEOUT_S = 1800  # debootstrap + GIMP: ~3-5 min on a good mirror
 GIMP_TIMEOUT_S = 300
 FACE_MARGIN = 0.6  # changed pixels must lie within each face box grown by this share of its size
 EDIT = "plug-in-facesmith-edit"
@@ -56,25 +55,22 @@ NUMPY_TYPES |= {"float": np.float32, "double": np.float64}
 # -- the chroot and what it must see ---------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
-def gimp_root() -> Path:
-    """The GIMP 3 chroot, built once (under a lock: a half-built one is deleted and rebuilt)."""
+def find_gimp_root(chroot: Path = CHROOT) -> Path:
+    """The GIMP 3 chroot that `.ci/host-apps` builds. Tests never build it, nor install
+    anything: without it (or without root) these tests are skipped, and fail under CI=true."""
     if os.geteuid() != 0 or shutil.which("unshare") is None:
         unavailable("the GIMP host tests need root and unshare (chroot and bind mounts)")
-    ready = CHROOT / ".facesmith-ready"
-    if not ready.exists():
-        with open(f"{CHROOT}.lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            if not ready.exists():
-                build = subprocess.run(
-                    [str(REPO / ".ci" / "gimp-chroot"), str(CHROOT)],
-                    capture_output=True,
-                    text=True,
-                    timeout=BUILD_TIMEOUT_S,
-                )
-                if build.returncode != 0:
-                    unavailable(f"building the GIMP chroot failed:\n{build.stdout}{build.stderr}")
-    return CHROOT
+    if not (chroot / ".facesmith-ready").exists():
+        unavailable(
+            f"no GIMP 3 chroot at {chroot}: set up the host programs with `sudo .ci/host-apps` "
+            "(FACESMITH_GIMP_ROOT names another place)"
+        )
+    return chroot
+
+
+@pytest.fixture(scope="session")
+def gimp_root() -> Path:
+    return find_gimp_root()
 
 
 SYSTEM_PREFIXES = (Path("/"), Path("/usr"))  # never bound whole: that would hide the chroot's

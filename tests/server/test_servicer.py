@@ -149,7 +149,8 @@ def test_queue_full_is_resource_exhausted(stub: pb_grpc.FacesmithStub, engine: E
     slow = pb.InvertRequest(faces=_faces(engine), options=pb.InvertOptions(refine_steps=2000))
     running = stub.Invert(slow)
     next(running)  # it holds the device now
-    calls = [running, stub.Invert(slow)]  # the second waits for the device: queue (2) full
+    # another client's job waits for the device: the queue (2) is full
+    calls = [running, stub.Invert(slow, metadata=(("facesmith-client", "another"),))]
     _wait_until(lambda: engine.jobs == 2)
     code = _code(lambda: stub.Render(pb.RenderRequest(faces=[pb.LatentRef(handle="x")])))
     assert code == grpc.StatusCode.RESOURCE_EXHAUSTED

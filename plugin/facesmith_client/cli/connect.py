@@ -27,10 +27,16 @@ def status(message: str) -> None:
 @contextlib.contextmanager
 def connect(args: argparse.Namespace) -> Iterator[FacesmithClient]:
     """A client for --server, or for a local server started for this run (stopped after)."""
+    from facesmith_client.cli.args import token_of
     from facesmith_client.remote.grpc_client import GrpcClient
 
     if args.server:
-        with GrpcClient(args.server, token=args.token) as client:
+        if getattr(args, "token", None):
+            status(
+                "facesmith: warning: --token is visible to other users of this machine; "
+                "use FACESMITH_TOKEN or --token-file"
+            )
+        with GrpcClient(args.server, token=token_of(args)) as client:
             yield client
         return
     from facesmith_client.remote.local_server import LocalServer, default_pack_dir

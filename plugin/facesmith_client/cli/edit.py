@@ -21,17 +21,29 @@ from typing import TYPE_CHECKING, Any
 
 from facesmith.arguments import add_server_arguments
 from facesmith_client.cli.connect import CliError, connect, skip_or_raise, status
+from facesmith_client.cli.outputs import (
+    EXAMPLE_NAME,
+    OUTPUT_SUFFIX,
+    Planned,
+    add_output_arguments,
+    int_between,
+    output_path,
+    plan_outputs,
+    prepare_out_dir,
+    usable_inputs,
+)
 from facesmith_client.cli.progress import ProgressBar
 
 if TYPE_CHECKING:
     import numpy as np
 
     from facesmith_client.remote.client import EditSpec, FacesmithClient, ServerInfo
+    from facesmith_client.vision.images import PhotoFile
 
 SHORTCUT_EDITS = ("age", "gender", "bald", "smile")
 QUALITIES = ("default", "encoder", "refine", "pivotal")  # facesmith_client.remote.client's
-EXAMPLE_NAME = "astronaut"  # loads skimage.data.astronaut() unless a file of that name exists
-OUTPUT_SUFFIX = "_facesmith"
+MAX_REFINE_STEPS = 2000  # the server's limit (facesmith_server.service.quality)
+__all__ = ["EXAMPLE_NAME", "OUTPUT_SUFFIX", "output_path"]  # also used from here
 
 
 def edit_argument(text: str) -> EditSpec:
@@ -96,7 +108,9 @@ def add_edit_parser(commands: Any) -> None:
         metavar="NAME",
         help="write a contact sheet: the photo at strengths of NAME across its range",
     )
-    p.add_argument("--sweep-steps", type=int, default=5, metavar="N", help="strengths in a sweep")
+    p.add_argument(
+        "--sweep-steps", type=int_between(2), default=5, metavar="N", help="strengths in a sweep"
+    )
     p.add_argument(
         "--compare",
         action="store_true",
@@ -120,12 +134,13 @@ def add_edit_parser(commands: Any) -> None:
     )
     p.add_argument(
         "--refine-steps",
-        type=int,
+        type=int_between(0, MAX_REFINE_STEPS),
         default=0,
         metavar="N",
         help="optimisation steps after the encoder (0: as --quality says)",
     )
-    p.add_argument("--min-face-size", type=int, default=40, metavar="PX")
+    p.add_argument("--min-face-size", type=int_between(12), default=40, metavar="PX")
+    add_output_arguments(p)
     add_server_arguments(p)
     p.set_defaults(run="facesmith_client.cli.edit:run_edit")
 
@@ -133,7 +148,7 @@ def add_edit_parser(commands: Any) -> None:
 def add_faces_parser(commands: Any) -> None:
     p = commands.add_parser("faces", help="print the detected faces as JSON")
     p.add_argument("images", nargs="+", metavar="IMG")
-    p.add_argument("--min-face-size", type=int, default=40, metavar="PX")
+    p.add_argument("--min-face-size", type=int_between(12), default=40, metavar="PX")
     p.set_defaults(run="facesmith_client.cli.edit:run_faces")
 
 
@@ -162,11 +177,17 @@ def collect_edits(args: argparse.Namespace) -> list[EditSpec]:
 
 def load_input(name: str) -> np.ndarray:
     """The photo at ``name`` (or scikit-image's astronaut for the example name)."""
-    from facesmith_client.vision.images import read_image
+    return load_photo(name)[0]
+
+
+def load_photo(name: str) -> tuple[np.ndarray, PhotoFile | None]:
+    """The photo at ``name`` and what its file holds besides the pixels (nothing for the
+    example)."""
+    from facesmith_client.vision.images import read_photo
 
     if name == EXAMPLE_NAME and not Path(name).exists():
-        return example_photo()
-    return read_image(Path(name))
+        return example_photo(), None
+    return read_photo(Path(name))
 
 
 def example_photo() -> np.ndarray:
@@ -182,27 +203,9 @@ def example_photo() -> np.ndarray:
     return np.ascontiguousarray(data.astronaut())
 
 
-def output_path(name: str, out_dir: Path | None, tag: str = OUTPUT_SUFFIX, ext: str = "") -> Path:
-    """Where the result for input ``name`` goes: STEM + tag + extension, never the input."""
-    source = Path(name)
-    if name == EXAMPLE_NAME and not source.exists():
-        source = Path(f"{EXAMPLE_NAME}.png")
-    folder = out_dir if out_dir is not None else source.parent
-    out = folder / f"{source.stem}{tag}{ext or source.suffix}"
-    if source.exists() and out.resolve() == source.resolve():
-        raise CliError(f"refusing to overwrite the input {source}")
-    return out
-
-
-def check_inputs(names: Sequence[str]) -> None:
-    """Fail before any model work if an input does not exist."""
-    for name in names:
-        if name == EXAMPLE_NAME or Path(name).is_file():
-            continue
-        raise CliError(f"{name}: no such file")
-
-
 def run_edit(args: argparse.Namespace) -> int:
+    """Edit every photo given; each result gets its own new name (see cli/outputs.py).
+    Missing, unreadable and faceless photos are reported and skipped (exit status 1)."""
     from facesmith_client.vision.detect import load_detector
 
     edits = collect_edits(args)
@@ -211,17 +214,26 @@ def run_edit(args: argparse.Namespace) -> int:
             "no edit given; e.g. --age 20, --gender -1, --bald 1, --set age=70, --swap-gender "
             "or --edit NAME=S"
         )
-    if args.sweep_steps < 2:
-        raise CliError("--sweep-steps must be at least 2")
-    check_inputs(args.images)
-    if args.out_dir is not None:
-        args.out_dir.mkdir(parents=True, exist_ok=True)
+    prepare_out_dir(args.out_dir)
+    names, failures = usable_inputs(args.images, status)
+    if args.sweep:
+        plans = plan_outputs(names, args.out_dir, f"{OUTPUT_SUFFIX}_sweep_{args.sweep}", ".png")
+    else:
+        plans = plan_outputs(names, args.out_dir)
+    todo = []
+    for plan in plans:
+        if plan.exists and not args.overwrite:
+            status(f"{plan.name}: {plan.out} already exists — skipped (--overwrite replaces it)")
+        else:
+            todo.append(plan)
+    if not todo:
+        return 1 if failures else 0
     detector = load_detector("cpu")
     with connect(args) as client:
         info = client.info()
         _check_edit_names(info, edits, args.sweep)
         edit_one = _sweep_one if args.sweep else _edit_one
-        failures = sum(not edit_one(name, client, detector, edits, args) for name in args.images)
+        failures += sum(not edit_one(plan, client, detector, edits, args) for plan in todo)
     return 1 if failures else 0
 
 
@@ -255,14 +267,14 @@ def _per_photo(name: str, work: Callable[[ProgressBar], tuple[Path, str]]) -> bo
 
 
 def _edit_one(
-    name: str, client: FacesmithClient, detector: Any, edits: list[EditSpec], args: Any
+    plan: Planned, client: FacesmithClient, detector: Any, edits: list[EditSpec], args: Any
 ) -> bool:
     """Edit one photo and write the result; False (after saying why) if it cannot be done."""
     from facesmith_client.pipeline.photo import edit_photo
-    from facesmith_client.vision.images import write_image
+    from facesmith_client.vision.images import write_image, write_photo
 
     def work(bar: ProgressBar) -> tuple[Path, str]:
-        photo = load_input(name)
+        photo, source = load_photo(plan.name)
         edited, faces = edit_photo(
             photo,
             client,
@@ -274,20 +286,19 @@ def _edit_one(
             quality=args.quality,
             on_event=bar,
         )
-        out = output_path(name, args.out_dir)
-        write_image(out, edited)
+        write_photo(plan.out, edited, source)
         if args.compare:
             import numpy as np
 
-            compare = output_path(name, args.out_dir, f"{OUTPUT_SUFFIX}_compare", ".png")
+            compare = plan.out.with_name(f"{plan.out.stem}_compare.png")
             write_image(compare, np.concatenate([photo, edited], axis=1))
-        return out, f"{len(faces)} face(s) edited"
+        return plan.out, f"{len(faces)} face(s) edited"
 
-    return _per_photo(name, work)
+    return _per_photo(plan.name, work)
 
 
 def _sweep_one(
-    name: str, client: FacesmithClient, detector: Any, edits: list[EditSpec], args: Any
+    plan: Planned, client: FacesmithClient, detector: Any, edits: list[EditSpec], args: Any
 ) -> bool:
     """Write the contact sheet of one photo; False (after saying why) if it cannot be done."""
     from facesmith_client.pipeline.photo import invert_photo
@@ -296,7 +307,7 @@ def _sweep_one(
 
     def work(bar: ProgressBar) -> tuple[Path, str]:
         photo = invert_photo(
-            load_input(name),
+            load_input(plan.name),
             client,
             detector,
             min_face_size=args.min_face_size,
@@ -308,20 +319,20 @@ def _sweep_one(
         sheet = contact_sheet(
             photo, client, args.sweep, strengths, edits, hold=tuple(args.hold), mode=args.mode
         )
-        out = output_path(name, args.out_dir, f"{OUTPUT_SUFFIX}_sweep_{args.sweep}", ".png")
-        write_image(out, sheet)
-        return out, f"contact sheet of {args.sweep} at {strengths}"
+        write_image(plan.out, sheet)
+        return plan.out, f"contact sheet of {args.sweep} at {strengths}"
 
-    return _per_photo(name, work)
+    return _per_photo(plan.name, work)
 
 
 def run_faces(args: argparse.Namespace) -> int:
     from facesmith_client.vision.detect import detect_faces, load_detector
 
-    check_inputs(args.images)
+    names, failures = usable_inputs(args.images, status)
+    if not names:
+        return 1
     detector = load_detector("cpu")
-    failures = 0
-    for name in args.images:
+    for name in names:
         try:
             image = load_input(name)
         except ValueError as err:

@@ -26,13 +26,14 @@ class ProgressBar:
         self._stage = ""
         self._drawn = False
         self._last_draw = 0.0
-        self._started = time.monotonic()
+        self._started = self._last_event = time.monotonic()
 
     def __call__(self, event: Progress) -> None:
         if event.stage != self._stage:
             self._end_line()
             self._stage = event.stage
-            self._started = time.monotonic()
+            # a stage started when the one before it ended (its first event may be its last)
+            self._started = self._last_event
         finished = event.total > 0 and event.done >= event.total
         if self.interactive:
             now = time.monotonic()
@@ -44,6 +45,7 @@ class ProgressBar:
         elif finished:
             self.stream.write(self.render(event) + "\n")
             self.stream.flush()
+        self._last_event = time.monotonic()
 
     def render(self, event: Progress) -> str:
         """``label stage [#####-----] done/total  loss 0.0123  3.1s``."""

@@ -25,12 +25,15 @@ from facesmith_client.remote.client import (
     ServerInfo,
     check_edits,
 )
+from facesmith_client.vision.align import ffhq_quad
 from facesmith_client.vision.detect import Detector, Face, detect_faces
 from facesmith_host.errors import WorkerError
 from facesmith_host.protocol import Array, Frame
 
 ProgressFn = Callable[[Progress], None]
 PREVIEW_SIDE = 256  # previews render at the smallest preview size at least this big
+MIN_FACE_PX = 4  # landmarks must frame a crop at least this wide
+PICK_FACES = "Find the faces again (or let facesmith detect them) and pick from those."
 
 
 @dataclass(frozen=True)
@@ -50,8 +53,11 @@ class HostSession:
         self,
         connect: Callable[[], FacesmithClient],
         load_detector: Callable[[], Detector],
+        *,
+        healthy: Callable[[], bool] = lambda: True,  # false: the client's server has died
     ) -> None:
         self._connect = connect
+        self._healthy = healthy
         self._load_detector = load_detector
         self._client: FacesmithClient | None = None
         self._detector: Detector | None = None
@@ -114,9 +120,18 @@ class HostSession:
     # -- parts -----------------------------------------------------------------------------
 
     def client(self) -> FacesmithClient:
+        if self._client is not None and not self._healthy():
+            self.reconnect()
         if self._client is None:
             self._client = self._connect()
         return self._client
+
+    def reconnect(self) -> None:
+        """Drop the connection: the next request makes a new one (and ``connect`` starts a
+        new local server if the old one died)."""
+        client, self._client = self._client, None
+        if client is not None:
+            client.close()
 
     def detector(self) -> Detector:
         if self._detector is None:
@@ -126,7 +141,8 @@ class HostSession:
     def _faces(self, frame: Frame, layer: LayerImage) -> list[Face]:
         given = frame.header.get("faces")
         if given is not None:
-            faces = [face_from_wire(f) for f in _list(given, "faces")]
+            height, width = layer.image.shape[:2]
+            faces = [check_face(face_from_wire(f), width, height) for f in _list(given, "faces")]
         else:
             faces = find_faces(layer.image, self.detector(), _min_face_size(frame.header))
         mask = selection_mask(frame, layer.image)
@@ -220,6 +236,34 @@ def face_from_wire(wire: Any) -> Face:
     if len(box) != 4 or landmarks.shape != (5, 2) or not np.isfinite(landmarks).all():
         raise WorkerError("bad_request", "a face needs a box [x0, y0, x1, y1] and 5 landmarks")
     return Face((box[0], box[1], box[2], box[3]), score, landmarks)
+
+
+def check_face(face: Face, width: int, height: int) -> Face:
+    """``face`` if it can be aligned in a ``width`` x ``height`` layer: a finite box with
+    x0 < x1 and y0 < y1, landmarks that frame a face of at least MIN_FACE_PX, everything
+    within the layer grown by its own size. Bad faces are the caller's error (bad_request)."""
+    box = np.asarray(face.box, dtype=np.float64)
+    points = np.asarray(face.landmarks, dtype=np.float64)
+    if not (np.isfinite(box).all() and np.isfinite(points).all()):
+        raise WorkerError("bad_request", "a face's box and landmarks must be finite numbers")
+    if box[2] <= box[0] or box[3] <= box[1]:
+        raise WorkerError("bad_request", "a face's box must have x0 < x1 and y0 < y1")
+    xs, ys = np.concatenate([box[0::2], points[:, 0]]), np.concatenate([box[1::2], points[:, 1]])
+    if xs.min() < -width or xs.max() > 2 * width or ys.min() < -height or ys.max() > 2 * height:
+        raise WorkerError(
+            "bad_request", f"a face lies far outside the {width}x{height} layer", PICK_FACES
+        )
+    try:
+        centre, x, _ = ffhq_quad(points)
+    except ValueError as err:
+        raise WorkerError("bad_request", f"a face cannot be aligned: {err}", PICK_FACES) from None
+    if not np.isfinite(centre).all() or 2 * float(np.hypot(*x)) < MIN_FACE_PX:
+        raise WorkerError(
+            "bad_request",
+            f"a face's landmarks frame less than {MIN_FACE_PX} px: they are degenerate",
+            PICK_FACES,
+        )
+    return face
 
 
 def edit_specs(header: dict[str, Any], info: ServerInfo) -> list[EditSpec]:

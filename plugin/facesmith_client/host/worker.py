@@ -16,13 +16,14 @@ import sys
 import threading
 import traceback
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import IO, Any
 
 from facesmith_client.events import Progress
 from facesmith_client.host.session import HostSession, client_error
 from facesmith_client.pipeline.photo import NoFaceFound
 from facesmith_client.remote.client import CancelToken, ClientError, FacesmithClient
-from facesmith_client.remote.local_server import LocalServerError
+from facesmith_client.remote.local_server import LocalServer, LocalServerError, default_pack_dir
 from facesmith_client.vision.detect import load_detector
 from facesmith_host import protocol
 from facesmith_host.errors import WorkerError
@@ -72,6 +73,10 @@ class Worker:
                 if err.fatal:
                     return EXIT_PROTOCOL_ERROR, None
                 continue
+            except Exception as err:  # a frame read whole but not understood: say so, go on
+                message = f"garbled request: {type(err).__name__}"
+                self._error(0, WorkerError("protocol", message))
+                continue
             if frame is None:
                 return 0, None
             if frame.op == "shutdown":
@@ -114,6 +119,8 @@ class Worker:
                 op, fields, arrays = self._run(frame, cancel)
                 self._reply(frame.id, op, fields, arrays)
             except Exception as err:  # every failure must reach the adapter as a reply
+                if isinstance(err, ClientError) and err.code == "unavailable":
+                    self.session.reconnect()  # the next request connects (or starts one) anew
                 self._error(frame.id, as_worker_error(err))
             finally:
                 with self._cancels_lock:
@@ -179,28 +186,59 @@ def as_worker_error(err: Exception) -> WorkerError:
 # -- entry point ---------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def server_client(server: str, token: str | None) -> Iterator[Callable[[], FacesmithClient]]:
-    """A lazy connect function for ``server`` ("local" starts one on first use)."""
-    from facesmith_client.remote.grpc_client import GrpcClient
-    from facesmith_client.remote.local_server import LocalServer, default_pack_dir
+class ServerConnection:
+    """Clients for ``server`` ("HOST:PORT", or "local": a server of our own on ``pack``,
+    started on first use and started again whenever it has died — as the host's link does
+    with a dead worker)."""
 
-    local: list[LocalServer] = []
+    def __init__(self, server: str, token: str | None, pack: Path | None = None) -> None:
+        self.server = server
+        self.token = token
+        self.pack = pack
+        self._local: LocalServer | None = None
+        self.starts = 0
 
-    def connect() -> FacesmithClient:
-        if server != "local":
-            return GrpcClient(server, token=token)
-        if not local:  # kept only once it started, so a failed start is tried again
-            starting = LocalServer(default_pack_dir())
+    def connect(self) -> FacesmithClient:
+        from facesmith_client.remote.grpc_client import GrpcClient
+
+        if self.server != "local":
+            return GrpcClient(self.server, token=self.token)
+        if self._local is not None and not self._local.running:
+            print(
+                f"facesmith worker: the local server stopped ({self._local.exit_status()}); "
+                "starting a new one",
+                file=sys.stderr,
+            )
+            self._local.stop()
+            self._local = None
+        if self._local is None:  # kept only once it started, so a failed start is tried again
+            starting = LocalServer(self.pack or default_pack_dir())
             starting.start()
-            local.append(starting)
-        return GrpcClient(local[0].address)
+            self._local = starting
+            self.starts += 1
+        return GrpcClient(self._local.address)
 
+    def healthy(self) -> bool:
+        """Whether the clients made so far still reach a live server (a remote one is
+        reconnected by gRPC itself)."""
+        return self.server != "local" or (self._local is not None and self._local.running)
+
+    def close(self) -> None:
+        if self._local is not None:
+            self._local.stop()
+            self._local = None
+
+
+@contextlib.contextmanager
+def server_client(
+    server: str, token: str | None, pack: Path | None = None
+) -> Iterator[ServerConnection]:
+    """The connection to ``server`` ("local" starts one on first use), closed afterwards."""
+    connection = ServerConnection(server, token, pack)
     try:
-        yield connect
+        yield connection
     finally:
-        for running in local:
-            running.stop()
+        connection.close()
 
 
 def protocol_stdout() -> IO[bytes]:
@@ -220,12 +258,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--server", default="local", help='"HOST:PORT" of a facesmith server, or "local"'
     )
+    parser.add_argument(
+        "--pack", type=Path, help="model pack of a local server (default: the built-in demo)"
+    )
     args = parser.parse_args(argv)
     token = os.environ.get("FACESMITH_TOKEN") or None
     out = protocol_stdout()
 
-    with server_client(args.server, token) as connect:
-        session = HostSession(connect, lambda: load_detector("cpu"))
+    with server_client(args.server, token, args.pack) as connection:
+        session = HostSession(
+            connection.connect, lambda: load_detector("cpu"), healthy=connection.healthy
+        )
         try:
             return Worker(session, out).serve(sys.stdin.buffer)
         finally:

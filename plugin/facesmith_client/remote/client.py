@@ -140,6 +140,10 @@ class CancelToken:
                 return
         callback()
 
+    def wait(self, seconds: float) -> bool:
+        """Sleep up to ``seconds``, waking early on cancel → whether it was cancelled."""
+        return self._event.wait(seconds)
+
     def remove(self, callback: Callable[[], None]) -> None:
         with self._lock:
             if callback in self._callbacks:

@@ -1,9 +1,18 @@
-"""FacesmithClient over gRPC (facesmith.v1) — the real thing."""
+"""FacesmithClient over gRPC (facesmith.v1) — the real thing.
+
+A server that stops answering is noticed: the connection is pinged (keepalive) and every call
+has a deadline that grows with its work, so no call waits for ever; both end the call with
+ClientError("unavailable", "… stopped answering …"). A busy server's refusal says when to try
+again; calls wait that long and retry, within ``busy_wait_s``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from typing import Any
+import random
+import secrets
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
 
 import grpc
 import numpy as np
@@ -27,6 +36,23 @@ from facesmith_client.remote.client import (
 )
 
 DEFAULT_CONNECT_TIMEOUT_S = 10.0
+KEEPALIVE_S = 10.0  # a connection is pinged after this long without traffic
+KEEPALIVE_TIMEOUT_S = 10.0  # an unanswered ping this long means the server stopped answering
+BUSY_WAIT_S = 120.0  # how long a call keeps retrying a busy server, in all
+# Deadlines: a call may take at most BASE + per face (PER_FACE + PER_REFINE_STEP x steps)
+# seconds, times ``deadline_scale`` (for very slow devices); queueing is included.
+DEADLINE_BASE_S = 120.0
+DEADLINE_PER_FACE_S = 30.0
+DEADLINE_PER_REFINE_STEP_S = 2.0
+PUSHBACK_KEY = "grpc-retry-pushback-ms"  # trailing metadata of a busy refusal
+CLIENT_ID_KEY = "facesmith-client"  # request metadata: who we are, for the server's fairness
+T = TypeVar("T")
+
+
+def call_deadline_s(faces: int, refine_steps: int = 0, scale: float = 1.0) -> float:
+    """How long a call on ``faces`` faces (refined ``refine_steps`` steps) may take."""
+    per_face = DEADLINE_PER_FACE_S + DEADLINE_PER_REFINE_STEP_S * refine_steps
+    return scale * (DEADLINE_BASE_S + max(1, faces) * per_face)
 
 
 class GrpcClient(FacesmithClient):
@@ -44,15 +70,32 @@ class GrpcClient(FacesmithClient):
         token: str | None = None,
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT_S,
         max_message_bytes: int = MAX_MESSAGE_BYTES,
+        keepalive_s: float = KEEPALIVE_S,
+        keepalive_timeout_s: float = KEEPALIVE_TIMEOUT_S,
+        deadline_scale: float = 1.0,
+        busy_wait_s: float = BUSY_WAIT_S,
     ) -> None:
         self.address = address
         self.connect_timeout = connect_timeout
-        self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
+        self.deadline_scale = deadline_scale
+        self.busy_wait_s = busy_wait_s
+        self._keepalive_s = keepalive_s + keepalive_timeout_s
+        self._metadata: tuple[tuple[str, str], ...] = ((CLIENT_ID_KEY, secrets.token_hex(8)),)
+        if token:
+            self._metadata += (("authorization", f"Bearer {token}"),)
         self._channel = grpc.insecure_channel(
             address,
             options=[
                 ("grpc.max_send_message_length", max_message_bytes),
                 ("grpc.max_receive_message_length", max_message_bytes),
+                ("grpc.keepalive_time_ms", int(keepalive_s * 1000)),
+                ("grpc.keepalive_timeout_ms", int(keepalive_timeout_s * 1000)),
+                ("grpc.http2.max_pings_without_data", 0),  # keep pinging a silent server
+                ("grpc.http2.min_time_between_pings_ms", int(keepalive_s * 1000)),
+                # any unanswered ping (flow-control probes too) ends the connection this soon
+                ("grpc.http2.ping_timeout_ms", int(keepalive_timeout_s * 1000)),
+                # a connection attempt (a server that accepts but never answers) gives up then
+                ("grpc.min_reconnect_backoff_ms", int(connect_timeout * 1000)),
             ],
         )
         self._stub = pb_grpc.FacesmithStub(self._channel)
@@ -81,7 +124,8 @@ class GrpcClient(FacesmithClient):
             output_dtype=wire.dtype_to_wire(np.dtype(output_dtype)),
         )
         self._connect()
-        return self._stream(self._stub.Invert, request, cancel)
+        timeout = call_deadline_s(len(crops), options.refine_steps, self.deadline_scale)
+        return self._stream(self._stub.Invert, request, cancel, timeout)
 
     def render(
         self,
@@ -100,10 +144,11 @@ class GrpcClient(FacesmithClient):
             include_reconstruction=include_reconstruction,
         )
         self._connect()
-        try:
-            reply = self._stub.Render(request, metadata=self._metadata)
-        except grpc.RpcError as err:
-            raise self._error(err) from None
+        timeout = call_deadline_s(len(faces), 0, self.deadline_scale)
+        reply = self._retrying_busy(
+            lambda: self._stub.Render(request, metadata=self._metadata, timeout=timeout),
+            timeout,
+        )
         return _decoded(lambda: render_result_from_pb(reply, faces))
 
     def edit(
@@ -124,7 +169,8 @@ class GrpcClient(FacesmithClient):
             output_dtype=wire.dtype_to_wire(np.dtype(output_dtype)),
         )
         self._connect()
-        return self._stream(self._stub.Edit, request, cancel)
+        timeout = call_deadline_s(len(crops), options.refine_steps, self.deadline_scale)
+        return self._stream(self._stub.Edit, request, cancel, timeout)
 
     def close(self) -> None:
         self._channel.close()
@@ -150,24 +196,48 @@ class GrpcClient(FacesmithClient):
         self._info = info_from_pb(reply)
 
     def _stream(
-        self, method: Any, request: Any, cancel: CancelToken | None
+        self, method: Any, request: Any, cancel: CancelToken | None, timeout: float
     ) -> Iterator[Progress | Result]:
-        """Events of a server-streaming call; cancelling the token cancels the call."""
-        call = method(request, metadata=self._metadata)
-        stop = call.cancel
-        if cancel is not None:
-            cancel.on_cancel(stop)
-        try:
-            for message in call:
-                yield _decoded(lambda m=message: event_from_pb(m))
-        except grpc.RpcError as err:
-            if cancel is not None and cancel.cancelled:
-                raise cancelled_error() from None
-            raise self._error(err) from None
-        finally:
+        """Events of a server-streaming call; cancelling the token cancels the call. A busy
+        refusal before the first event is retried after the wait the server asks for."""
+        give_up = time.monotonic() + self.busy_wait_s
+        while True:
+            call = method(request, metadata=self._metadata, timeout=timeout)
+            stop = call.cancel
             if cancel is not None:
-                cancel.remove(stop)
-            stop()  # no-op when the call finished; frees the server if the caller stopped early
+                cancel.on_cancel(stop)
+            received = False
+            try:
+                for message in call:
+                    received = True
+                    yield _decoded(lambda m=message: event_from_pb(m))
+                return
+            except grpc.RpcError as err:
+                if cancel is not None and cancel.cancelled:
+                    raise cancelled_error() from None
+                wait = _busy_wait(err, give_up)
+                if received or wait is None:
+                    raise self._error(err, timeout) from None
+            finally:
+                if cancel is not None:
+                    cancel.remove(stop)
+                stop()  # no-op when the call finished; frees the server if the caller stopped
+            if cancel is None:
+                time.sleep(wait)
+            elif cancel.wait(wait):
+                raise cancelled_error()
+
+    def _retrying_busy(self, attempt: Callable[[], T], timeout: float) -> T:
+        """``attempt()``, tried again after the wait a busy server asks for."""
+        give_up = time.monotonic() + self.busy_wait_s
+        while True:
+            try:
+                return attempt()
+            except grpc.RpcError as err:
+                wait = _busy_wait(err, give_up)
+                if wait is None:
+                    raise self._error(err, timeout) from None
+            time.sleep(wait)
 
     def _unreachable(self) -> str:
         return (
@@ -175,12 +245,48 @@ class GrpcClient(FacesmithClient):
             f"`facesmith-server serve --pack DIR --listen {self.address}`"
         )
 
-    def _error(self, err: grpc.RpcError) -> ClientError:
+    def _stopped_answering(self, why: str) -> str:
+        return (
+            f"the facesmith server at {self.address} stopped answering ({why}) — check that "
+            "it is still running, and restart it if it hangs"
+        )
+
+    def _error(self, err: grpc.RpcError, timeout: float | None = None) -> ClientError:
         code = err.code() if isinstance(err, grpc.Call) else grpc.StatusCode.UNKNOWN
         details = (err.details() if isinstance(err, grpc.Call) else "") or str(code)
+        if code == grpc.StatusCode.DEADLINE_EXCEEDED and timeout is not None:
+            return ClientError(
+                "unavailable", self._stopped_answering(f"no reply within {timeout:.0f} s")
+            )
         if code == grpc.StatusCode.UNAVAILABLE:
+            if "before receiving settings" in details.lower():  # it accepts but never answers
+                return ClientError("unavailable", f"{self._stopped_answering('no handshake')}")
+            if self._info is not None and _connection_lost(details):
+                why = f"no answer to a ping within {self._keepalive_s:.0f} s, or it went away"
+                return ClientError("unavailable", f"{self._stopped_answering(why)}: {details}")
             return ClientError("unavailable", f"{self._unreachable()} ({details})")
         return error_for_status(code, details)
+
+
+def _connection_lost(details: str) -> bool:
+    """Whether an UNAVAILABLE status says an established connection broke (rather than that
+    none could be made)."""
+    text = details.lower()
+    return not any(s in text for s in ("failed to connect", "connection refused", "dns"))
+
+
+def _busy_wait(err: grpc.RpcError, give_up: float) -> float | None:
+    """Seconds to wait before trying again if ``err`` is a busy refusal that says when
+    (None otherwise, or when that would pass ``give_up``)."""
+    if not isinstance(err, grpc.Call) or err.code() != grpc.StatusCode.RESOURCE_EXHAUSTED:
+        return None
+    pushback = dict(err.trailing_metadata() or ()).get(PUSHBACK_KEY)
+    try:
+        wait = int(str(pushback)) / 1000
+    except ValueError:
+        return None
+    wait = min(max(wait, 0.05), 30.0) * random.uniform(1.0, 1.5)  # spread the retries
+    return wait if time.monotonic() + wait < give_up else None
 
 
 def error_for_status(code: grpc.StatusCode, details: str) -> ClientError:
@@ -198,8 +304,10 @@ _ADVICE: dict[grpc.StatusCode, str] = {
     grpc.StatusCode.NOT_FOUND: "the face is no longer cached on the server; invert it again",
     grpc.StatusCode.FAILED_PRECONDITION: "check the server's model pack "
     "(`facesmith-server serve --pack DIR`)",
-    grpc.StatusCode.UNAUTHENTICATED: "pass the server's token with --token",
-    grpc.StatusCode.PERMISSION_DENIED: "pass the server's token with --token",
+    grpc.StatusCode.UNAUTHENTICATED: "give the server's token: set FACESMITH_TOKEN or pass "
+    "--token-file",
+    grpc.StatusCode.PERMISSION_DENIED: "give the server's token: set FACESMITH_TOKEN or pass "
+    "--token-file",
     grpc.StatusCode.DEADLINE_EXCEEDED: "the server took too long; try again or use fewer faces",
     grpc.StatusCode.UNIMPLEMENTED: "the server is too old or not a facesmith server",
 }

@@ -159,6 +159,22 @@ class LocalServer:
             "Start one yourself with `facesmith-server serve --pack DIR` and pass --server."
         )
 
+    @property
+    def running(self) -> bool:
+        """Whether the server process is still alive."""
+        return self._process is not None and self._process.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    def exit_status(self) -> str:
+        """How the server ended, in words ("exit code 1", "killed by signal 9", "running")."""
+        code = self._process.poll() if self._process is not None else None
+        if code is None:
+            return "running" if self._process is not None else "not started"
+        return f"killed by signal {-code}" if code < 0 else f"exit code {code}"
+
     def log_tail(self, chars: int = 4000) -> str:
         """The end of the server's stderr (its log)."""
         if self._log is None:

@@ -42,6 +42,11 @@ class LatentCache:
             self._items.move_to_end(handle)
             return latent
 
+    def discard(self, handle: str) -> None:
+        """Forget ``handle`` (nothing happens if it is unknown)."""
+        with self._lock:
+            self._items.pop(handle, None)
+
     def __len__(self) -> int:
         with self._lock:
             return len(self._items)

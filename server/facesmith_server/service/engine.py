@@ -2,14 +2,15 @@
 
 Knows nothing of gRPC. Images in and out follow facesmith.pixels; rendered faces come back as
 float32 [r, r, 3] in 0..1. Model work is serialised on the device; at most ``max_queue`` jobs
-wait or run at once, further ones are refused with Busy.
+wait or run at once, further ones are refused with Busy, and the device is shared fairly
+between clients (service/admission.py).
 """
 
 from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,10 +18,11 @@ import torch
 
 from facesmith import pixels, wire
 from facesmith_server import devices
-from facesmith_server.errors import Busy, Cancelled, InvalidInput
+from facesmith_server.errors import Cancelled, InvalidInput
 from facesmith_server.latent import edit, invert, pivotal
 from facesmith_server.model.generator import SynthesisNetwork
 from facesmith_server.model.pack import Direction, Pack
+from facesmith_server.service.admission import HEAVY, FairQueue, Ticket
 from facesmith_server.service.cache import LatentCache, PivotCache
 from facesmith_server.service.quality import (
     CHEAP_REFINE_MAX_RESOLUTION,
@@ -113,8 +115,7 @@ class Engine:
         self.cache = LatentCache(cache_size)
         self.pivots: PivotCache[SynthesisNetwork] = PivotCache(PIVOT_CACHE_BYTES)
         self.max_queue = max_queue
-        self._jobs = 0
-        self._jobs_lock = threading.Lock()
+        self.admission = FairQueue(max_queue)
         self._device_lock = threading.Lock()
         self.info = self._describe()
 
@@ -134,23 +135,17 @@ class Engine:
             alignment=self.pack.manifest.alignment,
         )
 
-    @contextlib.contextmanager
-    def admit(self) -> Iterator[None]:
-        """Hold one queue slot for a job; Busy when all are taken."""
-        with self._jobs_lock:
-            if self._jobs >= self.max_queue:
-                raise Busy("the server is busy with other requests; try again shortly")
-            self._jobs += 1
-        try:
-            yield
-        finally:
-            with self._jobs_lock:
-                self._jobs -= 1
+    def admit(
+        self, client: str = "", kind: str = HEAVY
+    ) -> contextlib.AbstractContextManager[Ticket]:
+        """Hold one queue slot for a job of ``client``; Busy when none is free. Take the
+        device with ``admission.turn(ticket)`` for the model work."""
+        return self.admission.admit(client, kind)
 
     @property
     def jobs(self) -> int:
         """Jobs running or waiting now."""
-        return self._jobs
+        return self.admission.jobs
 
     # -- inversion ---------------------------------------------------------------------------
 

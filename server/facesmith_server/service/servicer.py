@@ -1,24 +1,31 @@
 """The gRPC face of the engine: translate messages, call the engine, translate back.
 
 Domain errors become status codes in one place (``STATUS_OF``); anything unexpected becomes
-INTERNAL without taking the server down.
+INTERNAL without taking the server down. Every request is checked against service/limits.py
+before any of its work starts (a request that does not even parse is INVALID_ARGUMENT); work
+waits for its turn on the device in the engine's fair queue; a client that goes away stops its
+work, and one that stops reading a streamed reply is dropped after ``slow_reader_s``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import ipaddress
 import logging
 import queue
 import threading
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Iterator, Sequence
 from concurrent import futures
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import grpc
 import numpy as np
 
 from facesmith import pixels, wire
+from facesmith.memory import TrimWhenIdle
 from facesmith.v1 import facesmith_pb2 as pb
 from facesmith.v1 import facesmith_pb2_grpc as pb_grpc
 from facesmith_server import __version__
@@ -30,7 +37,9 @@ from facesmith_server.errors import (
     PackError,
     UnknownHandle,
 )
-from facesmith_server.service.engine import EditStep, Engine, Inverted
+from facesmith_server.service import limits
+from facesmith_server.service.admission import CHEAP, HEAVY, Ticket
+from facesmith_server.service.engine import MAX_REFINE_STEPS, EditStep, Engine, Inverted
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +51,24 @@ STATUS_OF: dict[type[FacesmithError], grpc.StatusCode] = {
     Busy: grpc.StatusCode.RESOURCE_EXHAUSTED,
     Cancelled: grpc.StatusCode.CANCELLED,
 }
+# Trailing metadata of a Busy refusal: when to try again (the key gRPC's retry policy reads).
+RETRY_PUSHBACK_KEY = "grpc-retry-pushback-ms"
+# Request metadata naming the client for the fair queue (else its connection's address).
+CLIENT_ID_KEY = "facesmith-client"
+SLOW_READER_S = 30.0  # a streamed reply left unread this long ends its call
+RESERVED_THREADS = 4  # RPC threads kept free of Invert/Edit/Render for GetInfo and refusals
+QUEUED_RPCS = 64  # RPCs waiting for a thread before gRPC itself refuses more
+PROGRESS_BUFFER = 32  # progress events kept for a client that reads slowly (others dropped)
+TRIM_IDLE_S = 2.0  # memory freed by large requests goes back to the system after this idle
+# Connection health (HTTP/2 pings): a client that stops answering is dropped, and clients may
+# ping as often as every second to notice a server that stopped.
+KEEPALIVE_OPTIONS = (
+    ("grpc.keepalive_time_ms", 30_000),
+    ("grpc.keepalive_timeout_ms", 10_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.min_ping_interval_without_data_ms", 1_000),
+    ("grpc.http2.max_ping_strikes", 0),
+)
 
 T = TypeVar("T")
 _Reporter = Callable[[pb.Progress], None]
@@ -54,9 +81,32 @@ def _abort_on_error(context: grpc.ServicerContext, err: BaseException) -> None:
         code = next(
             (c for t, c in STATUS_OF.items() if isinstance(err, t)), grpc.StatusCode.INTERNAL
         )
-        context.abort(code, str(err))
+        if isinstance(err, Busy):
+            pushback = str(max(1, round(err.retry_after_s * 1000)))
+            context.set_trailing_metadata(((RETRY_PUSHBACK_KEY, pushback),))
+        context.abort(code, limits.cut_details(str(err)))
     log.exception("unexpected error", exc_info=err)
-    context.abort(grpc.StatusCode.INTERNAL, f"internal server error: {type(err).__name__}: {err}")
+    context.abort(
+        grpc.StatusCode.INTERNAL,
+        limits.cut_details(f"internal server error: {type(err).__name__}: {err}"),
+    )
+
+
+def client_of(context: grpc.ServicerContext) -> str:
+    """Who sent this call, for fairness: the id it gives, else its connection's address."""
+    for key, value in context.invocation_metadata() or ():
+        if key == CLIENT_ID_KEY:
+            return f"id:{str(value)[:64]}"
+    return context.peer()
+
+
+@dataclass(frozen=True)
+class _Job:
+    """What a job's work gets: progress reports, the stop flag, and its device turn."""
+
+    report: _Reporter
+    stop: Callable[[], bool]
+    turn: Callable[[], contextlib.AbstractContextManager[None]]
 
 
 class FacesmithServicer(pb_grpc.FacesmithServicer):
@@ -64,8 +114,21 @@ class FacesmithServicer(pb_grpc.FacesmithServicer):
     answering every call with FAILED_PRECONDITION and that message, so clients can tell users
     what to fix."""
 
-    def __init__(self, engine: Engine | PackError) -> None:
+    def __init__(
+        self,
+        engine: Engine | PackError,
+        *,
+        max_message_bytes: int = wire.MAX_MESSAGE_BYTES,  # no reply may need more
+        heavy_rpcs: int = 8,  # Invert and Edit calls in flight at once, and as many Renders
+        slow_reader_s: float = SLOW_READER_S,
+    ) -> None:
         self._loaded = engine
+        self._max_message_bytes = max_message_bytes
+        self._heavy_rpcs = heavy_rpcs
+        self._in_flight = {CHEAP: 0, HEAVY: 0}
+        self._in_flight_lock = threading.Lock()
+        self._readers = SlowReaders(slow_reader_s)
+        self.trimmer = TrimWhenIdle(TRIM_IDLE_S)
 
     @property
     def engine(self) -> Engine:
@@ -112,11 +175,24 @@ class FacesmithServicer(pb_grpc.FacesmithServicer):
     def Invert(
         self, request: pb.InvertRequest, context: grpc.ServicerContext
     ) -> Iterator[pb.InvertEvent]:
-        def work(report: _Reporter, stop: Callable[[], bool]) -> pb.InvertEvent:
+        def check() -> None:
+            self._check_faces_and_options(request.faces, request.options)
+            self._check_reply(
+                len(request.faces),
+                0,
+                request.output_dtype,
+                request.options.include_reconstruction,
+                latents=True,
+            )
+
+        def work(job: _Job) -> pb.InvertEvent:
             crops = _decode_faces(request.faces)
             dtype = _output_dtype(request.output_dtype)
-            inverted = self._invert(crops, request.options, report, stop)
-            recons = self._reconstructions(inverted, request.options.include_reconstruction)
+            with job.turn():
+                inverted = self._invert(crops, request.options, job)
+                recons = self._reconstructions(
+                    inverted, request.options.include_reconstruction, 0, job.stop
+                )
             faces = [
                 pb.InvertedFace(
                     handle=inv.handle,
@@ -127,51 +203,81 @@ class FacesmithServicer(pb_grpc.FacesmithServicer):
             ]
             return pb.InvertEvent(result=pb.InvertResult(faces=faces))
 
-        yield from self._stream(context, work, lambda p: pb.InvertEvent(progress=p))
+        yield from self._stream(context, check, work, lambda p: pb.InvertEvent(progress=p))
 
     def Render(self, request: pb.RenderRequest, context: grpc.ServicerContext) -> pb.RenderResponse:
         try:
-            with self.engine.admit():
-                return self._render(request)
+            with self._heavy_slot(CHEAP):
+                self._check_render(request)
+                with self.engine.admit(client_of(context), CHEAP) as ticket:
+                    return self._render(request, ticket, lambda: not context.is_active())
         except Exception as err:
             _abort_on_error(context, err)
             raise  # unreachable: abort raises
 
-    def _render(self, request: pb.RenderRequest) -> pb.RenderResponse:
+    def _check_render(self, request: pb.RenderRequest) -> None:
+        """Everything a Render can be refused for, before any latent is read or rendered."""
+        engine = self.engine
+        limits.check_latent_refs(request.faces, engine.info.num_ws, engine.info.latent_dim)
+        limits.check_edit_specs(request.edits)
+        engine.check_resolution(request.resolution)
+        engine.check_edits(_edit_steps(request.edits))
+        self._check_reply(
+            len(request.faces),
+            request.resolution,
+            request.output_dtype,
+            request.include_reconstruction,
+            latents=False,
+        )
+
+    def _render(
+        self, request: pb.RenderRequest, ticket: Ticket, stop: Callable[[], bool]
+    ) -> pb.RenderResponse:
         dtype = _output_dtype(request.output_dtype)
         edits = _edit_steps(request.edits)
-        latents = [self._resolve(ref) for ref in request.faces]
-        handles = [ref.handle if ref.WhichOneof("source") == "handle" else None
-                   for ref in request.faces]  # fmt: skip
-        edited = self.engine.apply_edits(latents, edits)
-        images = self.engine.render(edited, resolution=request.resolution, handles=handles)
-        recons: list[np.ndarray | None] = [None] * len(images)
-        if request.include_reconstruction:
-            recons = list(
-                self.engine.render(latents, resolution=request.resolution, handles=handles)
-            )
+        with self.engine.admission.turn(ticket, stop):
+            latents = [self._resolve(ref) for ref in request.faces]
+            handles = [ref.handle if ref.WhichOneof("source") == "handle" else None
+                       for ref in request.faces]  # fmt: skip
+            edited = self.engine.apply_edits(latents, edits)
+            images = self._render_all(edited, request.resolution, stop, handles)
+            recons: list[np.ndarray] = []
+            if request.include_reconstruction:
+                recons = self._render_all(latents, request.resolution, stop, handles)
         return pb.RenderResponse(
             images=[_image_message(img, dtype) for img in images],
-            reconstructions=[_image_message(r, dtype) for r in recons if r is not None],
+            reconstructions=[_image_message(r, dtype) for r in recons],
         )
 
     def Edit(
         self, request: pb.EditRequest, context: grpc.ServicerContext
     ) -> Iterator[pb.EditEvent]:
-        def work(report: _Reporter, stop: Callable[[], bool]) -> pb.EditEvent:
+        def check() -> None:
+            self._check_faces_and_options(request.faces, request.options)
+            limits.check_edit_specs(request.edits)
+            self.engine.check_edits(_edit_steps(request.edits))  # before the expensive inversion
+            self.engine.check_resolution(request.resolution)
+            self._check_reply(
+                len(request.faces),
+                request.resolution,
+                request.output_dtype,
+                request.options.include_reconstruction,
+                latents=True,
+            )
+
+        def work(job: _Job) -> pb.EditEvent:
             crops = _decode_faces(request.faces)
             dtype = _output_dtype(request.output_dtype)
             edits = _edit_steps(request.edits)
-            self.engine.check_edits(edits)  # before the expensive inversion
-            self.engine.check_resolution(request.resolution)
-            inverted = self._invert(crops, request.options, report, stop)
-            edited = self.engine.apply_edits([inv.latent for inv in inverted], edits)
-            handles = [inv.handle for inv in inverted]
-            images = self.engine.render(edited, resolution=request.resolution, handles=handles)
-            report(pb.Progress(stage="render", done=1, total=1))
-            recons = self._reconstructions(
-                inverted, request.options.include_reconstruction, request.resolution
-            )
+            with job.turn():
+                inverted = self._invert(crops, request.options, job)
+                edited = self.engine.apply_edits([inv.latent for inv in inverted], edits)
+                handles = [inv.handle for inv in inverted]
+                images = self._render_all(edited, request.resolution, job.stop, handles)
+                job.report(pb.Progress(stage="render", done=1, total=1))
+                recons = self._reconstructions(
+                    inverted, request.options.include_reconstruction, request.resolution, job.stop
+                )
             faces = [
                 pb.EditedFace(
                     handle=inv.handle,
@@ -183,38 +289,117 @@ class FacesmithServicer(pb_grpc.FacesmithServicer):
             ]
             return pb.EditEvent(result=pb.EditResult(faces=faces))
 
-        yield from self._stream(context, work, lambda p: pb.EditEvent(progress=p))
+        yield from self._stream(context, check, work, lambda p: pb.EditEvent(progress=p))
+
+    # -- checks before work ------------------------------------------------------------------
+
+    def _check_faces_and_options(
+        self, faces: Sequence[pb.Image], options: pb.InvertOptions
+    ) -> None:
+        limits.check_faces(faces, self.engine.info.resolution)
+        if options.refine_steps > MAX_REFINE_STEPS:
+            raise InvalidInput(f"refine_steps must be in [0, {MAX_REFINE_STEPS}]")
+
+    def _check_reply(
+        self, faces: int, resolution: int, output_dtype: int, recons: bool, *, latents: bool
+    ) -> None:
+        info = self.engine.info
+        reply = limits.Reply(
+            faces=faces,
+            side=resolution or info.resolution,
+            dtype=_output_dtype(output_dtype),
+            reconstructions=recons,
+            latent_values=info.num_ws * info.latent_dim if latents else 0,
+        )
+        limits.check_reply_fits(reply, self._max_message_bytes)
+
+    @contextlib.contextmanager
+    def _heavy_slot(self, kind: str) -> Iterator[None]:
+        """One of ``heavy_rpcs`` places for a call of ``kind`` that does model work; Busy if
+        none is free (so such calls never take the threads GetInfo needs)."""
+        self._take_heavy_slot(kind)
+        try:
+            yield
+        finally:
+            self._give_heavy_slot(kind)
+
+    def _take_heavy_slot(self, kind: str) -> None:
+        with self._in_flight_lock:
+            if self._in_flight[kind] >= self._heavy_rpcs:
+                loaded = self._loaded
+                wait = loaded.admission.retry_after_s() if isinstance(loaded, Engine) else 2.0
+                raise Busy(
+                    f"the server is busy ({self._in_flight[kind]} requests in flight); try "
+                    f"again in about {max(1, round(wait))} s",
+                    retry_after_s=wait,
+                )
+            self._in_flight[kind] += 1
+            self.trimmer.cancel()
+
+    def refused(self) -> None:
+        """A request was refused before taking a slot (it may still have been large)."""
+        with self._in_flight_lock:
+            if not any(self._in_flight.values()):
+                self.trimmer.schedule()
+
+    def _give_heavy_slot(self, kind: str) -> None:
+        with self._in_flight_lock:
+            self._in_flight[kind] -= 1
+            if not any(self._in_flight.values()):
+                self.trimmer.schedule()  # give back what large requests took, once idle
 
     # -- helpers -----------------------------------------------------------------------------
 
     def _invert(
-        self,
-        crops: list[np.ndarray],
-        options: pb.InvertOptions,
-        report: _Reporter,
-        stop: Callable[[], bool],
+        self, crops: list[np.ndarray], options: pb.InvertOptions, job: _Job
     ) -> list[Inverted]:
         def on_progress(stage: str, done: int, total: int, loss: float) -> None:
-            report(pb.Progress(stage=stage, done=done, total=total, loss=loss))
+            job.report(pb.Progress(stage=stage, done=done, total=total, loss=loss))
 
-        return self.engine.invert(
+        inverted = self.engine.invert(
             crops,
             refine_steps=options.refine_steps,
             refine_lr=options.refine_lr,
             quality=QUALITIES.get(options.quality, "?"),
             pivotal_steps=options.pivotal_steps,
             on_progress=on_progress,
-            should_stop=stop,
+            should_stop=job.stop,
         )
+        try:
+            limits.check_latents([inv.latent for inv in inverted])
+        except InvalidInput:
+            for inv in inverted:
+                self.engine.cache.discard(inv.handle)
+            raise
+        return inverted
+
+    def _render_all(
+        self,
+        latents: Sequence[np.ndarray],
+        resolution: int,
+        stop: Callable[[], bool],
+        handles: Sequence[str | None] | None = None,
+    ) -> list[np.ndarray]:
+        """engine.render (pivotally tuned generators by handle), a batch at a time, stopping
+        when the client is gone."""
+        images: list[np.ndarray] = []
+        step = max(1, self.engine.max_batch)
+        every = list(handles) if handles is not None else [None] * len(latents)
+        for start in range(0, len(latents), step):
+            if stop():
+                raise Cancelled("cancelled by the client")
+            images += self.engine.render(latents[start : start + step], resolution=resolution,
+                                         handles=every[start : start + step])  # fmt: skip
+        return images
 
     def _reconstructions(
-        self, inverted: list[Inverted], wanted: bool, resolution: int = 0
+        self, inverted: list[Inverted], wanted: bool, resolution: int, stop: Callable[[], bool]
     ) -> list[np.ndarray | None]:
         if not wanted:
             return [None] * len(inverted)
         latents = [inv.latent for inv in inverted]
         handles = [inv.handle for inv in inverted]
-        return list(self.engine.render(latents, resolution=resolution, handles=handles))
+        return list(self._render_all(latents, resolution, stop, handles))
 
     def _resolve(self, ref: pb.LatentRef) -> np.ndarray:
         kind = ref.WhichOneof("source")
@@ -230,33 +415,130 @@ class FacesmithServicer(pb_grpc.FacesmithServicer):
     def _stream(
         self,
         context: grpc.ServicerContext,
-        work: Callable[[_Reporter, Callable[[], bool]], T],
+        check: Callable[[], None],
+        work: Callable[[_Job], T],
         wrap_progress: Callable[[pb.Progress], T],
     ) -> Iterator[T]:
-        """Run ``work`` in a thread, streaming its progress, then its result.
+        """``check`` the request, then run ``work`` in a thread, streaming its progress, then
+        its result.
 
-        The client cancelling (or its deadline passing) makes ``stop()`` true, so the work ends at
-        its next check and frees the device.
+        The client cancelling (or its deadline passing) makes ``stop()`` true, so the work ends
+        at its next check and frees the device. Progress a slow reader has not taken is
+        dropped beyond PROGRESS_BUFFER events; a reader that takes nothing for
+        ``slow_reader_s`` is dropped.
         """
-        events: queue.Queue[Any] = queue.Queue()
+        try:
+            self._take_heavy_slot(HEAVY)
+        except Busy as err:
+            _abort_on_error(context, err)
+        once = threading.Lock()
+
+        def release() -> None:
+            if once.acquire(blocking=False):  # the call's end and a refusal may both call it
+                self._give_heavy_slot(HEAVY)
+
         stopped = threading.Event()
-        if not context.add_callback(stopped.set):
+        if not context.add_callback(stopped.set) or not context.add_callback(release):
             stopped.set()  # the RPC has already ended
+            release()
+        try:
+            check()
+        except Exception as err:
+            release()
+            _abort_on_error(context, err)
+        events: queue.Queue[Any] = queue.Queue()
+        client = client_of(context)
+
+        def report(progress: pb.Progress) -> None:
+            if events.qsize() < PROGRESS_BUFFER:
+                events.put(wrap_progress(progress))
 
         def run() -> None:
             try:
-                with self.engine.admit():
-                    events.put(work(lambda p: events.put(wrap_progress(p)), stopped.is_set))
+                with self.engine.admit(client, HEAVY) as ticket:
+                    job = _Job(
+                        report,
+                        stopped.is_set,
+                        lambda: self.engine.admission.turn(ticket, stopped.is_set),
+                    )
+                    events.put(work(job))
             except BaseException as err:
                 events.put(err)
             finally:
                 events.put(_DONE)
 
         threading.Thread(target=run, name="facesmith-job", daemon=True).start()
-        while (item := events.get()) is not _DONE:
-            if isinstance(item, BaseException):
-                _abort_on_error(context, item)
-            yield item
+        with self._readers.watch(context) as watch:
+            while (item := events.get()) is not _DONE:
+                if isinstance(item, BaseException):
+                    _abort_on_error(context, item)
+                with watch.sending():
+                    yield item
+
+
+class SlowReaders:
+    """Ends streamed calls whose client has not taken a reply for ``limit_s`` seconds.
+
+    gRPC sends a streamed message on the handler's thread and waits until the client's flow
+    control lets it through; a client that never reads would hold that thread for ever.
+    """
+
+    def __init__(self, limit_s: float) -> None:
+        self.limit_s = limit_s
+        self._sending: dict[int, tuple[grpc.ServicerContext, float]] = {}
+        self._lock = threading.Lock()
+        self._watching = False
+        self.dropped = 0
+
+    @contextlib.contextmanager
+    def watch(self, context: grpc.ServicerContext) -> Iterator[_Watch]:
+        watch = _Watch(self, context)
+        try:
+            yield watch
+        finally:
+            self._done(id(watch))
+
+    def _start(self, key: int, context: grpc.ServicerContext) -> None:
+        with self._lock:
+            self._sending[key] = (context, time.monotonic())
+            if not self._watching:
+                self._watching = True
+                threading.Thread(target=self._watch, name="facesmith-readers", daemon=True).start()
+
+    def _done(self, key: int) -> None:
+        with self._lock:
+            self._sending.pop(key, None)
+
+    def _watch(self) -> None:
+        while True:
+            time.sleep(min(1.0, max(0.05, self.limit_s / 4)))
+            now = time.monotonic()
+            with self._lock:
+                late = [(k, c) for k, (c, t) in self._sending.items() if now - t > self.limit_s]
+                for key, _ in late:
+                    self._sending.pop(key)
+                if not self._sending and not late:
+                    self._watching = False
+                    return
+            for _, context in late:
+                self.dropped += 1
+                log.warning(
+                    "dropped %s: it has not read a reply for %.0f s", context.peer(), self.limit_s
+                )
+                context.cancel()
+
+
+class _Watch:
+    def __init__(self, readers: SlowReaders, context: grpc.ServicerContext) -> None:
+        self._readers = readers
+        self._context = context
+
+    @contextlib.contextmanager
+    def sending(self) -> Iterator[None]:
+        """Around a yield of a streamed reply: gRPC resumes us once it was sent."""
+        self._readers._start(id(self), self._context)
+        yield
+        self._readers._done(id(self))
 
 
 def _decode(decoder: Callable[[Any], T], message: Any) -> T:
@@ -267,7 +549,9 @@ def _decode(decoder: Callable[[Any], T], message: Any) -> T:
 
 
 def _decode_faces(faces: Any) -> list[np.ndarray]:
-    return [_decode(wire.decode_image, face) for face in faces]
+    return [
+        limits.check_pixels(_decode(wire.decode_image, face), i) for i, face in enumerate(faces)
+    ]
 
 
 def _output_dtype(value: int) -> np.dtype:
@@ -334,12 +618,71 @@ def is_loopback(address: str) -> bool:
         return False  # any other host name may resolve anywhere
 
 
+class _Malformed:
+    """What a request that does not parse becomes (raising would make gRPC answer INTERNAL
+    and log a traceback)."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+def _parser(message: Any) -> Callable[[bytes], Any]:
+    def parse(data: bytes) -> Any:
+        try:
+            return message.FromString(data)
+        except Exception as err:  # DecodeError, RecursionError on deep nesting, …
+            return _Malformed(type(err).__name__)
+
+    return parse
+
+
+def _refusing_malformed(
+    name: str, behaviour: Callable[[Any, Any], Any], servicer: FacesmithServicer
+) -> Callable[..., Any]:
+    def handle(request: Any, context: grpc.ServicerContext) -> Any:
+        if isinstance(request, _Malformed):
+            log.info("refused a %s request that does not parse (%s)", name, request.reason)
+            servicer.refused()
+            context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"the request is not a valid facesmith.v1 {name} request ({request.reason})",
+            )
+        return behaviour(request, context)
+
+    return handle
+
+
+def add_servicer(servicer: FacesmithServicer, server: grpc.Server) -> None:
+    """What the generated add_FacesmithServicer_to_server does, with requests that do not
+    parse answered INVALID_ARGUMENT (the client's fault) in one log line."""
+    unary, streaming = grpc.unary_unary_rpc_method_handler, grpc.unary_stream_rpc_method_handler
+    methods: dict[str, tuple[Any, Any, Any, Any]] = {
+        "GetInfo": (unary, servicer.GetInfo, pb.GetInfoRequest, pb.ServerInfo),
+        "Invert": (streaming, servicer.Invert, pb.InvertRequest, pb.InvertEvent),
+        "Render": (unary, servicer.Render, pb.RenderRequest, pb.RenderResponse),
+        "Edit": (streaming, servicer.Edit, pb.EditRequest, pb.EditEvent),
+    }
+    handlers = {
+        name: make(
+            _refusing_malformed(name, behaviour, servicer),
+            request_deserializer=_parser(request),
+            response_serializer=response.SerializeToString,
+        )
+        for name, (make, behaviour, request, response) in methods.items()
+    }
+    service = "facesmith.v1.Facesmith"
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service, handlers),))
+    server.add_registered_method_handlers(service, handlers)  # type: ignore[attr-defined]
+
+
 def create_server(
     address: str,
     engine: Engine | PackError,  # the PackError if the pack failed to load
     *,
     token: str | None = None,  # required unless address is loopback
     max_message_bytes: int = wire.MAX_MESSAGE_BYTES,
+    heavy_rpcs: int | None = None,  # Invert/Edit (and Render) in flight; 2 x queue, >= 8
+    slow_reader_s: float = SLOW_READER_S,  # a streamed reply unread this long ends its call
 ) -> tuple[grpc.Server, int]:
     """Start serving ``engine`` on ``address`` (port 0 = any free port) → (server, port)."""
     if not is_loopback(address) and not token:
@@ -350,14 +693,26 @@ def create_server(
     options = [
         ("grpc.max_send_message_length", max_message_bytes),
         ("grpc.max_receive_message_length", max_message_bytes),
+        *KEEPALIVE_OPTIONS,
     ]
+    if heavy_rpcs is None:
+        queue_size = engine.max_queue if isinstance(engine, Engine) else 4
+        heavy_rpcs = max(8, 2 * queue_size)
+    workers = 2 * heavy_rpcs + RESERVED_THREADS  # streams, renders, and GetInfo's own
     interceptors: list[grpc.ServerInterceptor] = [_TokenCheck(token)] if token else []
     server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix="facesmith-rpc"),
+        futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="facesmith-rpc"),
         options=options,
         interceptors=interceptors,
+        maximum_concurrent_rpcs=workers + QUEUED_RPCS,
     )
-    pb_grpc.add_FacesmithServicer_to_server(FacesmithServicer(engine), server)
+    servicer = FacesmithServicer(
+        engine,
+        max_message_bytes=max_message_bytes,
+        heavy_rpcs=heavy_rpcs,
+        slow_reader_s=slow_reader_s,
+    )
+    add_servicer(servicer, server)
     port = server.add_insecure_port(address)
     if port == 0:
         raise ValueError(f"could not listen on {address}")

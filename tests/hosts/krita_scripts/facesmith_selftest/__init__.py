@@ -77,15 +77,19 @@ def script(result: dict[str, Any]) -> Iterator[Step]:
     click(panel, "facesmith_apply")
     yield "the docker's new layer", lambda: len(names(document)) == 2 and idle(panel)
     result["layers_after_apply"] = names(document)
+    # Krita adds a layer in a stroke of its own: its undo step exists once the stroke is
+    # done. Undo then, not after some time (an early undo finds nothing to undo).
+    yield "the new layer's undo step", lambda: undo_ready(app, document)
     app.action("edit_undo").trigger()
-    yield "one undo removes it", lambda: len(names(document)) == 1
+    yield "one undo removes it", lambda: settled(document) and len(names(document)) == 1
     result["layers_after_undo"] = names(document)
 
     app.action("facesmith_older").trigger()
     yield "the menu preset's new layer", lambda: len(names(document)) == 2
     result["layers_after_preset"] = names(document)
+    yield "the preset layer's undo step", lambda: undo_ready(app, document)
     app.action("edit_undo").trigger()
-    yield "undo again", lambda: len(names(document)) == 1
+    yield "undo again", lambda: settled(document) and len(names(document)) == 1
 
     app.action("facesmith_age").trigger()
     yield "the Age… dialog", lambda: answer_age_dialog(-20)
@@ -135,6 +139,17 @@ def idle(panel: Any) -> bool:
 def has_picture(label: Any) -> bool:
     pixmap = label.pixmap()
     return pixmap is not None and not pixmap.isNull()
+
+
+def settled(document: Any) -> bool:
+    """Wait for the document's running strokes (adding a layer, undoing) to finish."""
+    document.waitForDone()
+    return True
+
+
+def undo_ready(app: Any, document: Any) -> bool:
+    """The last change's undo step is on the stack: its stroke is done and Undo is enabled."""
+    return settled(document) and app.action("edit_undo").isEnabled()
 
 
 def names(document: Any) -> list[str]:

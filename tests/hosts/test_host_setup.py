@@ -1,0 +1,59 @@
+"""Tests never change the system (issue 15, finding 12): the host programs are set up by
+.ci/host-apps, not by a test; without them the host tests are skipped (and fail under CI)."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+from pathlib import Path
+
+import pytest
+
+TESTS = Path(__file__).resolve().parents[1]
+INSTALLING = ("apt-get", "apt ", "debootstrap", "gimp-chroot", "host-apps", "dpkg")
+
+
+def test_a_missing_gimp_chroot_is_never_built(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import test_gimp
+
+    def no_processes(*args: object, **kwargs: object) -> None:
+        raise AssertionError(f"a test ran a program to set up GIMP: {args}")
+
+    monkeypatch.setattr(subprocess, "run", no_processes)
+    monkeypatch.setattr(subprocess, "Popen", no_processes)
+    monkeypatch.setattr(test_gimp.os, "geteuid", lambda: 0)  # as root, where it used to build
+    monkeypatch.setattr(test_gimp.shutil, "which", lambda name: f"/usr/bin/{name}")
+    missing = tmp_path / "gimp-root"
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match=r"sudo \.ci/host-apps"):
+        test_gimp.find_gimp_root(missing)
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match=r"sudo \.ci/host-apps"):
+        test_gimp.find_gimp_root(missing)
+    assert not missing.exists() and list(tmp_path.iterdir()) == []
+
+
+def _commands_run(path: Path) -> list[str]:
+    """The string constants in the arguments of every call of subprocess.* or os.system."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
+            continue
+        owner = node.func.value
+        if isinstance(owner, ast.Name) and owner.id in ("subprocess", "os"):
+            for arg in ast.walk(node):
+                if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+                    found.append(arg.value)
+    return found
+
+
+def test_no_test_runs_an_installer_of_the_system() -> None:
+    offenders = [
+        f"{path.relative_to(TESTS)}: {text!r}"
+        for path in sorted(TESTS.rglob("*.py"))
+        for text in _commands_run(path)
+        if any(word in text for word in INSTALLING)
+    ]
+    assert not offenders, "tests must not install anything:\n" + "\n".join(offenders)
