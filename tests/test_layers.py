@@ -92,6 +92,29 @@ def modules() -> Iterator[tuple[str, Path]]:
             yield name, path
 
 
+def imported_modules(name: str, path: Path) -> set[str]:
+    """The modules (not names inside them) of ours that ``path`` imports, whether or not
+    they exist: ``from a.b import c`` gives a.b, or a.b.c when that is a module."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+            module = (
+                (f"{base}.{node.module}" if node.module else base)
+                if node.level
+                else node.module or ""
+            )
+            found.add(module)
+            found |= {
+                f"{module}.{a.name}" for a in node.names if f"{module}.{a.name}" in ALL_MODULES
+            }
+    return {m for m in found if m.split(".")[0] in OURS}
+
+
 def imports_of(name: str, path: Path) -> set[str]:
     """Every module of ours that ``path`` imports (absolute names; relative ones resolved)."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
@@ -116,6 +139,10 @@ def _exists(module: str) -> bool:
 
 
 ALL_MODULES = {name for name, _ in modules()}
+GENERATED = {
+    "facesmith.v1",
+    *(f"facesmith.v1.{p.stem}" for p in (SOURCES["facesmith"] / "v1").glob("*.py")),
+}
 
 
 def unit_of(module: str) -> str:
@@ -132,6 +159,13 @@ def _within(unit: str, allowed: str) -> bool:
 def test_every_module_belongs_to_a_unit() -> None:
     for name in ALL_MODULES:
         assert unit_of(name), name
+
+
+def test_every_import_of_ours_names_a_module_that_exists() -> None:
+    known = ALL_MODULES | GENERATED
+    missing = [f"{name} imports {m}" for name, path in modules()
+               for m in imported_modules(name, path) if m not in known]  # fmt: skip
+    assert not missing, "imports of modules that do not exist:\n" + "\n".join(sorted(missing))
 
 
 def test_imports_point_one_way() -> None:

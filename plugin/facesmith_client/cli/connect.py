@@ -27,7 +27,7 @@ def status(message: str) -> None:
 @contextlib.contextmanager
 def connect(args: argparse.Namespace) -> Iterator[FacesmithClient]:
     """A client for --server, or for a local server started for this run (stopped after)."""
-    from facesmith_client.cli.args import token_of
+    from facesmith.arguments import token_of
     from facesmith_client.remote.grpc_client import GrpcClient
 
     if args.server:
