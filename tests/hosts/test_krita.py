@@ -255,13 +255,23 @@ def test_gui_loads_the_installed_plugin(tmp_path: Path, server: str, photos_dir:
     assert not result["errors"], shown + "\n--- Krita log:\n" + log
     assert result["plugin_module"] == str(pykrita / "facesmith_krita" / "__init__.py")
     assert "FacesmithExtension" in result["extensions"]
-    labels = ["Age…", "Older", "Younger", "Bald", "More masculine", "More feminine", "Smile"]
+    labels = [
+        "Age…",
+        "Older",
+        "Younger",
+        "Bald",
+        "Swap gender",
+        "More masculine",
+        "More feminine",
+        "Smile",
+    ]
     assert list(result["actions"].values()) == labels
     assert result["menu"] == labels  # Tools ▸ Scripts ▸ facesmith
     assert result["docker"] == "facesmith"
     assert result["status"].startswith(f"Server: {server}")
+    # Ungrouped edits first, then the pack's groups (the test pack groups age and gender).
     assert result["sliders"] == [
-        f"facesmith_slider_{e}" for e in ("age", "gender", "bald", "smile")
+        f"facesmith_slider_{e}" for e in ("bald", "smile", "age", "gender")
     ]
     assert result["faces"] == 1
     assert result["layers_after_apply"] == ["Background", "facesmith: age +30"]

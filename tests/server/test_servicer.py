@@ -152,8 +152,11 @@ def test_queue_full_is_resource_exhausted(stub: pb_grpc.FacesmithStub, engine: E
     # another client's job waits for the device: the queue (2) is full
     calls = [running, stub.Invert(slow, metadata=(("facesmith-client", "another"),))]
     _wait_until(lambda: engine.jobs == 2)
-    code = _code(lambda: stub.Render(pb.RenderRequest(faces=[pb.LatentRef(handle="x")])))
-    assert code == grpc.StatusCode.RESOURCE_EXHAUSTED
+    render = pb.RenderRequest(faces=[pb.LatentRef(latent=_mean_latent(engine))])
+    assert _code(lambda: stub.Render(render)) == grpc.StatusCode.RESOURCE_EXHAUSTED
+    # a request refused for itself is answered at once, without waiting for the queue
+    unknown = pb.RenderRequest(faces=[pb.LatentRef(handle="x")])
+    assert _code(lambda: stub.Render(unknown)) == grpc.StatusCode.NOT_FOUND
     for call in calls:
         call.cancel()
     _wait_until_idle(engine)

@@ -304,7 +304,7 @@ def test_real_instruments_on_astronaut_crops(detector: Detector) -> None:
     (face,) = detect_faces(image, detector)
     crop = align_face(image, face.landmarks, RES, FFHQ)[0]
     crops = np.stack([crop, crop[:, ::-1], np.clip(crop * 1.1, 0, 1)]).astype(np.float32)
-    scorers = load_real_scorers(crops, detector, None)
+    scorers = load_real_scorers(crops, detector)
     x0, y0, x1, y1 = scorers.notes["face_box"]
     assert 0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1 and scorers.notes["dlib_found"] == "3/3"
     large = enlarge(crops)
@@ -316,4 +316,4 @@ def test_real_instruments_on_astronaut_crops(detector: Detector) -> None:
     assert scorers.face_found(large).all()
     noise = np.random.default_rng(0).random((2, RES, RES, 3), dtype=np.float32)
     with pytest.raises(ValueError, match="found no face"):
-        load_real_scorers(noise, detector, None)
+        load_real_scorers(noise, detector)

@@ -209,8 +209,10 @@ class FacesmithServicer(pb_grpc.FacesmithServicer):
         try:
             with self._heavy_slot(CHEAP):
                 self._check_render(request)
+                # Read (and refuse) the latents before queueing: a bad one never waits a turn.
+                latents = [self._resolve(ref) for ref in request.faces]
                 with self.engine.admit(client_of(context), CHEAP) as ticket:
-                    return self._render(request, ticket, lambda: not context.is_active())
+                    return self._render(request, latents, ticket, lambda: not context.is_active())
         except Exception as err:
             _abort_on_error(context, err)
             raise  # unreachable: abort raises
@@ -231,12 +233,15 @@ class FacesmithServicer(pb_grpc.FacesmithServicer):
         )
 
     def _render(
-        self, request: pb.RenderRequest, ticket: Ticket, stop: Callable[[], bool]
+        self,
+        request: pb.RenderRequest,
+        latents: list[np.ndarray],
+        ticket: Ticket,
+        stop: Callable[[], bool],
     ) -> pb.RenderResponse:
         dtype = _output_dtype(request.output_dtype)
         edits = _edit_steps(request.edits)
         with self.engine.admission.turn(ticket, stop):
-            latents = [self._resolve(ref) for ref in request.faces]
             handles = [ref.handle if ref.WhichOneof("source") == "handle" else None
                        for ref in request.faces]  # fmt: skip
             edited = self.engine.apply_edits(latents, edits)
