@@ -142,15 +142,19 @@ def test_edit_with_server_replace_mode_and_edit_flags(
 def test_set_and_swap_gender_edit_every_face(
     server: str, inputs: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code = main(
-        ["edit", str(inputs["two"]), "--set", "age=70", "--swap-gender", "--quality", "encoder",
-         "--compare", "--server", server, "--out-dir", str(tmp_path)]
-    )  # fmt: skip
-    assert code == 0, capsys.readouterr().err
+    argv = ["edit", str(inputs["two"]), "--set", "age=70", "--swap-gender", "--quality",
+            "encoder", "--compare", "--server", server, "--out-dir", str(tmp_path)]  # fmt: skip
+    assert main(argv) == 0, capsys.readouterr().err
     source, out = read_image(inputs["two"]), read_image(tmp_path / "two_people_facesmith.png")
     assert_edited_like(source, out)
-    compare = read_image(tmp_path / "two_people_facesmith_compare.png")
-    assert np.array_equal(compare, np.concatenate([source, out], axis=1))
+    compare_file = tmp_path / "two_people_facesmith_compare.png"
+    assert np.array_equal(read_image(compare_file), np.concatenate([source, out], axis=1))
+    # a file already there is never replaced without --overwrite
+    (tmp_path / "two_people_facesmith.png").unlink()
+    compare_file.write_bytes(b"someone's own file")
+    assert main(argv) == 0
+    assert "comparison not written" in capsys.readouterr().err
+    assert compare_file.read_bytes() == b"someone's own file"
 
 
 def test_set_and_swap_on_edits_without_a_model_are_refused(

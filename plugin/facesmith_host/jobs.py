@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from facesmith_host.errors import WorkerError
 from facesmith_host.link import Array, WorkerLink
@@ -112,10 +112,18 @@ def host_edit(edit: EditLike) -> HostEdit:
     return edit if isinstance(edit, HostEdit) else HostEdit(edit[0], float(edit[1]))
 
 
-def group_edits(edits: Sequence[EditRange]) -> list[tuple[str, list[EditRange]]]:
-    """Edits by group, as menus list them: groups in the order they first appear (a pack lists
-    its directions group by group), ungrouped edits first under ""."""
-    groups: dict[str, list[EditRange]] = {"": []}
+class Grouped(Protocol):
+    @property
+    def group(self) -> str: ...
+
+
+G = TypeVar("G", bound=Grouped)
+
+
+def group_edits(edits: Sequence[G]) -> list[tuple[str, list[G]]]:
+    """Edits by group, as menus and `facesmith info` list them: groups in the order they first
+    appear (a pack lists its directions group by group), ungrouped edits first under ""."""
+    groups: dict[str, list[G]] = {"": []}
     for edit in edits:
         groups.setdefault(edit.group, []).append(edit)
     return [(group, listed) for group, listed in groups.items() if listed]

@@ -15,8 +15,8 @@ import threading
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from facesmith.arguments import add_device_argument
-from facesmith_server.service.quality import CHEAP_REFINE_MAX_RESOLUTION, CHEAP_REFINE_STEPS
+from facesmith.arguments import add_device_argument, token_of
+from facesmith.quality import CHEAP_REFINE_MAX_RESOLUTION, CHEAP_REFINE_STEPS
 
 if TYPE_CHECKING:
     import torch
@@ -125,21 +125,14 @@ def serve(args: argparse.Namespace) -> int:
 
 
 def _token(args: argparse.Namespace) -> str | None:
-    """--token, else the first line of --token-file, else $FACESMITH_TOKEN."""
+    """--token (with a warning), else the first line of --token-file, else $FACESMITH_TOKEN."""
     if args.token:
         print(
             "facesmith-server: warning: --token is visible to other users of this machine; "
             "use FACESMITH_TOKEN or --token-file",
             file=sys.stderr,
         )
-        return str(args.token)
-    if args.token_file is not None:
-        lines = args.token_file.read_text(encoding="utf-8").splitlines()
-        token = lines[0].strip() if lines else ""
-        if not token:
-            raise ValueError(f"--token-file {args.token_file} is empty")
-        return token
-    return os.environ.get("FACESMITH_TOKEN") or None
+    return token_of(args)
 
 
 def _set_at_eof(stream: IO[bytes], stop: threading.Event) -> None:

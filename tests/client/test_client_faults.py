@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import torch
 
-from facesmith_client.remote.client import ClientError, collect_result
+from facesmith_client.remote.client import ClientError, InvertOptions, collect_result
 from facesmith_client.remote.grpc_client import GrpcClient, call_deadline_s
 
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGSTOP"), reason="needs SIGSTOP")
@@ -83,7 +83,10 @@ def test_a_stopped_server_is_noticed_and_named(test_pack: Path) -> None:
 
 def test_deadlines_grow_with_the_work() -> None:
     one, many = call_deadline_s(1), call_deadline_s(16)
-    assert one < many < call_deadline_s(16, refine_steps=100)
+    assert one < many < call_deadline_s(16, InvertOptions(refine_steps=100))
+    # qualities whose steps the server chooses are allowed the most they may take
+    refined = call_deadline_s(1, InvertOptions(quality="refine"))
+    assert one < refined < call_deadline_s(1, InvertOptions(quality="pivotal"))
     assert call_deadline_s(1, scale=3.0) == pytest.approx(3 * one)
 
 

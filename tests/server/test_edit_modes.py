@@ -92,12 +92,12 @@ def test_info_says_which_edits_are_settable(engine: Engine) -> None:
 
 
 def test_quality_plans(engine: Engine) -> None:
-    assert engine._plan("encoder", 0, 0) == (0, 0)
-    assert engine._plan("default", 0, 0) == (5, 0)  # a 32 px pack: refinement is cheap
-    assert engine._plan("refine", 7, 0) == (7, 0)
-    assert engine._plan("pivotal", 0, 9)[1] == 9
+    assert engine.plan("encoder", 0, 0) == (0, 0)
+    assert engine.plan("default", 0, 0) == (5, 0)  # a 32 px pack: refinement is cheap
+    assert engine.plan("refine", 7, 0) == (7, 0)
+    assert engine.plan("pivotal", 0, 9)[1] == 9
     with pytest.raises(InvalidInput, match="quality"):
-        engine._plan("best", 0, 0)
+        engine.plan("best", 0, 0)
 
 
 def photo_crop(engine: Engine, photos_dir: Path) -> np.ndarray:

@@ -14,7 +14,7 @@ from facesmith_train.gan.checkpoint import CHECKPOINT_NAME, EXPORT_NAME, read_ch
 from facesmith_train.gan.condition import fit_condition, labels_from_z, standardise, z_for_labels
 from facesmith_train.gan.config import ModelConfig, TrainConfig
 from facesmith_train.gan.discriminator import Discriminator
-from facesmith_train.gan.train import load_training_set, train
+from facesmith_train.gan.train import load_training_set, main, train
 
 SIZE = 16
 TINY = ModelConfig(size=SIZE, style_dim=16, n_mlp=2, channel_multiplier=1, channels_max=16)
@@ -104,3 +104,16 @@ def test_conditional_run_resumes_and_exports_an_unconditional_generator(
         "g_ema-0000001.pt",
         "g_ema-0000003.pt",
     ]
+
+
+def test_cli_resumes_a_conditional_run_without_repeating_the_condition(
+    labelled_npz: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["--data", str(labelled_npz), "--size", str(SIZE), "--out", str(tmp_path),
+            "--batch", "4", "--channel-multiplier", "1", "--channels-max", "8",
+            "--style-dim", "8", "--n-mlp", "1", "--log-every", "1"]  # fmt: skip
+    assert main([*argv, "--iterations", "1", "--condition", "male,age"]) == 0
+    assert main([*argv, "--iterations", "2", "--resume"]) == 0  # the labels come from the run
+    assert "resumed from" in capsys.readouterr().out
+    ckpt = read_checkpoint(tmp_path / CHECKPOINT_NAME)
+    assert ckpt["step"] == 2 and ckpt["condition"]["names"] == ["male", "age"]

@@ -14,12 +14,14 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from facesmith.arguments import add_server_arguments
+from facesmith.quality import MAX_REFINE_STEPS, QUALITIES
 from facesmith_client.cli.connect import CliError, connect, skip_or_raise, status
 from facesmith_client.cli.outputs import (
     EXAMPLE_NAME,
@@ -41,8 +43,6 @@ if TYPE_CHECKING:
     from facesmith_client.vision.images import PhotoFile
 
 SHORTCUT_EDITS = ("age", "gender", "bald", "smile")
-QUALITIES = ("default", "encoder", "refine", "pivotal")  # facesmith_client.remote.client's
-MAX_REFINE_STEPS = 2000  # the server's limit (facesmith_server.service.quality)
 __all__ = ["EXAMPLE_NAME", "OUTPUT_SUFFIX", "output_path"]  # also used from here
 
 
@@ -271,7 +271,7 @@ def _edit_one(
 ) -> bool:
     """Edit one photo and write the result; False (after saying why) if it cannot be done."""
     from facesmith_client.pipeline.photo import edit_photo
-    from facesmith_client.vision.images import write_image, write_photo
+    from facesmith_client.vision.images import write_photo
 
     def work(bar: ProgressBar) -> tuple[Path, str]:
         photo, source = load_photo(plan.name)
@@ -288,13 +288,24 @@ def _edit_one(
         )
         write_photo(plan.out, edited, source)
         if args.compare:
-            import numpy as np
-
-            compare = plan.out.with_name(f"{plan.out.stem}_compare.png")
-            write_image(compare, np.concatenate([photo, edited], axis=1))
+            _write_compare(plan.out, photo, edited, args.overwrite)
         return plan.out, f"{len(faces)} face(s) edited"
 
     return _per_photo(plan.name, work)
+
+
+def _write_compare(out: Path, photo: Any, edited: Any, overwrite: bool) -> None:
+    """OUT_compare.png: the photo and its result side by side; an existing file is kept
+    unless ``overwrite``."""
+    import numpy as np
+
+    from facesmith_client.vision.images import write_image
+
+    path = out.with_name(f"{out.stem}_compare.png")
+    if os.path.lexists(path) and not overwrite:
+        status(f"{path} already exists — comparison not written (--overwrite replaces it)")
+        return
+    write_image(path, np.concatenate([photo, edited], axis=1))
 
 
 def _sweep_one(

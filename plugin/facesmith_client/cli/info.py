@@ -7,6 +7,7 @@ from typing import Any
 
 from facesmith.arguments import add_server_arguments
 from facesmith_client.cli.connect import connect
+from facesmith_host.jobs import group_edits
 
 
 def add_info_parser(commands: Any) -> None:
@@ -19,13 +20,10 @@ def run_info(args: argparse.Namespace) -> int:
     with connect(args) as client:
         info = client.info()
     print(f"pack {info.pack_name} ({info.resolution} px, {info.latent_space}) on {info.device}")
-    groups: dict[str, list[Any]] = {}
-    for edit in info.edits:
-        groups.setdefault(edit.group, []).append(edit)
-    for group in sorted(groups, key=lambda g: (g != "", g)):
+    for group, edits in group_edits(info.edits):
         if group:
             print(f" {group}:")
-        for edit in groups[group]:
+        for edit in edits:
             print(f"  {edit.name:<18} [{edit.min:g}, {edit.max:g}]  {edit.description}"
                   f"{_absolute(edit)}")  # fmt: skip
     return 0

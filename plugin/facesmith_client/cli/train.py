@@ -1,21 +1,9 @@
 """`facesmith train`: build the project's own model pack from the labelled face datasets.
 
-facesmith train prepare [--utkface TAR] [--celeba TAR] [--celeba-attributes CSV]
-                        [--size 64] --out DIR [--limit N] [--max-padding F]
-                        [--alignment TEXT] [--threads N]
-facesmith train gan --data FILE.npz [--data ...] --size 64 --out DIR --iterations N
-                    [--batch B] [--channel-multiplier M] [--channels-max C] [--resume]
-                    [--device auto|cpu|cuda]   (see `facesmith train gan -h`)
-facesmith train classifier --data celeba.npz --attribute Bald --out bald.pt [--iterations N]
-                           [--batch B] [--seed S] [--threads T] [--device auto|cpu|cuda|mps]
-facesmith train measure --pack DIR --data FILE.npz [--data ...] [--photos DIR]
-                        [--bald-classifier FILE.pt] --out DIR [--limit N] [--samples N]
-                        [--device auto|cpu|cuda|mps] [--threads N]
-
-facesmith train encoder --gan DIR/checkpoint.pt --data FILE.npz [--data ...] --out DIR
-                        --iterations N [--batch B] [--resume]   (see -h)
-facesmith train pack --generator stylegan2.pt --encoder e4e.pt --utkface FILE.npz
-                     --celeba FILE.npz --out DIR [--name demo]
+The steps, in order (each has its own -h; README "Training the project's own pack"):
+prepare (detect, frame, align: one .npz per dataset), estimate (ages and genders),
+gan (optionally label-conditioned), monitor (sample variety), classifier (yes/no
+attributes), encoder, pack (edits fitted on the generator's samples) and measure.
 
 The training package is imported only when a subcommand runs.
 """
@@ -45,7 +33,7 @@ def add_train_parser(commands: Any) -> None:
     p = commands.add_parser(
         "train",
         help="prepare data for and train the project's own model pack",
-        description="Train a model pack from UTKFace and CelebA (non-commercial data).",
+        description="Train a model pack from LFW and CelebA (non-commercial data).",
     )
     sub = p.add_subparsers(dest="train_command", required=True, metavar="ACTION")
 
@@ -53,8 +41,8 @@ def add_train_parser(commands: Any) -> None:
         "prepare",
         help="detect and align every labelled face; one .npz per dataset",
         description="Stream the dataset tars, detect each face with the runtime's detector, "
-        "choose the pack's alignment template, align every face and write OUT/utkface.npz, "
-        "OUT/celeba.npz and OUT/report.json (also printed).",
+        "choose the pack's alignment template, align every face and write OUT/NAME.npz per "
+        "dataset (--datasets: lfw, celeba by default) and OUT/report.json (also printed).",
     )
     for dest, name in DATASET_FILES.items():
         flag = "--" + dest.replace("_", "-")

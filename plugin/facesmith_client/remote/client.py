@@ -16,6 +16,7 @@ import numpy as np
 from numpy.typing import DTypeLike
 
 from facesmith import wire
+from facesmith.quality import EDIT_MODES
 from facesmith_client.events import Error, FaceResult, Progress, Result
 
 # Largest gRPC message either side accepts; callers split work to stay well below it.
@@ -72,10 +73,6 @@ class ServerInfo:
         return ", ".join(sorted(info.name for info in self.edits)) or "none"
 
 
-EDIT_MODES = ("relative", "set", "swap")
-QUALITIES = ("default", "encoder", "refine", "pivotal")
-
-
 @dataclass(frozen=True)
 class EditSpec:
     """Move along direction ``name``, holding the directions ``hold`` fixed: by ``strength``
@@ -87,14 +84,6 @@ class EditSpec:
     hold: tuple[str, ...] = ()
     mode: str = "relative"
     target: float = 0.0
-
-    def describe(self) -> str:
-        """How a layer name or a log line shows it: "age +20", "age = 70", "gender swapped"."""
-        if self.mode == "set":
-            return f"{self.name} = {self.target:g}"
-        if self.mode == "swap":
-            return f"{self.name} swapped"
-        return f"{self.name} {self.strength:+g}"
 
 
 @dataclass(frozen=True)

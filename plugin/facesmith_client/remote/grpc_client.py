@@ -19,6 +19,7 @@ import numpy as np
 from numpy.typing import DTypeLike
 
 from facesmith import wire
+from facesmith.quality import most_steps
 from facesmith.v1 import facesmith_pb2 as pb
 from facesmith.v1 import facesmith_pb2_grpc as pb_grpc
 from facesmith_client.events import FaceResult, Progress, Result
@@ -49,9 +50,13 @@ CLIENT_ID_KEY = "facesmith-client"  # request metadata: who we are, for the serv
 T = TypeVar("T")
 
 
-def call_deadline_s(faces: int, refine_steps: int = 0, scale: float = 1.0) -> float:
-    """How long a call on ``faces`` faces (refined ``refine_steps`` steps) may take."""
-    per_face = DEADLINE_PER_FACE_S + DEADLINE_PER_REFINE_STEP_S * refine_steps
+def call_deadline_s(faces: int, options: InvertOptions | None = None, scale: float = 1.0) -> float:
+    """How long a call on ``faces`` faces inverted with ``options`` may take (the most steps
+    their quality may run: a tuning step costs about what a refinement step does)."""
+    steps = 0
+    if options is not None:
+        steps = sum(most_steps(options.quality, options.refine_steps, options.pivotal_steps))
+    per_face = DEADLINE_PER_FACE_S + DEADLINE_PER_REFINE_STEP_S * steps
     return scale * (DEADLINE_BASE_S + max(1, faces) * per_face)
 
 
@@ -124,7 +129,7 @@ class GrpcClient(FacesmithClient):
             output_dtype=wire.dtype_to_wire(np.dtype(output_dtype)),
         )
         self._connect()
-        timeout = call_deadline_s(len(crops), options.refine_steps, self.deadline_scale)
+        timeout = call_deadline_s(len(crops), options, self.deadline_scale)
         return self._stream(self._stub.Invert, request, cancel, timeout)
 
     def render(
@@ -144,7 +149,7 @@ class GrpcClient(FacesmithClient):
             include_reconstruction=include_reconstruction,
         )
         self._connect()
-        timeout = call_deadline_s(len(faces), 0, self.deadline_scale)
+        timeout = call_deadline_s(len(faces), None, self.deadline_scale)
         reply = self._retrying_busy(
             lambda: self._stub.Render(request, metadata=self._metadata, timeout=timeout),
             timeout,
@@ -169,7 +174,7 @@ class GrpcClient(FacesmithClient):
             output_dtype=wire.dtype_to_wire(np.dtype(output_dtype)),
         )
         self._connect()
-        timeout = call_deadline_s(len(crops), options.refine_steps, self.deadline_scale)
+        timeout = call_deadline_s(len(crops), options, self.deadline_scale)
         return self._stream(self._stub.Edit, request, cancel, timeout)
 
     def close(self) -> None:

@@ -99,9 +99,7 @@ class FairQueue:
             room = key in self._holds or same_kind + held < self.max_queue
             follow_up = kind == CHEAP and self._is_follow_up(client)
             if not (room or follow_up) or mine >= self.per_client:
-                line = [k for k in self._refused if k[1] == kind]
-                position = line.index(key) if key in line else len(line)
-                wait = self._retry_after_locked(kind, position)
+                wait = self._retry_after_locked(kind)
                 first = self._refused.get(key, (now, 0.0))[0]
                 self._refused[key] = (first, now + 1.5 * wait + 0.2)
                 if len(self._refused) > MAX_LINE:  # a flood of made-up client ids
@@ -170,13 +168,13 @@ class FairQueue:
     def retry_after_s(self, kind: str = HEAVY) -> float:
         """About when a new job of ``kind`` would find a slot."""
         with self._lock:
-            return self._retry_after_locked(kind, len(self._refused))
+            return self._retry_after_locked(kind)
 
-    def _retry_after_locked(self, kind: str, position: int) -> float:
+    def _retry_after_locked(self, kind: str) -> float:
         """When to ask again: about two turns of ``kind`` — soon enough that a slot held for
-        a client is not left idle for long; its place in the line (``position``) is kept
-        meanwhile, so asking again costs it nothing."""
-        del position  # the line, not the wait, decides who gets the next slot
+        a client is not left idle for long; a refused client's place in the line is kept
+        meanwhile, so asking again costs it nothing (the line, not the wait, decides who gets
+        the next slot)."""
         return min(MAX_RETRY_S, max(MIN_RETRY_S, 2 * self._seconds[kind]))
 
     # -- turns -----------------------------------------------------------------------------

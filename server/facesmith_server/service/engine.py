@@ -17,6 +17,15 @@ import numpy as np
 import torch
 
 from facesmith import pixels, wire
+from facesmith.quality import (
+    CHEAP_REFINE_MAX_RESOLUTION,
+    CHEAP_REFINE_STEPS,
+    EDIT_MODES,
+    MAX_PIVOTAL_STEPS,
+    MAX_REFINE_STEPS,
+    QUALITIES,
+    most_steps,
+)
 from facesmith_server import devices
 from facesmith_server.errors import Cancelled, InvalidInput
 from facesmith_server.latent import edit, invert, pivotal
@@ -24,15 +33,6 @@ from facesmith_server.model.generator import SynthesisNetwork
 from facesmith_server.model.pack import Direction, Pack
 from facesmith_server.service.admission import HEAVY, FairQueue, Ticket
 from facesmith_server.service.cache import LatentCache, PivotCache
-from facesmith_server.service.quality import (
-    CHEAP_REFINE_MAX_RESOLUTION,
-    CHEAP_REFINE_STEPS,
-    DEFAULT_PIVOTAL_STEPS,
-    DEFAULT_REFINE_STEPS,
-    MAX_PIVOTAL_STEPS,
-    MAX_REFINE_STEPS,
-    QUALITIES,
-)
 
 ProgressFn = Callable[[str, int, int, float], None]
 """on_progress(stage, done, total, loss)"""
@@ -40,9 +40,6 @@ StopFn = Callable[[], bool]
 
 DEFAULT_REFINE_LR = 0.01
 PIVOT_CACHE_BYTES = 1 << 30  # tuned generators kept for later renders
-
-
-EDIT_MODES = ("relative", "set", "swap")
 
 
 @dataclass(frozen=True)
@@ -166,9 +163,7 @@ class Engine:
         then tune a generator per face, kept with its handle for renders) or "default" (the
         pack's cheap best: refinement for packs up to CHEAP_REFINE_MAX_RESOLUTION px)."""
         targets = self._crops_to_tensor(crops)
-        steps, pivotal = self._plan(quality, refine_steps, pivotal_steps)
-        if not (np.isfinite(refine_lr) and 0 <= refine_lr <= 1):
-            raise InvalidInput("refine_lr must be in [0, 1] (0 = default)")
+        steps, pivotal = self.plan(quality, refine_steps, pivotal_steps, refine_lr)
         lr = refine_lr or DEFAULT_REFINE_LR
         batches = list(torch.split(targets, self.max_batch))
         latents: list[np.ndarray] = []
@@ -195,8 +190,13 @@ class Engine:
             self._tune_pivots(targets, inverted, pivotal, on_progress, should_stop)
         return inverted
 
-    def _plan(self, quality: str, refine_steps: int, pivotal_steps: int) -> tuple[int, int]:
-        """(refinement steps, pivotal-tuning steps) for a request; InvalidInput if out of range."""
+    def plan(
+        self, quality: str, refine_steps: int, pivotal_steps: int, refine_lr: float = 0.0
+    ) -> tuple[int, int]:
+        """(refinement steps, pivotal-tuning steps) for a request; InvalidInput if an option is
+        out of range (cheap: servers check before a request queues)."""
+        if not (np.isfinite(refine_lr) and 0 <= refine_lr <= 1):
+            raise InvalidInput("refine_lr must be in [0, 1] (0 = default)")
         if quality not in QUALITIES:
             raise InvalidInput(f"unknown quality {quality!r}; one of {', '.join(QUALITIES)}")
         if not 0 <= refine_steps <= MAX_REFINE_STEPS:
@@ -208,8 +208,7 @@ class Engine:
         if quality == "default":
             cheap = self.info.resolution <= CHEAP_REFINE_MAX_RESOLUTION
             return refine_steps or (self.default_refine_steps if cheap else 0), 0
-        refine = refine_steps or DEFAULT_REFINE_STEPS
-        return refine, (pivotal_steps or DEFAULT_PIVOTAL_STEPS) if quality == "pivotal" else 0
+        return most_steps(quality, refine_steps, pivotal_steps)
 
     def _tune_pivots(
         self,

@@ -39,7 +39,7 @@ from facesmith_server.errors import (
 )
 from facesmith_server.service import limits
 from facesmith_server.service.admission import CHEAP, HEAVY, Ticket
-from facesmith_server.service.engine import MAX_REFINE_STEPS, EditStep, Engine, Inverted
+from facesmith_server.service.engine import EditStep, Engine, Inverted
 
 log = logging.getLogger(__name__)
 
@@ -302,8 +302,8 @@ class FacesmithServicer(pb_grpc.FacesmithServicer):
         self, faces: Sequence[pb.Image], options: pb.InvertOptions
     ) -> None:
         limits.check_faces(faces, self.engine.info.resolution)
-        if options.refine_steps > MAX_REFINE_STEPS:
-            raise InvalidInput(f"refine_steps must be in [0, {MAX_REFINE_STEPS}]")
+        quality = QUALITIES.get(options.quality, "?")
+        self.engine.plan(quality, options.refine_steps, options.pivotal_steps, options.refine_lr)
 
     def _check_reply(
         self, faces: int, resolution: int, output_dtype: int, recons: bool, *, latents: bool

@@ -22,7 +22,7 @@ from facesmith_train.checkpoint_files import atomic_torch_save, read_tagged
 FORMAT = "facesmith-attribute-1"
 INPUT_SIZE = 64  # the network's working resolution; other sizes are resized to it
 WIDTHS = (32, 64, 128, 192)  # channels of the four stride-2 stages: 64 -> 32 -> 16 -> 8 -> 4
-THRESHOLD = 0.5  # on P(yes) under equal priors (attribute_train balances its batches)
+THRESHOLD = 0.5  # on P(yes) under equal priors (classify.train balances its batches)
 EVAL_BATCH = 256
 
 

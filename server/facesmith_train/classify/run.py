@@ -1,5 +1,5 @@
-"""Run `facesmith train classifier`: train one yes/no label of a prepared .npz, write the
-weights and the report (JSON) beside them."""
+"""Run `facesmith train classifier`: train one network on yes/no labels of a prepared .npz
+(one output each), write the weights and the report (JSON) beside them."""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import tarfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -184,12 +184,3 @@ def lfw_records(
 ) -> Iterator[Record]:
     """LFW photos with a gender label (others count as unlabelled), grouped by person."""
     return labelled_records(tar_path, read_lfw_labels(labels_csv), counts, limit, lfw_person)
-
-
-def label_column(labels: np.ndarray, names: Iterable[object], name: str) -> np.ndarray:
-    """The column of ``labels`` [N, K] whose entry in ``names`` [K] is ``name`` ([N], as
-    stored); ValueError listing the names there are."""
-    listed = [str(n) for n in names]
-    if name not in listed:
-        raise ValueError(f"no label {name!r}; labels are {', '.join(listed)}")
-    return labels[:, listed.index(name)]

