@@ -111,7 +111,8 @@ def test_every_official_file_loads_with_its_catalogue_entry(
         rows = NUM_WS if remote.space == "w+" else 1
         assert vector.shape == (rows, DIM) and vector.dtype == np.float32, name
         norms = np.linalg.norm(vector, axis=1)
-        assert np.all(vector == vector[:1]), f"{name}: all rows of the official files are equal"
+        if rows > 1:
+            assert np.all(vector == vector[:1]), f"{name}: all rows of the official files are equal"
         if source.repo == "rotemtzaban/STIT":  # float64 [18, 512], not unit vectors
             assert np.load(target).dtype == np.float64
             norm = _STIT_FILES[source.path.rsplit("/", 1)[1][: -len(".npy")]][0]

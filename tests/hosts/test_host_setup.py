@@ -36,17 +36,30 @@ def test_a_missing_gimp_chroot_is_never_built(
 
 
 def _commands_run(path: Path) -> list[str]:
-    """The string constants in the arguments of every call of subprocess.* or os.system."""
-    found = []
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
-            continue
-        owner = node.func.value
-        if isinstance(owner, ast.Name) and owner.id in ("subprocess", "os"):
-            for arg in ast.walk(node):
-                if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
-                    found.append(arg.value)
-    return found
+    """The string constants in the arguments of every call of subprocess.* or os.*, and in
+    whatever is assigned to a name such a call is given (``cmd = [...]; run(cmd)``)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    calls = [
+        node for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+        and isinstance(node.func.value, ast.Name) and node.func.value.id in ("subprocess", "os")
+    ]  # fmt: skip
+    passed = {n.id for call in calls for n in ast.walk(call) if isinstance(n, ast.Name)}
+    assigned = [
+        node.value for node in ast.walk(tree)
+        if isinstance(node, ast.Assign)
+        and any(isinstance(t, ast.Name) and t.id in passed for t in node.targets)
+    ]  # fmt: skip
+    return [
+        n.value for root in [*calls, *assigned] for n in ast.walk(root)
+        if isinstance(n, ast.Constant) and isinstance(n.value, str)
+    ]  # fmt: skip
+
+
+def test_the_installer_check_sees_commands_built_beforehand(tmp_path: Path) -> None:
+    script = tmp_path / "t.py"
+    script.write_text('import subprocess\ncmd = ["apt-get", "install", "x"]\nsubprocess.run(cmd)\n')
+    assert "apt-get" in _commands_run(script)
 
 
 def test_no_test_runs_an_installer_of_the_system() -> None:
