@@ -310,7 +310,8 @@ def test_default_pack_is_the_built_in_demo_pack() -> None:
     from facesmith_server.model.pack import load_pack
 
     pack = load_pack(default_pack_dir(), "cpu")  # every file's sha256 and size checked
-    assert pack.manifest.name == "demo" and pack.manifest.alignment.startswith("template")
+    # FFHQ's framing: crown and hair are in the crop (and under the paste-back mask)
+    assert pack.manifest.name == "demo" and pack.manifest.alignment == "ffhq"
     assert "non-commercial" in pack.manifest.license.lower()
     assert {"age", "gender", "bald", "smile"} <= set(pack.directions)
     size = sum(f.stat().st_size for f in default_pack_dir().rglob("*") if f.is_file())

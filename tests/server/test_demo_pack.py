@@ -1,0 +1,62 @@
+"""The built-in demo pack, as shipped: every edit changes its faces and the absolute edits
+work. The variety of its faces and how visible its edits are on real photos are measured,
+not tested (`facesmith train measure`, README "How the demo pack measures")."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from facesmith_client.remote.local_server import default_pack_dir
+from facesmith_server.model.pack import Pack, load_pack
+from facesmith_server.service.engine import EditStep, Engine
+
+CPU = torch.device("cpu")
+FACES = 8
+TRUNCATION = 0.7
+# Mean absolute change over the whole 64 px crop, in 0..1 units (fp16 weights alone move a
+# render by about 0.001): an edit below this does nothing.
+CHANGES = 0.003
+
+
+@pytest.fixture(scope="module")
+def engine() -> Engine:
+    return Engine(load_pack(default_pack_dir(), CPU), CPU, default_refine_steps=0)
+
+
+def sampled_faces(pack: Pack, count: int, seed: int = 0) -> list[np.ndarray]:
+    """W+ latents of random faces of the pack's own generator (truncated towards the mean)."""
+    g = pack.generator
+    z = torch.randn(count, g.style_dim, generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        w = g.mapping(z)
+    w = pack.latent_avg.reshape(1, -1) + TRUNCATION * (w - pack.latent_avg.reshape(1, -1))
+    return [np.repeat(row[None], g.num_ws, axis=0).astype(np.float32) for row in w.numpy()]
+
+
+def test_every_edit_at_full_strength_changes_the_face(engine: Engine) -> None:
+    faces = sampled_faces(engine.pack, FACES)
+    plain = np.stack(engine.render(faces))
+    changes = {}
+    for name, direction in engine.pack.directions.items():
+        edited = engine.apply_edits(faces, [EditStep(name, direction.max)])
+        changes[name] = float(np.abs(np.stack(engine.render(edited)) - plain).mean())
+    idle = {name: round(c, 4) for name, c in changes.items() if c < CHANGES}
+    assert not idle, f"edits that change nothing: {idle} (all: {changes})"
+
+
+def test_the_demo_pack_can_set_age_and_swap_gender(engine: Engine) -> None:
+    faces = sampled_faces(engine.pack, FACES, seed=1)
+    age, gender = engine.pack.directions["age"].score, engine.pack.directions["gender"].score
+    assert age is not None and gender is not None
+    older = engine.apply_edits(faces, [EditStep("age", mode="set", target=70.0)])
+    reach = engine.pack.directions["age"].max  # a set edit moves at most this far
+    for before, after in zip(faces, older, strict=True):
+        short = max(0.0, abs(age.value(before) - 70.0) - reach)
+        assert abs(age.value(after) - 70.0) <= short + 0.01
+    swapped = engine.apply_edits(faces, [EditStep("gender", mode="swap")])
+    assert all(
+        np.sign(gender.value(s)) != np.sign(gender.value(f))
+        for s, f in zip(swapped, faces, strict=True)
+    )
