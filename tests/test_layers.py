@@ -116,22 +116,8 @@ def imported_modules(name: str, path: Path) -> set[str]:
 
 
 def imports_of(name: str, path: Path) -> set[str]:
-    """Every module of ours that ``path`` imports (absolute names; relative ones resolved)."""
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-    found = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            found |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
-                module = f"{base}.{node.module}" if node.module else base
-            else:
-                module = node.module or ""
-            found.add(module)
-            found |= {f"{module}.{alias.name}" for alias in node.names}
-    return {m for m in found if m.split(".")[0] in OURS and _exists(m)}
+    """Every existing module of ours that ``path`` imports (absolute names)."""
+    return {m for m in imported_modules(name, path) if _exists(m)}
 
 
 def _exists(module: str) -> bool:

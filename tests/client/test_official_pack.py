@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from linear_mapping import LinearMapping
 from mirror import PackServer, serving
 from needs import unavailable
-from torch import nn
 
 from facesmith.files import sha256_file
 from facesmith_client.cli.main import main
@@ -41,7 +41,6 @@ from facesmith_server.latent.fitting import cosine
 from facesmith_server.model.checkpoints import save_encoder, save_generator
 from facesmith_server.model.encoder import Encoder4Editing, EncoderConfig
 from facesmith_server.model.generator import Generator
-from facesmith_server.model.layers import PixelNorm
 from facesmith_server.model.pack import DirectionEntry, load_direction, load_pack
 
 OFFICIAL = Path(__file__).resolve().parents[2].parent / "shared" / "official-directions"
@@ -132,18 +131,6 @@ def direction_entry(remote: RemoteDirection) -> DirectionEntry:
         path=remote.path, format=remote.format, sha256=remote.sha256, size=remote.size,
         space=remote.space, min=remote.min, max=remote.max,
     )  # fmt: skip
-
-
-class LinearMapping(nn.Module):
-    """w = A · PixelNorm(z): a mapping through which a Z boundary is exactly linear in W."""
-
-    def __init__(self, matrix: np.ndarray) -> None:
-        super().__init__()
-        self.norm = PixelNorm()
-        self.register_buffer("matrix", torch.from_numpy(matrix).float())
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.norm(z) @ self.matrix.T
 
 
 def test_real_boundaries_convert_through_a_512_wide_mapping(sources: list[Source]) -> None:

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from torch import nn
+from linear_mapping import LinearMapping
 
 from facesmith.files import sha256_file
 from facesmith_server.latent.classifiers import MeanBrightness, load_classifier
@@ -23,7 +23,6 @@ from facesmith_server.latent.discover import (
 )
 from facesmith_server.latent.fitting import cosine, fit_direction
 from facesmith_server.model.generator import Generator
-from facesmith_server.model.layers import PixelNorm
 from facesmith_server.model.pack import load_pack
 
 
@@ -158,18 +157,6 @@ def test_builtin_classifiers_on_real_aligned_faces(photos_dir: Path) -> None:
     assert age.kind == "continuous"
     ages = age(np.concatenate([male, female]))
     assert np.all((ages > 5) & (ages < 90))
-
-
-class LinearMapping(nn.Module):
-    """w = A · PixelNorm(z): a mapping through which a Z boundary is exactly linear in W."""
-
-    def __init__(self, matrix: np.ndarray) -> None:
-        super().__init__()
-        self.norm = PixelNorm()
-        self.register_buffer("matrix", torch.from_numpy(matrix).float())
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.norm(z) @ self.matrix.T
 
 
 def test_z_to_w_recovers_the_planted_w_direction() -> None:
