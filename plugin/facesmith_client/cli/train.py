@@ -237,7 +237,8 @@ def _add_pack_parser(sub: Any) -> None:
         "attribute classifiers, fit each edit in W (conditional on age and gender, the face's "
         "mean colour held fixed, with its attribute model for absolute edits and swaps) and "
         "write the pack folder OUT (fp16 weights, manifest with data, licence and alignment, "
-        "training.json with the fits).",
+        "training.json with the fits). With --gan-weights of a label-conditioned run, age and "
+        "gender follow the generator's own labels instead.",
     )
     p.add_argument("--generator", type=Path, required=True, metavar="stylegan2.pt",
                    help="g_ema export of `facesmith train gan`")  # fmt: skip
@@ -245,6 +246,10 @@ def _add_pack_parser(sub: Any) -> None:
                    help="export of `facesmith train encoder`")  # fmt: skip
     p.add_argument("--data", type=Path, action="append", required=True, metavar="FILE.npz",
                    help="prepared files: their held-out crops give the face box")  # fmt: skip
+    p.add_argument("--gan-weights", type=Path, metavar="weights.pt",
+                   help="weights.pt of the run that made --generator: if it was "
+                   "conditioned on labels (--condition male,age), age and gender follow "
+                   "them")  # fmt: skip
     p.add_argument("--classifier", action="append", default=[], metavar="[NAME=]FILE.pt",
                    help="yes/no attribute classifiers (`train classifier`): every attribute "
                    "of FILE, or the one called NAME, fits the edit of that name (bald, "
@@ -261,7 +266,7 @@ def _add_pack_parser(sub: Any) -> None:
 def run_pack(args: argparse.Namespace) -> int:
     from facesmith_train.pack.run import run
 
-    for path in (args.generator, args.encoder, *args.data):
+    for path in (args.generator, args.encoder, *args.data, *filter(None, [args.gan_weights])):
         if not path.is_file():
             raise ValueError(f"no such file: {path}")
     return run(args)

@@ -9,6 +9,8 @@ continuous one (age, years), logistic for a yes/no one (a logit). Then, for each
 - scale it: strength 1 = one year for a continuous attribute, LOGITS_PER_UNIT for a yes/no one
   (from P = 0.1 to P = 0.9 across the boundary);
 - keep the fitted model (normal and intercept) for absolute edits and swaps.
+A label-conditioned generator's own age and gender axes (from_labels) may replace the fitted
+directions of those two edits; their models are still fitted here.
 Fitted where the generator varies, these directions move what it renders, not what an encoder
 happened to capture.
 """
@@ -124,13 +126,31 @@ def colour_directions(samples: Samples, seed: int = 0) -> list[np.ndarray]:
 
 
 def fit_edits(
-    samples: Samples, specs: Sequence[AttributeSpec], seed: int = 0, hold_colour: bool = True
+    samples: Samples,
+    specs: Sequence[AttributeSpec],
+    seed: int = 0,
+    hold_colour: bool = True,
+    axes: Mapping[str, np.ndarray] | None = None,
 ) -> dict[str, FittedEdit]:
     """Fit every spec on the samples; each is conditioned on its ``hold`` edits (their
-    unconditioned directions) and, with ``hold_colour``, on the colour directions."""
+    unconditioned directions) and, with ``hold_colour``, on the colour directions.
+
+    An edit with a label axis (``axes``: the generator's own age or gender, from_labels)
+    moves along it instead, in the label's units, holding only its ``hold`` edits (their
+    axes where they have them); its fitted model still reads the face for --set and swaps,
+    whose strengths then stop at the edit's limits more often."""
+    axes = axes or {}
     raw = {spec.name: _fit(samples, spec, seed) for spec in specs}
     colour = colour_directions(samples, seed) if hold_colour else []
-    return {spec.name: _finish(spec, raw, colour, samples) for spec in specs}
+    fitted = {}
+    for spec in specs:
+        if spec.name in axes:  # keeps what the generator changes with its label (skin tone)
+            held = [axes.get(name, raw[name].direction) for name in spec.hold]
+            fitted[spec.name] = _along_axis(spec, raw[spec.name], axes[spec.name], held, samples)
+        else:
+            held = [raw[name].direction for name in spec.hold] + list(colour)
+            fitted[spec.name] = _finish(spec, raw[spec.name], held, samples)
+    return fitted
 
 
 def _fit(samples: Samples, spec: AttributeSpec, seed: int) -> Fit:
@@ -140,22 +160,36 @@ def _fit(samples: Samples, spec: AttributeSpec, seed: int) -> Fit:
 
 
 def _finish(
-    spec: AttributeSpec, raw: Mapping[str, Fit], colour: Sequence[np.ndarray], samples: Samples
+    spec: AttributeSpec, fit: Fit, held: Sequence[np.ndarray], samples: Samples
 ) -> FittedEdit:
-    fit = raw[spec.name]
+    """The fitted direction, conditioned on ``held`` and scaled to its model's units."""
     assert fit.normal is not None
-    held = [raw[name].direction for name in spec.hold] + list(colour)
     direction = hold_fixed(fit.direction, held) if held else fit.direction
     rate = float(direction[0].astype(np.float64) @ fit.normal)  # value change per unit
     per_unit = LOGITS_PER_UNIT if spec.kind == "binary" else 1.0
     scaled = (direction * (per_unit / rate)).astype(np.float32)
+    return _fitted(spec, fit, scaled, samples)
+
+
+def _along_axis(
+    spec: AttributeSpec, fit: Fit, axis: np.ndarray, held: Sequence[np.ndarray], samples: Samples
+) -> FittedEdit:
+    """A label axis conditioned on ``held``, in the label's units (not rescaled)."""
+    direction = (hold_fixed(axis, held) if held else axis).astype(np.float32)
+    return _fitted(spec, fit, direction, samples)
+
+
+def _fitted(spec: AttributeSpec, fit: Fit, direction: np.ndarray, samples: Samples) -> FittedEdit:
+    assert fit.normal is not None
     report = {
         fit.metric_name: round(fit.metric, 4),
         "positives" if spec.kind == "binary" else "mean": round(fit.score_mean, 4),
-        "cosine_to_unconditioned": round(_cosine(scaled, fit.direction), 4),
-        "colour_change_per_unit": round(_colour_change(scaled, samples), 5),
+        "cosine_to_unconditioned": round(_cosine(direction, fit.direction), 4),
+        "colour_change_per_unit": round(_colour_change(direction, samples), 5),
+        # the model's change per unit (1 year or LOGITS_PER_UNIT unless along a label axis)
+        "model_change_per_unit": round(float(direction[0].astype(np.float64) @ fit.normal), 4),
     }
-    return FittedEdit(spec, scaled, fit.normal.astype(np.float32), fit.intercept, fit, report)
+    return FittedEdit(spec, direction, fit.normal.astype(np.float32), fit.intercept, fit, report)
 
 
 def _colour_change(direction: np.ndarray, samples: Samples) -> float:

@@ -112,6 +112,12 @@ def read_weights(path: Path) -> dict[str, Any]:
     return read_tagged(path, WEIGHTS_FORMAT, "GAN weights file")
 
 
+def read_condition(path: Path) -> Condition | None:
+    """The labels the generator of a weights file was conditioned on (None if it was not)."""
+    stored = read_weights(path).get("condition")
+    return Condition.from_dict(stored) if stored else None
+
+
 def restore_weights(weights: dict[str, Any], state: GanState) -> None:
     """Load `read_weights`'s dict into a fresh state built with the same ModelConfig."""
     if ModelConfig.from_dict(weights["model"]) != state.model:

