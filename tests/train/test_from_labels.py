@@ -95,3 +95,17 @@ def test_fitted_edits_move_along_the_axes_holding_each_other(world: tuple) -> No
     assert age.report["model_change_per_unit"] > 0  # the reader's model agrees in sign
     bald = fitted["bald"]  # a fitted edit: held against the readers' fits, not the axes
     assert abs(cosine(bald.direction, gender.fit.direction)) < 1e-5
+
+
+def test_an_axis_its_readers_disagree_with_is_refused(world: tuple) -> None:
+    generator, condition = world
+    z = torch.randn(2000, Z_DIM, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        ws = generator.mapping(z).double().numpy()
+    labels = labels_from_z(condition, z).numpy()
+    values = {"age": 40 - 12 * labels[:, 1], "gender": (labels[:, 0] > 0) * 1.0}  # age reversed
+    samples = Samples(ws, values, np.full((len(ws), 3), 0.5))
+    specs = [spec for spec in EDITS if spec.name in values]
+    axes = {"age": label_axis(generator, condition, "age")}
+    with pytest.raises(ValueError, match=r"'age'.* falls along the label's axis"):
+        fit_edits(samples, specs, hold_colour=False, axes=axes)

@@ -175,7 +175,10 @@ def _along_axis(
     spec: AttributeSpec, fit: Fit, axis: np.ndarray, held: Sequence[np.ndarray], samples: Samples
 ) -> FittedEdit:
     """A label axis conditioned on ``held``, in the label's units (not rescaled)."""
+    assert fit.normal is not None
     direction = (hold_fixed(axis, held) if held else axis).astype(np.float32)
+    if not float(direction[0].astype(np.float64) @ fit.normal) > 0:  # else set/swap go back
+        raise ValueError(f"the readers' model of {spec.name!r} falls along the label's axis")
     return _fitted(spec, fit, direction, samples)
 
 
