@@ -25,14 +25,9 @@ AXIS_SEED = 2**31 - 2  # the axes' own z (never the samples')
 CONTINUOUS_SPAN = (0.1, 0.9)  # a continuous label's axis: between these quantiles of the data
 
 
-def is_binary(condition: Condition, label: str) -> bool:
-    i = condition.names.index(label)
-    return condition.means[i] == 0.5 and condition.scales[i] == 0.5
-
-
 def axis_span(condition: Condition, label: str) -> tuple[float, float]:
     """The raw values (years; 0 and 1) a label's axis is measured between."""
-    if is_binary(condition, label):
+    if condition.is_binary(label):
         return 0.0, 1.0
     i = condition.names.index(label)
     quantiles = np.asarray(condition.quantiles[i])

@@ -84,8 +84,7 @@ def restore_checkpoint(ckpt: dict[str, Any], state: GanState) -> None:
         if ckpt[key]:  # empty when fp16 scaling was off
             scaler.load_state_dict(ckpt[key])
     state.step = int(ckpt["step"])
-    stored = ckpt.get("condition")
-    state.condition = Condition.from_dict(stored) if stored else None
+    state.condition = condition_of(ckpt)
     _restore_rng(ckpt["rng"], state.data_rng)
 
 
@@ -112,9 +111,10 @@ def read_weights(path: Path) -> dict[str, Any]:
     return read_tagged(path, WEIGHTS_FORMAT, "GAN weights file")
 
 
-def read_condition(path: Path) -> Condition | None:
-    """The labels the generator of a weights file was conditioned on (None if it was not)."""
-    stored = read_weights(path).get("condition")
+def condition_of(payload: dict[str, Any]) -> Condition | None:
+    """The labels a checkpoint's or weights file's generator was conditioned on (None if it
+    was not)."""
+    stored = payload.get("condition")
     return Condition.from_dict(stored) if stored else None
 
 
@@ -127,8 +127,7 @@ def restore_weights(weights: dict[str, Any], state: GanState) -> None:
         module.load_state_dict({k: v.float() if v.is_floating_point() else v
                                 for k, v in weights[name].items()})  # fmt: skip
     state.step = int(weights["step"])
-    stored = weights.get("condition")
-    state.condition = Condition.from_dict(stored) if stored else None
+    state.condition = condition_of(weights)
 
 
 def export_generator(path: Path, g_ema: Generator) -> None:

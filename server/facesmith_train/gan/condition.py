@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 QUANTILES = 1001  # points of each label's stored quantile function
+BINARY_STANDARD = (0.5, 0.5)  # (mean, scale) of a yes/no label: 0 / 1 become -1 / +1
 
 # condition name → column of the prepared files (a label or an estimate)
 SOURCES = {"male": "Male", "age": "age"}
@@ -40,6 +41,11 @@ class Condition:
     @property
     def dim(self) -> int:
         return len(self.names)
+
+    def is_binary(self, name: str) -> bool:
+        """Whether label ``name`` is yes/no (standardised to -1 / +1 by `fit_condition`)."""
+        i = self.names.index(name)
+        return (self.means[i], self.scales[i]) == BINARY_STANDARD
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -68,7 +74,9 @@ def fit_condition(names: Sequence[str], columns: Sequence[np.ndarray]) -> Condit
         if values.size == 0:
             raise ValueError(f"label {name!r} has no known values")
         binary = set(np.unique(values)) <= {0.0, 1.0}
-        mean, scale = (0.5, 0.5) if binary else (float(values.mean()), float(values.std() or 1.0))
+        mean, scale = (
+            BINARY_STANDARD if binary else (float(values.mean()), float(values.std() or 1.0))
+        )
         standard = (values - mean) / scale
         means.append(mean)
         scales.append(scale)

@@ -29,6 +29,7 @@ from facesmith_train.gan.checkpoint import (
     EXPORT_NAME,
     WEIGHTS_NAME,
     GanState,
+    condition_of,
     export_generator,
     read_checkpoint,
     read_weights,
@@ -312,12 +313,12 @@ def _stored_condition(args: argparse.Namespace) -> tuple[str, ...]:
     the ones to load, whatever --condition says now."""
     checkpoint = args.out / CHECKPOINT_NAME
     if args.resume and checkpoint.is_file():
-        stored = read_checkpoint(checkpoint).get("condition")
+        condition = condition_of(read_checkpoint(checkpoint))
     elif args.warm_start is not None:
-        stored = read_weights(args.warm_start).get("condition")
+        condition = condition_of(read_weights(args.warm_start))
     else:
         return ()
-    return tuple(stored["names"]) if stored else ()
+    return condition.names if condition else ()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -35,7 +35,7 @@ from facesmith_train.directions.from_samples import (
     fit_edits,
     sample_and_read,
 )
-from facesmith_train.gan.checkpoint import read_condition
+from facesmith_train.gan.checkpoint import condition_of, read_weights
 from facesmith_train.gan.condition import Condition
 from facesmith_train.pack.build import fit_report, write_pack
 
@@ -141,7 +141,7 @@ def run(args: argparse.Namespace, log: Callable[[str], None] = print) -> int:
     size = load_generator(args.generator, "cpu")[0].size
     readers: dict[str, Reader] = {**age_gender_readers(face_box(args.data, size)),
                                   **classifiers_from(args.classifier, device)}  # fmt: skip
-    condition = read_condition(args.gan_weights) if args.gan_weights else None
+    condition = condition_of(read_weights(args.gan_weights)) if args.gan_weights else None
     report = build_pack(args.generator, args.encoder, readers, alignments.pop(), args.out,
                         args.samples, args.name, args.seed, device, log, condition)  # fmt: skip
     sys.stdout.write(json.dumps(report, indent=2) + "\n")
