@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Create .venv in the repository with facesmith (server, client runtime, scoring, dev tools) installed
+# Create .venv in the repository with facesmith (server, client runtime, scoring, Ray, dev tools) installed
 # editable. CPU torch; facenet-pytorch goes in with --no-deps because its metadata pins an old
 # torch and torchvision — facesmith only reads the MTCNN weight files it ships.
 #   bash installers/dev-env.sh [VENV_DIR]
@@ -11,6 +11,6 @@ python="${PYTHON:-python3}"
 [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
 pip=("$venv/bin/python" -m pip install --quiet --disable-pip-version-check)
 "${pip[@]}" "torch==2.13.0"
-"${pip[@]}" -e "$repo[server,client,score,dev]"
+"${pip[@]}" -e "$repo[server,client,score,scale,dev]"
 "${pip[@]}" --no-deps "facenet-pytorch==2.6.0"
 echo "facesmith installed in $venv"

@@ -58,6 +58,7 @@ ALLOWED: dict[str, set[str]] = {
     "facesmith_client.pipeline": {*BASE, *CLIENT_STAGES, *SERVER},
     "facesmith_client.host": {*BASE, *CLIENT_STAGES, "facesmith_client.pipeline",
                               "facesmith_host"},
+    "facesmith_client.batch": {*BASE, *CLIENT_STAGES, "facesmith_client.pipeline"},
     # training: the server's networks, and the runtime's detection, alignment and scoring so
     # that it sees faces exactly as the runtime does; each stage uses earlier ones
     "facesmith_train": BASE,  # shared helpers: tagged files, progress lines
@@ -77,7 +78,8 @@ ALLOWED: dict[str, set[str]] = {
     # commands on top
     "facesmith_client.cli": {*BASE, "facesmith_host", "facesmith_server.*", "facesmith_train.*",
                              *CLIENT_STAGES, "facesmith_client.packs",
-                             "facesmith_client.pipeline", "facesmith_client.host"},
+                             "facesmith_client.pipeline", "facesmith_client.host",
+                             "facesmith_client.batch"},
 }  # fmt: skip
 OURS = tuple(SOURCES)
 
@@ -203,14 +205,16 @@ def test_the_checker_sees_a_forbidden_import(tmp_path: Path) -> None:
     assert _find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["edit", "--help"], ["train", "gan", "--help"]])
+@pytest.mark.parametrize(
+    "argv", [["--help"], ["edit", "--help"], ["batch", "--help"], ["train", "gan", "--help"]]
+)
 def test_the_command_line_parses_without_heavy_imports(argv: list[str]) -> None:
     code = (
         "import contextlib, io, sys\n"
         "from facesmith_client.cli.main import build_parser\n"
         "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
         f"    build_parser().parse_args({argv!r})\n"
-        "heavy = ('torch', 'numpy', 'cv2', 'grpc', 'google.protobuf', 'facesmith_server')\n"
+        "heavy = ('torch', 'numpy', 'cv2', 'grpc', 'google.protobuf', 'facesmith_server', 'ray')\n"
         "print(','.join(m for m in heavy if m in sys.modules))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -15,7 +15,7 @@ import threading
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from facesmith.arguments import add_device_argument, token_of
+from facesmith.arguments import add_device_argument, add_threads_argument, token_of
 from facesmith.quality import CHEAP_REFINE_MAX_RESOLUTION, CHEAP_REFINE_STEPS
 
 if TYPE_CHECKING:
@@ -52,6 +52,7 @@ def _serve_parser() -> argparse.ArgumentParser:
         help="the shared secret — avoid: other users of this machine can read a command line "
         "(ps, /proc); prefer FACESMITH_TOKEN or --token-file",
     )
+    add_threads_argument(p)
     p.add_argument("--max-batch", type=int, default=8, help="faces per forward pass")
     p.add_argument("--max-queue", type=int, default=4, help="jobs before RESOURCE_EXHAUSTED")
     p.add_argument(
@@ -103,6 +104,10 @@ def serve(args: argparse.Namespace) -> int:
     from facesmith_server.service.servicer import create_server
 
     device = choose_device(args.device)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)  # several servers on one machine share its cores
     if device.type == "cpu":
         retain_freed_memory()  # before the gRPC threads exist; see facesmith.memory
     token = _token(args)

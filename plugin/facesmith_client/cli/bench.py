@@ -4,6 +4,7 @@ and the server's models), plus how long `facesmith --help` takes to start."""
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from facesmith.arguments import add_device_argument
@@ -15,6 +16,15 @@ def add_bench_parser(commands: Any) -> None:
     p.add_argument("--repeats", type=int, default=5, metavar="N")
     add_device_argument(p, default="cpu", help="device for the model rows")
     p.add_argument("--no-models", action="store_true", help="time the client stages only")
+    p.add_argument(
+        "--batch",
+        type=Path,
+        metavar="DIR",
+        help="instead: photos per minute of `facesmith batch` over DIR with each engine (local, "
+        "two servers, Ray with 1 and 2 actors) and a Ray actor's memory",
+    )
+    p.add_argument("--pack", type=Path, help="pack of the --batch runs (default: the demo)")
+    p.add_argument("--photos-per-call", type=int, default=4, metavar="N")
     p.set_defaults(run="facesmith_client.cli.bench:run_bench")
 
 
@@ -25,6 +35,8 @@ def run_bench(args: argparse.Namespace) -> int:
 
     if args.repeats < 1:
         raise CliError("--repeats must be at least 1")
+    if args.batch is not None:
+        return _bench_batch(args)
 
     def show(row: BenchRow) -> None:
         print(format_rows([row]), flush=True)
@@ -38,4 +50,19 @@ def run_bench(args: argparse.Namespace) -> int:
     else:
         retain_freed_memory()
     bench_client(args.repeats, on_row=show)
+    return 0
+
+
+def _bench_batch(args: argparse.Namespace) -> int:
+    from facesmith_client.batch.on_ray import RayMissing
+    from facesmith_client.cli.batch_bench import bench_batch
+    from facesmith_client.remote.local_server import default_pack_dir
+
+    if not args.batch.is_dir():
+        raise CliError(f"--batch {args.batch} is not a folder")
+    pack = args.pack if args.pack is not None else default_pack_dir()
+    try:
+        bench_batch(args.batch, pack, args.photos_per_call, lambda line: print(line, flush=True))
+    except RayMissing as err:
+        raise CliError(str(err)) from None
     return 0

@@ -70,6 +70,28 @@ def add_edit_parser(commands: Any) -> None:
         f"(or in --out-dir). The name {EXAMPLE_NAME!r} loads scikit-image's astronaut photo.",
     )
     p.add_argument("images", nargs="+", metavar="IMG", help="photo files")
+    add_edit_options(p)
+    p.add_argument(
+        "--sweep",
+        metavar="NAME",
+        help="write a contact sheet: the photo at strengths of NAME across its range",
+    )
+    p.add_argument(
+        "--sweep-steps", type=int_between(2), default=5, metavar="N", help="strengths in a sweep"
+    )
+    p.add_argument(
+        "--compare",
+        action="store_true",
+        help="also write NAME_facesmith_compare.png: the photo and the result side by side",
+    )
+    p.add_argument("--out-dir", type=Path, help="output folder (default: beside each input)")
+    add_output_arguments(p)
+    add_server_arguments(p)
+    p.set_defaults(run="facesmith_client.cli.edit:run_edit")
+
+
+def add_edit_options(p: argparse.ArgumentParser) -> None:
+    """The edits and how they are made: shared by `edit` and `batch`."""
     for name in SHORTCUT_EDITS:
         p.add_argument(f"--{name}", type=float, metavar="S", help=f"same as --edit {name}=S")
     p.add_argument(
@@ -104,20 +126,6 @@ def add_edit_parser(commands: Any) -> None:
         help="keep this attribute fixed while editing the others (e.g. --hold gender)",
     )
     p.add_argument(
-        "--sweep",
-        metavar="NAME",
-        help="write a contact sheet: the photo at strengths of NAME across its range",
-    )
-    p.add_argument(
-        "--sweep-steps", type=int_between(2), default=5, metavar="N", help="strengths in a sweep"
-    )
-    p.add_argument(
-        "--compare",
-        action="store_true",
-        help="also write NAME_facesmith_compare.png: the photo and the result side by side",
-    )
-    p.add_argument("--out-dir", type=Path, help="output folder (default: beside each input)")
-    p.add_argument(
         "--mode",
         choices=("residual", "replace"),
         default="residual",
@@ -140,9 +148,6 @@ def add_edit_parser(commands: Any) -> None:
         help="optimisation steps after the encoder (0: as --quality says)",
     )
     p.add_argument("--min-face-size", type=int_between(12), default=40, metavar="PX")
-    add_output_arguments(p)
-    add_server_arguments(p)
-    p.set_defaults(run="facesmith_client.cli.edit:run_edit")
 
 
 def add_faces_parser(commands: Any) -> None:

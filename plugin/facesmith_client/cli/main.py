@@ -1,6 +1,7 @@
 """`facesmith`: edit faces in photos from the command line.
 
 facesmith edit IMG... --age 20 --gender -1 --bald 1 [--edit NAME=STRENGTH ...] [--out-dir D]
+facesmith batch IN_DIR OUT_DIR --age 20 a folder, resumable (--engine local|ray, --server ×N)
 facesmith faces IMG...                  detected faces as JSON (one line per image)
 facesmith info                          the server's pack and its edits
 facesmith bench                         per-stage timings on a 12-megapixel photo
@@ -17,6 +18,7 @@ import importlib
 import sys
 from collections.abc import Callable, Sequence
 
+from facesmith_client.cli.batch import add_batch_parser
 from facesmith_client.cli.bench import add_bench_parser
 from facesmith_client.cli.connect import CliError, status
 from facesmith_client.cli.directions import add_directions_parser
@@ -36,7 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Face attribute editing (age, gender, bald, ...) with StyleGAN2.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    adders = [add_edit_parser, add_faces_parser, add_info_parser, add_bench_parser]
+    adders = [add_edit_parser, add_batch_parser, add_faces_parser, add_info_parser]
+    adders += [add_bench_parser]
     adders += [add_pack_parser, add_directions_parser, add_score_parser, add_train_parser]
     for add in adders:
         add(commands)

@@ -148,12 +148,30 @@ def edit_photo(
     check_edits(info, edits)
     found = _faces_or_detect(image, detector, faces, min_face_size)
     aligned = align_faces(image, found, info.resolution, template)
-    dtype = wire_dtype(image)
     options = InvertOptions(
         refine_steps=refine_steps, include_reconstruction=mode == "residual", quality=quality
     )
+    edited, recons = edit_crops(
+        client, aligned, edits, options, wire_dtype(image), on_event=on_event, cancel=cancel
+    )
+    return paste_faces(image, aligned, edited, recons), found
+
+
+def edit_crops(
+    client: FacesmithClient,
+    aligned: Sequence[AlignedFace],
+    edits: Sequence[EditSpec],
+    options: InvertOptions,
+    dtype: np.dtype,
+    *,
+    on_event: ProgressFn | None = None,
+    cancel: CancelToken | None = None,
+) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
+    """Edit aligned crops (of one photo or many) in as few calls as the message limit allows
+    → (edited crops, reconstructions if ``options`` asks for them), float32 [r, r, 3] each."""
     results: list[FaceResult] = []
-    for chunk in _chunks(aligned, faces_per_call(info.resolution, dtype)):
+    resolution = aligned[0].crop.shape[0] if aligned else 0
+    for chunk in _chunks(list(aligned), faces_per_call(resolution, dtype)):
         events = client.edit(
             [pixels.from_float(a.crop, dtype) for a in chunk],
             edits,
@@ -163,10 +181,9 @@ def edit_photo(
         )
         results.extend(collect_result(events, on_event).faces)
     edited = [_float_rgb(r.image, "image") for r in results]
-    recons = None
-    if mode == "residual":
-        recons = [_float_rgb(r.reconstruction, "reconstruction") for r in results]
-    return paste_faces(image, aligned, edited, recons), found
+    if not options.include_reconstruction:
+        return edited, None
+    return edited, [_float_rgb(r.reconstruction, "reconstruction") for r in results]
 
 
 # -- invert once, render many (sliders, previews, sweeps) ----------------------------------------

@@ -82,7 +82,9 @@ def ensure_test_pack(pack_dir: Path) -> Path:
     return pack_dir
 
 
-def server_command(pack_dir: Path, listen: str, device: str) -> list[str]:
+def server_command(
+    pack_dir: Path, listen: str, device: str, threads: int | None = None
+) -> list[str]:
     """The serve command line, run by this interpreter (so it uses the same environment)."""
     return [
         sys.executable,
@@ -96,6 +98,7 @@ def server_command(pack_dir: Path, listen: str, device: str) -> list[str]:
         "--device",
         device,
         "--stop-when-stdin-closes",
+        *(["--threads", str(threads)] if threads else []),
     ]
 
 
@@ -107,10 +110,12 @@ class LocalServer:
         pack_dir: Path,
         *,
         device: str = "auto",
+        threads: int | None = None,  # torch CPU threads (None: torch's choice)
         startup_timeout: float = DEFAULT_STARTUP_TIMEOUT_S,
     ) -> None:
         self.pack_dir = pack_dir
         self.device = device
+        self.threads = threads
         self.startup_timeout = startup_timeout
         self.address = ""
         self._process: subprocess.Popen[str] | None = None
@@ -120,7 +125,7 @@ class LocalServer:
         """Start the server and wait until it listens → its address "127.0.0.1:PORT"."""
         self._log = tempfile.TemporaryFile(mode="w+", encoding="utf-8")  # noqa: SIM115 - stop() closes
         self._process = subprocess.Popen(
-            server_command(self.pack_dir, "127.0.0.1:0", self.device),
+            server_command(self.pack_dir, "127.0.0.1:0", self.device, self.threads),
             stdin=subprocess.PIPE,  # never written: its end when we die stops the server
             stdout=subprocess.PIPE,
             stderr=self._log,
