@@ -20,6 +20,7 @@ import pytest
 
 from facesmith_client.batch.manifest import MANIFEST_NAME, read_manifest
 from facesmith_client.batch.plan import PlanError, find_photos, group_jobs, plan_jobs
+from facesmith_client.cli.batch_bench import model_actor_pids
 from facesmith_client.remote.local_server import LocalServer
 from facesmith_client.vision.images import write_image
 
@@ -189,17 +190,6 @@ def test_a_killed_actor_is_replaced_and_every_photo_comes_out(
     assert {e["photo"] for e in entries if e["status"] == "edited"} == good_photos()
     assert set(results(out)) == good_photos()
     assert len({e["worker"] for e in entries if e["status"] == "edited"}) == 2  # a new actor
-
-
-def model_actor_pids() -> list[int]:
-    pids = []
-    for entry in Path("/proc").glob("[0-9]*"):
-        try:
-            if b"ModelActor" in (entry / "cmdline").read_bytes():
-                pids.append(int(entry.name))
-        except OSError:
-            continue
-    return pids
 
 
 def test_two_servers_share_a_run(shoot: Path, test_pack: Path, tmp_path: Path) -> None:

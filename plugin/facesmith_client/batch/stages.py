@@ -36,9 +36,6 @@ from facesmith_client.remote.client import (
 from facesmith_client.vision.detect import Detector
 from facesmith_client.vision.images import PhotoFile, read_photo, write_photo
 
-# Client errors that end the run (as in the CLI's `edit`): every later photo would fail too.
-FATAL_CODES = ("unavailable", "cancelled", "unauthenticated", "failed_precondition")
-
 
 @dataclass(frozen=True)
 class EditSettings:
@@ -169,7 +166,7 @@ def edit_group(
                 client, faces, settings.edits, settings.options(), np.dtype(dtype), cancel=cancel
             )
         except ClientError as err:
-            if err.code in FATAL_CODES:
+            if err.ends_the_run:
                 raise
             for i in members:
                 out[i] = replace(out[i], error=f"refused by the server: {err}")

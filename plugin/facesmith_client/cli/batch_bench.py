@@ -119,11 +119,12 @@ class _PeakActorMemory:
 
     def _sample(self) -> None:
         while not self._stop.wait(self.every_s):
-            sizes = [_tree_rss_mb(pid) for pid in _actor_pids()]
+            sizes = [_tree_rss_mb(pid) for pid in model_actor_pids()]
             self.peak_mb = max([self.peak_mb, *sizes])
 
 
-def _actor_pids() -> list[int]:
+def model_actor_pids() -> list[int]:
+    """The processes of this machine's Ray model actors (Linux: read from /proc)."""
     pids = []
     for entry in Path("/proc").glob("[0-9]*"):
         with contextlib.suppress(OSError):

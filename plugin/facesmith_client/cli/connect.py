@@ -12,9 +12,6 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from facesmith_client.remote.client import ClientError, FacesmithClient
 
-# Client errors that end the whole run rather than one photo.
-FATAL_CODES = ("unavailable", "cancelled", "unauthenticated", "failed_precondition")
-
 
 class CliError(Exception):
     """A failure to report as one line, without a traceback."""
@@ -51,6 +48,6 @@ def skip_or_raise(name: str, err: ValueError | ClientError) -> None:
     """Say that one photo is skipped, unless the error ends the whole run."""
     from facesmith_client.remote.client import ClientError
 
-    if isinstance(err, ClientError) and err.code in FATAL_CODES:
+    if isinstance(err, ClientError) and err.ends_the_run:
         raise err
     status(f"{name}: {err} — skipped")

@@ -72,7 +72,7 @@ def photo_paths(names: list[str]) -> list[Path]:
 
 
 def run_score(args: argparse.Namespace) -> int:
-    from facesmith_client.cli.connect import FATAL_CODES, connect
+    from facesmith_client.cli.connect import connect
     from facesmith_client.cli.progress import ProgressBar
     from facesmith_client.pipeline.photo import NoFaceFound
     from facesmith_client.pipeline.score import Scorer, chart, score_photo, summarise
@@ -105,7 +105,7 @@ def run_score(args: argparse.Namespace) -> int:
                     on_event=bar,
                 )
             except (NoFaceFound, ValueError, ClientError) as err:
-                if isinstance(err, ClientError) and err.code in FATAL_CODES:
+                if isinstance(err, ClientError) and err.ends_the_run:
                     raise
                 skipped.append({"photo": str(path), "reason": str(err)})
                 print(f"{path}: {err} — skipped", file=sys.stderr, flush=True)

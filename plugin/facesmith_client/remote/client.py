@@ -143,6 +143,9 @@ class ClientError(Exception):
     """A failed call. ``code`` is short and stable ("invalid_argument", "unavailable",
     "cancelled", ...); ``message`` says what went wrong and what to do next."""
 
+    # Codes that end a run of many photos rather than one photo: every later call would fail.
+    RUN_ENDING = ("unavailable", "cancelled", "unauthenticated", "failed_precondition")
+
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
@@ -150,6 +153,10 @@ class ClientError(Exception):
 
     def event(self) -> Error:
         return Error(self.code, self.message)
+
+    @property
+    def ends_the_run(self) -> bool:
+        return self.code in self.RUN_ENDING
 
     def __str__(self) -> str:
         return self.message
