@@ -15,6 +15,7 @@ from facesmith_host.errors import WorkerError
 from facesmith_host.link import Array, WorkerLink
 
 ORDERS = ("RGBA", "BGRA", "RGB", "BGR")
+BYTES_PER_CHANNEL = {"u8": 1, "u16": 2, "f16": 2, "f32": 4}
 ProgressFn = Callable[[float, str], None]  # (fraction done 0..1, what is happening)
 
 
@@ -277,6 +278,39 @@ def edit(
     if result is None or memoryview(result.data).nbytes != memoryview(image.data).nbytes:
         raise WorkerError("internal", "the facesmith runtime returned an image of the wrong size")
     return EditOutcome(result.data, int(reply.header.get("faces_edited", 0)))
+
+
+def generate(
+    link: WorkerLink,
+    seed: int,
+    width: int,
+    height: int,
+    *,
+    dtype: str = "u8",
+    order: str = "RGBA",
+    edits: Sequence[EditLike] = (),
+    truncation: float | None = None,
+    on_progress: ProgressFn | None = None,
+) -> HostImage:
+    """A face that does not exist (the same for the same ``seed``), scaled to fit ``width`` x
+    ``height`` and centred, transparent around it: a new layer's pixels in ``dtype``/``order``
+    (4 channels)."""
+    fields: dict[str, Any] = {
+        "seed": seed,
+        "width": width,
+        "height": height,
+        "dtype": dtype,
+        "order": order,
+        "edits": [host_edit(e).to_wire() for e in edits],
+    }
+    if truncation is not None:
+        fields["truncation"] = truncation
+    reply = link.request("generate", fields, [], _progress_adapter(on_progress))
+    result = reply.arrays.get("image")
+    size = width * height * 4 * BYTES_PER_CHANNEL.get(dtype, 0)
+    if result is None or memoryview(result.data).nbytes != size:
+        raise WorkerError("internal", "the facesmith runtime returned a layer of the wrong size")
+    return HostImage(width, height, 4, dtype, order, result.data)
 
 
 def _image_arrays(image: HostImage, selection: Selection | None) -> list[Array]:

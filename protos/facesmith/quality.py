@@ -1,5 +1,6 @@
 """How hard the server works to invert a face, by quality setting, and the edit modes: one
-place for the names and limits the command line, the client and the server share (no torch).
+place for the names and limits the command line, the client and the server share (no torch);
+and the seed and truncation limits of generated faces.
 
 "encoder": the encoder only; "refine": then optimisation in W+; "pivotal": then pivotal
 tuning of a generator copy per face; "default": refinement where it is cheap (small packs),
@@ -16,6 +17,8 @@ DEFAULT_REFINE_STEPS = 100  # of "refine" and "pivotal"
 CHEAP_REFINE_STEPS = 40  # of "default" on packs up to CHEAP_REFINE_MAX_RESOLUTION
 CHEAP_REFINE_MAX_RESOLUTION = 128  # px: refinement takes seconds on a CPU
 DEFAULT_PIVOTAL_STEPS = 60
+MAX_SEED = 2**32 - 1  # of a generated face
+DEFAULT_TRUNCATION = 0.7  # of a generated face: 0 the average face, 1 none
 
 
 def most_steps(quality: str, refine_steps: int, pivotal_steps: int) -> tuple[int, int]:

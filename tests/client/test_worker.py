@@ -276,3 +276,40 @@ def test_a_missing_or_broken_config_says_to_run_the_installer(tmp_path: Path, co
     with pytest.raises(RuntimeNotInstalled, match=message) as caught:
         load_config(path)
     assert caught.value.code == "not_installed" and "installer" in caught.value.hint
+
+
+# -- a face that does not exist ------------------------------------------------------------------
+
+
+def test_generate_makes_a_face_layer_that_fits_the_rectangle(link: WorkerLink) -> None:
+    layer = jobs.generate(link, 7, 300, 200, dtype="u8", order="BGRA")
+    assert (layer.width, layer.height, layer.channels) == (300, 200, 4)
+    pixels = np.frombuffer(layer.data, np.uint8).reshape(200, 300, 4)
+    alpha = pixels[:, :, 3]
+    assert (alpha[:, 50:250] == 255).all() and (alpha[:, :50] == 0).all()
+    assert (alpha[:, 250:] == 0).all() and not pixels[:, :50, :3].any()
+    assert pixels[:, 50:250, :3].std() > 5  # a face, not a flat fill
+    again = jobs.generate(link, 7, 300, 200, dtype="u8", order="BGRA")
+    assert again.data == layer.data  # the same seed, the same face
+    other = jobs.generate(link, 8, 300, 200, dtype="u8", order="BGRA")
+    assert other.data != layer.data
+    deep = jobs.generate(link, 7, 64, 64, dtype="u16", order="RGBA", edits=[("age", 20.0)])
+    assert len(deep.data) == 64 * 64 * 4 * 2
+
+
+@pytest.mark.parametrize(
+    ("seed", "width", "order", "truncation", "message"),
+    [
+        (-1, 64, "RGBA", None, "seed must be"),
+        (2**32, 64, "RGBA", None, "seed must be"),
+        (1, 0, "RGBA", None, "width must be"),
+        (1, 64, "RGB", None, "4 channels"),
+        (1, 64, "RGBA", 2.0, "truncation"),
+    ],
+)
+def test_generate_refuses_bad_requests(
+    link: WorkerLink, seed: int, width: int, order: str, truncation: float | None, message: str
+) -> None:
+    with pytest.raises(WorkerError) as info:
+        jobs.generate(link, seed, width, 64, order=order, truncation=truncation)
+    assert info.value.code == "bad_request" and message in str(info.value)

@@ -47,6 +47,7 @@ GIMP_TIMEOUT_S = 300
 FACE_MARGIN = 0.6  # changed pixels must lie within each face box grown by this share of its size
 EDIT = "plug-in-facesmith-edit"
 OLDER = "plug-in-facesmith-older"
+NEW_FACE = "plug-in-facesmith-new-face"
 PRESET_KEYS = ("older", "younger", "bald", "masculine", "feminine", "smile")
 NUMPY_TYPES = {"u8": np.uint8, "u16": np.uint16, "u32": np.uint32, "half": np.float16}
 NUMPY_TYPES |= {"float": np.float32, "double": np.float64}
@@ -475,6 +476,24 @@ def test_selection_limits_the_edit_to_faces_inside(gimp: GimpHome, photos_dir: P
     new, source = assert_added_above(outcome)
     diff = assert_changed_near(new, source, boxes[:1])
     assert not diff[near(diff.shape, boxes[1:])].any(), "the face outside the selection changed"
+
+
+def test_new_random_face_is_a_layer_over_the_selection(gimp: GimpHome, photos_dir: Path) -> None:
+    photo = photos_dir / "whole" / "astronaut.png"
+    job = {"select": [40, 30, 200, 120], "procedure": NEW_FACE, "args": {"seed": 5}}
+    runs = [run_gimp(gimp, photo, f"new-face-{i}", describe=[NEW_FACE], **job) for i in range(2)]
+    outcome = runs[0]
+    assert outcome.rc == 0 and outcome.status == "success", outcome.log[-3000:]
+    assert [d.name for d in outcome.after] == ["facesmith: face 5", outcome.before[0].name]
+    face, source = outcome.after
+    assert np.array_equal(source.pixels, outcome.before[0].pixels)
+    assert face.offsets == (40, 30) and face.pixels.shape[:2] == (120, 200)
+    alpha = face.pixels[:, :, 3]
+    assert (alpha[:, 40:160] == 255).all() and not alpha[:, :40].any() and not alpha[:, 160:].any()
+    assert face.pixels[:, 40:160, :3].std() > 5  # a face, not a flat fill
+    assert np.array_equal(runs[1].after[0].pixels, face.pixels)  # the same seed, the same face
+    info = outcome.procedures[NEW_FACE]
+    assert info["menu_paths"] == ["<Image>/Filters/facesmith"] and "seed" in info["arguments"]
 
 
 def test_dialog_runs_the_edit_interactively(gimp: GimpHome, photos_dir: Path, display: str) -> None:

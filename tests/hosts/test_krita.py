@@ -222,6 +222,24 @@ def test_no_face_is_an_error_and_changes_nothing(
     assert applied["source_untouched"]
 
 
+def test_new_random_face_is_a_layer_over_the_selection(
+    kritarunner: str, krita_env: dict, tmp_path: Path
+) -> None:
+    job = {"run": "new_face", "blank": [300, 200], "selection": [20, 10, 120, 160], "seed": 5}
+    made = [run_job(kritarunner, krita_env, tmp_path, {**job, "dump": str(tmp_path / f"d{i}")})
+            for i in range(2)]  # fmt: skip
+    before, after = made[0]["before"], made[0]["after"]
+    assert [layer["name"] for layer in after] == [before[0]["name"], "facesmith: face 5"]
+    assert Path(after[0]["raw"]).read_bytes() == Path(before[0]["raw"]).read_bytes()
+    face = after[1]
+    # the selection's 120 x 160 holds a 120 px face, centred from top to bottom
+    assert face["rect"] == [20, 30, 120, 120] and face["depth"] == "U8"
+    rgba = pixels(face)
+    assert (rgba[..., 3] == 255).all() and rgba[..., :3].std() > 5
+    again = made[1]["after"][1]
+    assert Path(again["raw"]).read_bytes() == Path(face["raw"]).read_bytes()  # same seed
+
+
 def test_gui_loads_the_installed_plugin(tmp_path: Path, server: str, photos_dir: Path) -> None:
     """Real Krita under Xvfb, the plugin installed by the installer into isolated folders; a
     test-only plugin (krita_scripts/facesmith_selftest) drives it and reports."""

@@ -337,4 +337,7 @@ def test_broken_pack_answers_failed_precondition(tmp_path: Path) -> None:
             grpc.StatusCode.FAILED_PRECONDITION
         )
         assert _code(lambda: client.Edit(pb.EditRequest())) == grpc.StatusCode.FAILED_PRECONDITION
+        assert _code(lambda: client.Generate(pb.GenerateRequest(seeds=[1]))) == (
+            grpc.StatusCode.FAILED_PRECONDITION
+        )
     server.stop(None)

@@ -91,7 +91,13 @@ def add_edit_parser(commands: Any) -> None:
 
 
 def add_edit_options(p: argparse.ArgumentParser) -> None:
-    """The edits and how they are made: shared by `edit` and `batch`."""
+    """The edits and how faces are inverted and pasted back: shared by `edit` and `batch`."""
+    add_edit_choices(p)
+    add_inversion_options(p)
+
+
+def add_edit_choices(p: argparse.ArgumentParser) -> None:
+    """Which edits, how strong (read by collect_edits): `edit`, `batch` and `generate`."""
     for name in SHORTCUT_EDITS:
         p.add_argument(f"--{name}", type=float, metavar="S", help=f"same as --edit {name}=S")
     p.add_argument(
@@ -125,6 +131,9 @@ def add_edit_options(p: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help="keep this attribute fixed while editing the others (e.g. --hold gender)",
     )
+
+
+def add_inversion_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--mode",
         choices=("residual", "replace"),

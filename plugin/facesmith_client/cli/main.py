@@ -3,6 +3,7 @@
 facesmith edit IMG... --age 20 --gender -1 --bald 1 [--edit NAME=STRENGTH ...] [--out-dir D]
 facesmith batch IN_DIR OUT_DIR --age 20 a folder, resumable (--engine local|ray, --server ×N)
 facesmith faces IMG...                  detected faces as JSON (one line per image)
+facesmith generate --seed 7 --count 16  faces that do not exist (--set age=60 ...)
 facesmith info                          the server's pack and its edits
 facesmith bench                         per-stage timings on a 12-megapixel photo
 facesmith pack | directions | score | train ...   (see `facesmith COMMAND -h`)
@@ -23,6 +24,7 @@ from facesmith_client.cli.bench import add_bench_parser
 from facesmith_client.cli.connect import CliError, status
 from facesmith_client.cli.directions import add_directions_parser
 from facesmith_client.cli.edit import add_edit_parser, add_faces_parser
+from facesmith_client.cli.generate import add_generate_parser
 from facesmith_client.cli.info import add_info_parser
 from facesmith_client.cli.packs import add_pack_parser
 from facesmith_client.cli.score import add_score_parser
@@ -39,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     adders = [add_edit_parser, add_batch_parser, add_faces_parser, add_info_parser]
-    adders += [add_bench_parser]
+    adders += [add_generate_parser, add_bench_parser]
     adders += [add_pack_parser, add_directions_parser, add_score_parser, add_train_parser]
     for add in adders:
         add(commands)

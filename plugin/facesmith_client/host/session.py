@@ -1,4 +1,5 @@
-"""What the worker does for a host adapter: detect faces and edit them in a layer.
+"""What the worker does for a host adapter: detect faces and edit them in a layer, and make a
+new layer with a face that does not exist.
 
 Requests arrive as protocol frames (see facesmith_host.protocol); this module turns their
 fields and arrays into pipeline calls and the results back into fields and arrays. Domain
@@ -12,9 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import cv2
 import numpy as np
 
 from facesmith import pixels
+from facesmith.quality import MAX_SEED
 from facesmith_client.events import Progress
 from facesmith_client.pipeline.photo import InvertedPhoto, find_faces, invert_photo, render_photo
 from facesmith_client.remote.client import (
@@ -33,6 +36,7 @@ from facesmith_host.protocol import Array, Frame
 ProgressFn = Callable[[Progress], None]
 PREVIEW_SIDE = 256  # previews render at the smallest preview size at least this big
 MIN_FACE_PX = 4  # landmarks must frame a crop at least this wide
+MAX_GENERATED_SIDE = 16384  # px: a new face layer's width and height
 PICK_FACES = "Find the faces again (or let facesmith detect them) and pick from those."
 
 
@@ -116,6 +120,31 @@ class HostSession:
         data = pixels.to_host(out, layer.dtype, layer.order)
         shape = tuple(int(s) for s in out.shape)
         return {"faces_edited": len(faces)}, [Array("image", shape, layer.dtype, data)]
+
+    def generate(self, frame: Frame, on_event: ProgressFn) -> tuple[dict[str, Any], list[Array]]:
+        """A face that does not exist, scaled to fit a width x height rectangle and centred in
+        it, the rest transparent: the pixels of a new layer over that rectangle."""
+        header = frame.header
+        seed = _int_field(header, "seed", 0, MAX_SEED)
+        width = _int_field(header, "width", 1, MAX_GENERATED_SIDE)
+        height = _int_field(header, "height", 1, MAX_GENERATED_SIDE)
+        dtype, order = str(header.get("dtype", "u8")), str(header.get("order", "RGBA"))
+        if len(order) != 4:
+            raise WorkerError("bad_request", "a new face layer needs 4 channels (RGBA or BGRA)")
+        client = self.client()
+        specs = edit_specs(header, client.info())
+        on_event(Progress("generate", 0, 1))
+        face = client.generate([seed], specs, truncation=_truncation(header)).faces[0].image
+        on_event(Progress("generate", 1, 1))
+        if face is None:
+            raise WorkerError("internal", "the server returned no face")
+        layer = face_layer(pixels.to_float(face), width, height)
+        try:
+            data = pixels.to_host(pixels.from_float(layer, _wire(dtype)), dtype, order)
+        except (KeyError, ValueError) as err:
+            message = f"cannot make a {dtype} {order} layer: {err}"
+            raise WorkerError("bad_request", message) from None
+        return {"seed": seed}, [Array("image", (height, width, 4), dtype, data)]
 
     # -- parts -----------------------------------------------------------------------------
 
@@ -287,6 +316,40 @@ def edit_specs(header: dict[str, Any], info: ServerInfo) -> list[EditSpec]:
             "unknown_edit", str(err), "Pick one of the pack's edits within its range."
         ) from None
     return specs
+
+
+def face_layer(face: np.ndarray, width: int, height: int) -> np.ndarray:
+    """float32 [height, width, 4]: ``face`` (float RGB, square) scaled to the rectangle's
+    shorter side and centred, opaque; transparent around it."""
+    side = min(width, height)
+    interpolation = cv2.INTER_AREA if side < face.shape[0] else cv2.INTER_CUBIC
+    scaled = np.clip(cv2.resize(face, (side, side), interpolation=interpolation), 0.0, 1.0)
+    layer = np.zeros((height, width, 4), np.float32)
+    top, left = (height - side) // 2, (width - side) // 2
+    layer[top : top + side, left : left + side, :3] = scaled
+    layer[top : top + side, left : left + side, 3] = 1.0
+    return layer
+
+
+def _wire(dtype: str) -> np.dtype:
+    """Our dtype for a host dtype (half floats are made as float32 and narrowed on the way)."""
+    return np.dtype(np.float32) if dtype in ("f16", "f32") else np.dtype(pixels.HOST_DTYPES[dtype])
+
+
+def _int_field(header: dict[str, Any], name: str, low: int, high: int) -> int:
+    value = header.get(name)
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise WorkerError("bad_request", f"{name} must be a whole number from {low} to {high}")
+    return value
+
+
+def _truncation(header: dict[str, Any]) -> float | None:
+    value = header.get("truncation")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise WorkerError("bad_request", "truncation must be a number from 0 to 1")
+    return float(value)
 
 
 def preview_resolution(info: ServerInfo) -> int:

@@ -29,7 +29,7 @@ from facesmith_host import protocol
 from facesmith_host.errors import WorkerError
 from facesmith_host.protocol import Array, Frame
 
-QUEUED_OPS = ("info", "detect", "edit")
+QUEUED_OPS = ("info", "detect", "edit", "generate")
 EXIT_PROTOCOL_ERROR = 2
 
 
@@ -131,6 +131,9 @@ class Worker:
             return "info", self.session.info(), []
         if frame.op == "detect":
             return "faces", self.session.detect(frame), []
+        if frame.op == "generate":
+            fields, arrays = self.session.generate(frame, self._progress_to(frame.id))
+            return "result", fields, arrays
         fields, arrays = self.session.edit(frame, cancel, self._progress_to(frame.id))
         return "result", fields, arrays
 

@@ -262,6 +262,21 @@ class FacesmithClient(ABC):
         """Invert + render in one call: progress, then a Result with the edited image, handle,
         latent and (if asked) the reconstruction per face."""
 
+    @abstractmethod
+    def generate(
+        self,
+        seeds: Sequence[int],
+        edits: Sequence[EditSpec] = (),
+        *,
+        truncation: float | None = None,
+        resolution: int = 0,
+        output_dtype: DTypeLike = np.uint8,
+    ) -> Result:
+        """Faces that do not exist, one per seed (the same seed, the same face), with
+        ``edits`` applied: a Result with the image, the latent and a handle (of the face before
+        the edits, for later Render calls) per seed. ``truncation`` None: the server's default
+        (facesmith.quality.DEFAULT_TRUNCATION)."""
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections; the default holds none."""
 

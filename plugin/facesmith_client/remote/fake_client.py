@@ -15,6 +15,7 @@ import numpy as np
 from numpy.typing import DTypeLike
 
 from facesmith import pixels
+from facesmith.quality import MAX_SEED
 from facesmith_client.events import FaceResult, Progress, Result
 from facesmith_client.remote.client import (
     DEFAULT_OPTIONS,
@@ -126,6 +127,30 @@ class FakeClient(FacesmithClient):
         self._check_edits(edits)
         size = self._check_resolution(resolution)
         return self._edit_events(floats, edits, options, size, output_dtype, cancel)
+
+    def generate(
+        self,
+        seeds: Sequence[int],
+        edits: Sequence[EditSpec] = (),
+        *,
+        truncation: float | None = None,
+        resolution: int = 0,
+        output_dtype: DTypeLike = np.uint8,
+    ) -> Result:
+        """A flat face per seed, its colour drawn from the seed (so seeds repeat faces)."""
+        self._called("generate", len(seeds))
+        self._check_edits(edits)
+        size = self._check_resolution(resolution)
+        if not seeds or any(not 0 <= s <= MAX_SEED for s in seeds):
+            raise ClientError("invalid_argument", f"seeds must be 1 or more in [0, {MAX_SEED}]")
+        results = []
+        for seed in seeds:
+            colour = np.random.default_rng(seed).random(3).astype(np.float32)
+            face = np.broadcast_to(colour, (size, size, 3)).astype(np.float32)
+            handle = self._store(np.broadcast_to(colour, (self._info.resolution,) * 2 + (3,)))
+            image = pixels.from_float(_apply_edits(face, edits), output_dtype)
+            results.append(FaceResult(handle=handle, latent=self._latent(face), image=image))
+        return Result(tuple(results))
 
     def close(self) -> None:
         self.closed = True

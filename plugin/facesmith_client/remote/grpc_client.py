@@ -177,6 +177,30 @@ class GrpcClient(FacesmithClient):
         timeout = call_deadline_s(len(crops), options, self.deadline_scale)
         return self._stream(self._stub.Edit, request, cancel, timeout)
 
+    def generate(
+        self,
+        seeds: Sequence[int],
+        edits: Sequence[EditSpec] = (),
+        *,
+        truncation: float | None = None,
+        resolution: int = 0,
+        output_dtype: DTypeLike = np.uint8,
+    ) -> Result:
+        request = pb.GenerateRequest(
+            seeds=list(seeds),
+            truncation=truncation,
+            edits=[edit_spec_to_pb(spec) for spec in edits],
+            resolution=resolution,
+            output_dtype=wire.dtype_to_wire(np.dtype(output_dtype)),
+        )
+        self._connect()
+        timeout = call_deadline_s(len(seeds), None, self.deadline_scale)
+        reply = self._retrying_busy(
+            lambda: self._stub.Generate(request, metadata=self._metadata, timeout=timeout),
+            timeout,
+        )
+        return _decoded(lambda: generate_result_from_pb(reply, len(seeds)))
+
     def close(self) -> None:
         self._channel.close()
 
@@ -433,5 +457,20 @@ def render_result_from_pb(msg: pb.RenderResponse, faces: Sequence[str | np.ndarr
                 reconstruction=recons[i] if i < len(recons) else None,
             )
             for i, (face, image) in enumerate(zip(faces, msg.images, strict=True))
+        )
+    )
+
+
+def generate_result_from_pb(msg: pb.GenerateResponse, count: int) -> Result:
+    if len(msg.faces) != count:
+        raise ValueError(f"{len(msg.faces)} faces for {count} seeds")
+    return Result(
+        tuple(
+            FaceResult(
+                handle=face.handle,
+                latent=wire.decode_latent(face.latent),
+                image=wire.decode_image(face.image),
+            )
+            for face in msg.faces
         )
     )

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""facesmith for GIMP 3: Filters ▸ facesmith ▸ Older, Younger, Bald, … and Edit faces….
+"""facesmith for GIMP 3: Filters ▸ facesmith ▸ Older, Younger, Bald, …, Edit faces… and New
+random face….
 
 Each procedure reads the selected layer through GEGL, hands it to the facesmith runtime (a child
 process in its own Python environment, see facesmith_host) and adds the result as a new layer
@@ -8,6 +9,7 @@ added when anything fails. Scripts call the procedures non-interactively with th
 
     pdb.lookup_procedure("plug-in-facesmith-older")   # strength: 0–100 % of the edit's range
     pdb.lookup_procedure("plug-in-facesmith-edit")    # edit: "age", strength: in the pack's units
+    pdb.lookup_procedure("plug-in-facesmith-new-face")  # seed: -1 for a random face
 """
 
 from __future__ import annotations
@@ -255,6 +257,82 @@ def edit_image(
     return add_result_layer(image, source, pixels, fmt, name, bytes(outcome.data))
 
 
+def new_face_layer(image: Gimp.Image, config: Gimp.ProcedureConfig) -> Gimp.Layer:
+    """A face that does not exist, as a new layer over the selection's bounds (or the canvas),
+    scaled to fit and centred, transparent around it; above the selected layer, one undo group."""
+    if HOST_MISSING is not None:
+        raise WorkerError(
+            "not_installed",
+            f"the plug-in's facesmith_host files are missing ({HOST_MISSING}).",
+            REINSTALL,
+        )
+    if image.get_base_type() != Gimp.ImageBaseType.RGB:
+        raise WorkerError(
+            "unsupported_image",
+            "this image is grayscale or indexed; new faces are made in RGB images only.",
+            "Choose Image ▸ Mode ▸ RGB, then run it again.",
+        )
+    seed = rules.chosen_seed(int(config.get_property("seed")))
+    area = rules.Rect(0, 0, image.get_width(), image.get_height())
+    if not Gimp.Selection.is_empty(image):
+        _, _, x1, y1, x2, y2 = Gimp.Selection.bounds(image)
+        area = rules.Rect(x1, y1, x2 - x1, y2 - y1)
+    fmt = rules.pixel_format(image.get_precision().value_nick, True)
+    link = WorkerLink(*worker_command(load_config()))
+    try:
+        report = progress_reporter(rules.NEW_FACE_LABEL)
+        report(0.0, "starting the facesmith runtime")
+        face = jobs.generate(link, seed, area.width, area.height, dtype=fmt.dtype,
+                             order=fmt.order, on_progress=report)  # fmt: skip
+    finally:
+        link.close()
+        Gimp.progress_end()
+    return add_face_layer(image, area, fmt, f"facesmith: face {seed}", bytes(face.data))
+
+
+def add_face_layer(
+    image: Gimp.Image, area: rules.Rect, fmt: rules.PixelFormat, name: str, data: bytes
+) -> Gimp.Layer:
+    image.undo_group_start()
+    layer, inserted = None, False
+    try:
+        layer = Gimp.Layer.new(image, name, area.width, area.height, Gimp.ImageType.RGBA_IMAGE,
+                               100.0, Gimp.LayerMode.NORMAL)  # fmt: skip
+        image.insert_layer(layer, None, -1)  # -1: above the selected layer
+        inserted = True
+        layer.set_offsets(area.x, area.y)
+        buffer = layer.get_buffer()
+        whole = gegl_rect(rules.Rect(0, 0, area.width, area.height))
+        buffer.set(whole, babl_name(fmt, layer), data)
+        buffer.flush()
+        layer.update(0, 0, area.width, area.height)
+        image.set_selected_layers([layer])
+    except Exception:
+        if inserted:
+            image.remove_layer(layer)
+        elif layer is not None:
+            layer.delete()
+        raise
+    finally:
+        image.undo_group_end()
+    return layer
+
+
+def run_new_face(procedure, run_mode, image, _drawables, config, _data):
+    if run_mode == Gimp.RunMode.INTERACTIVE and not ask(procedure, config, rules.NEW_FACE_LABEL):
+        return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
+    try:
+        new_face_layer(image, config)
+    except WorkerError as err:
+        text = rules.error_text(err.message, err.hint)
+        return procedure.new_return_values(Gimp.PDBStatusType.EXECUTION_ERROR, GLib.Error(text))
+    except Exception as err:  # a GEGL error or a bad reply: a message, not a plug-in crash
+        text = rules.error_text(f"facesmith failed: {type(err).__name__}: {err}", REPORT_BUG)
+        return procedure.new_return_values(Gimp.PDBStatusType.EXECUTION_ERROR, GLib.Error(text))
+    Gimp.displays_flush()
+    return procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
+
+
 def ask(procedure: Gimp.Procedure, config: Gimp.ProcedureConfig, title: str) -> bool:
     GimpUi.init(PLUG_IN_BINARY)
     dialog = GimpUi.ProcedureDialog.new(procedure, config, f"facesmith: {title}")
@@ -294,9 +372,11 @@ class Facesmith(Gimp.PlugIn):
         return False
 
     def do_query_procedures(self):
-        return [*presets(), rules.EDIT_PROCEDURE]
+        return [*presets(), rules.EDIT_PROCEDURE, rules.NEW_FACE_PROCEDURE]
 
     def do_create_procedure(self, name):
+        if name == rules.NEW_FACE_PROCEDURE:
+            return self._new_face_procedure(name)
         preset = presets().get(name)
         label = preset.label if preset is not None else "Edit faces"
         request = EditRequest(label, preset)
@@ -344,6 +424,27 @@ class Facesmith(Gimp.PlugIn):
                 round(abs(preset.fraction) * 100),
                 flags,
             )
+        return procedure
+
+    def _new_face_procedure(self, name):
+        procedure = Gimp.ImageProcedure.new(self, name, Gimp.PDBProcType.PLUGIN, run_new_face, None)
+        procedure.set_image_types("RGB*")
+        mask = Gimp.ProcedureSensitivityMask
+        procedure.set_sensitivity_mask(mask.DRAWABLE | mask.DRAWABLES | mask.NO_DRAWABLES)
+        procedure.set_menu_label(f"{rules.NEW_FACE_LABEL}…")
+        procedure.add_menu_path(rules.MENU_PATH)
+        procedure.set_attribution("facesmith", "facesmith contributors", "2025")
+        procedure.set_documentation(
+            "facesmith: a face that does not exist, as a new layer",
+            "Adds a new layer above the selected one holding a face that does not exist, "
+            "scaled to fit the selection (or the whole image) and centred in it. The same seed "
+            "gives the same face; -1 picks a new one each time.",
+            name,
+        )
+        procedure.add_int_argument(
+            "seed", "_Seed", "The face's seed (-1: a random one)", -1, rules.MAX_SEED, -1,
+            GObject.ParamFlags.READWRITE,
+        )  # fmt: skip
         return procedure
 
 

@@ -7,10 +7,14 @@ Standard library only, so tests run these without GIMP; facesmith.py does the GI
 from __future__ import annotations
 
 import math
+import random
 from dataclasses import dataclass
 
 # Procedure names in GIMP's PDB: lowercase words joined by hyphens.
 EDIT_PROCEDURE = "plug-in-facesmith-edit"
+NEW_FACE_PROCEDURE = "plug-in-facesmith-new-face"
+NEW_FACE_LABEL = "New random face"
+MAX_SEED = 2**31 - 1  # GIMP's integer arguments are 32-bit signed
 PRESET_PREFIX = "plug-in-facesmith-"
 MENU_PATH = "<Image>/Filters/facesmith"
 ITEM_BYTES = {"u8": 1, "u16": 2, "f32": 4}
@@ -142,3 +146,8 @@ def error_text(message: str, hint: str) -> str:
     """What GIMP shows: what happened (said to come from facesmith), then the next step."""
     said = message if "facesmith" in message else f"facesmith: {message}"
     return f"{said}\n{hint}" if hint else said
+
+
+def chosen_seed(seed: int) -> int:
+    """The seed a "New random face" run uses: the one given, or a random one for -1."""
+    return random.randint(0, MAX_SEED) if seed < 0 else seed

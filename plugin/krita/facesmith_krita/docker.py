@@ -15,7 +15,7 @@ from krita import DockWidget, DockWidgetFactory, DockWidgetFactoryBase, Krita
 from facesmith_host import jobs
 from facesmith_host.errors import WorkerError
 
-from . import apply, runtime, thumbs
+from . import apply, new_face, runtime, thumbs
 from .faces import ICON, FaceList
 from .messages import show_error
 from .qt import Qt, QtCore, QtGui, QtWidgets
@@ -64,6 +64,7 @@ class FacesmithPanel(QtWidgets.QWidget):
         )
         cancel = self._button("Cancel", runtime.cancel_all, busy_ok=True)
         layout.addLayout(_row(self.progress, cancel))
+        layout.addLayout(_row(self._button("New random face", new_face.start_new_face)))
         layout.addStretch(1)
         self._set_busy(False)
 

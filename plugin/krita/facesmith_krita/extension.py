@@ -1,4 +1,5 @@
-"""Tools ▸ Scripts ▸ facesmith: one-click edits (the presets) and "Age…" with a strength."""
+"""Tools ▸ Scripts ▸ facesmith: one-click edits (the presets), "Age…" with a strength, and
+"New random face"."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from krita import Extension, Krita
 from facesmith_host import jobs
 from facesmith_host.errors import WorkerError
 
-from . import apply, runtime
+from . import apply, new_face, runtime
 from .messages import ProgressDialog, main_window, show_error
 from .qt import QtWidgets
 from .tasks import run_in_background
@@ -31,6 +32,8 @@ class FacesmithExtension(Extension):
         submenu.setMenu(QtWidgets.QMenu("facesmith", window.qwindow()))
         age = window.createAction("facesmith_age", "Age…", MENU)
         age.triggered.connect(ask_age)
+        face = window.createAction("facesmith_new_face", "New random face", MENU)
+        face.triggered.connect(new_face.start_new_face)
         for preset in jobs.PRESETS:
             action = window.createAction(f"facesmith_{preset.key}", preset.label, MENU)
             action.triggered.connect(partial(run_preset, preset))

@@ -273,3 +273,35 @@ class EditEvent(_message.Message):
     progress: Progress
     result: EditResult
     def __init__(self, progress: _Optional[_Union[Progress, _Mapping]] = ..., result: _Optional[_Union[EditResult, _Mapping]] = ...) -> None: ...
+
+class GenerateRequest(_message.Message):
+    __slots__ = ("seeds", "truncation", "edits", "resolution", "output_dtype")
+    SEEDS_FIELD_NUMBER: _ClassVar[int]
+    TRUNCATION_FIELD_NUMBER: _ClassVar[int]
+    EDITS_FIELD_NUMBER: _ClassVar[int]
+    RESOLUTION_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_DTYPE_FIELD_NUMBER: _ClassVar[int]
+    seeds: _containers.RepeatedScalarFieldContainer[int]
+    truncation: float
+    edits: _containers.RepeatedCompositeFieldContainer[EditSpec]
+    resolution: int
+    output_dtype: DType
+    def __init__(self, seeds: _Optional[_Iterable[int]] = ..., truncation: _Optional[float] = ..., edits: _Optional[_Iterable[_Union[EditSpec, _Mapping]]] = ..., resolution: _Optional[int] = ..., output_dtype: _Optional[_Union[DType, str]] = ...) -> None: ...
+
+class GeneratedFace(_message.Message):
+    __slots__ = ("seed", "handle", "latent", "image")
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    HANDLE_FIELD_NUMBER: _ClassVar[int]
+    LATENT_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    seed: int
+    handle: str
+    latent: Latent
+    image: Image
+    def __init__(self, seed: _Optional[int] = ..., handle: _Optional[str] = ..., latent: _Optional[_Union[Latent, _Mapping]] = ..., image: _Optional[_Union[Image, _Mapping]] = ...) -> None: ...
+
+class GenerateResponse(_message.Message):
+    __slots__ = ("faces",)
+    FACES_FIELD_NUMBER: _ClassVar[int]
+    faces: _containers.RepeatedCompositeFieldContainer[GeneratedFace]
+    def __init__(self, faces: _Optional[_Iterable[_Union[GeneratedFace, _Mapping]]] = ...) -> None: ...

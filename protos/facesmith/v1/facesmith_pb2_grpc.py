@@ -54,6 +54,11 @@ class FacesmithStub:
                 request_serializer=facesmith_dot_v1_dot_facesmith__pb2.EditRequest.SerializeToString,
                 response_deserializer=facesmith_dot_v1_dot_facesmith__pb2.EditEvent.FromString,
                 _registered_method=True)
+        self.Generate = channel.unary_unary(
+                '/facesmith.v1.Facesmith/Generate',
+                request_serializer=facesmith_dot_v1_dot_facesmith__pb2.GenerateRequest.SerializeToString,
+                response_deserializer=facesmith_dot_v1_dot_facesmith__pb2.GenerateResponse.FromString,
+                _registered_method=True)
 
 
 class FacesmithServicer:
@@ -88,6 +93,14 @@ class FacesmithServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Generate(self, request, context):
+        """Faces that do not exist: one per seed (the same seed, the same face), optionally edited
+        (e.g. set age=60); each latent is cached, so Render can edit it again by handle.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_FacesmithServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -110,6 +123,11 @@ def add_FacesmithServicer_to_server(servicer, server):
                     servicer.Edit,
                     request_deserializer=facesmith_dot_v1_dot_facesmith__pb2.EditRequest.FromString,
                     response_serializer=facesmith_dot_v1_dot_facesmith__pb2.EditEvent.SerializeToString,
+            ),
+            'Generate': grpc.unary_unary_rpc_method_handler(
+                    servicer.Generate,
+                    request_deserializer=facesmith_dot_v1_dot_facesmith__pb2.GenerateRequest.FromString,
+                    response_serializer=facesmith_dot_v1_dot_facesmith__pb2.GenerateResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -220,6 +238,33 @@ class Facesmith:
             '/facesmith.v1.Facesmith/Edit',
             facesmith_dot_v1_dot_facesmith__pb2.EditRequest.SerializeToString,
             facesmith_dot_v1_dot_facesmith__pb2.EditEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Generate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/facesmith.v1.Facesmith/Generate',
+            facesmith_dot_v1_dot_facesmith__pb2.GenerateRequest.SerializeToString,
+            facesmith_dot_v1_dot_facesmith__pb2.GenerateResponse.FromString,
             options,
             channel_credentials,
             insecure,

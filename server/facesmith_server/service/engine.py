@@ -23,12 +23,13 @@ from facesmith.quality import (
     EDIT_MODES,
     MAX_PIVOTAL_STEPS,
     MAX_REFINE_STEPS,
+    MAX_SEED,
     QUALITIES,
     most_steps,
 )
 from facesmith_server import devices
 from facesmith_server.errors import Cancelled, InvalidInput
-from facesmith_server.latent import edit, invert, pivotal
+from facesmith_server.latent import edit, invert, pivotal, sample
 from facesmith_server.model.generator import SynthesisNetwork
 from facesmith_server.model.pack import Direction, Pack
 from facesmith_server.service.admission import HEAVY, FairQueue, Ticket
@@ -232,6 +233,28 @@ class Engine:
                     should_stop=should_stop,
                 )  # fmt: skip
             self.pivots.put(face.handle, tuned, size)
+
+    def check_generate(self, seeds: Sequence[int], truncation: float) -> None:
+        """InvalidInput for no seeds, too many, one out of range, or a truncation outside
+        [0, 1] (cheap: checked before a request queues)."""
+        if not seeds:
+            raise InvalidInput("no seeds given: one face is made per seed")
+        if len(seeds) > wire.MAX_FACES:
+            raise InvalidInput(f"{len(seeds)} seeds in one request; at most {wire.MAX_FACES}")
+        for seed in seeds:
+            if not 0 <= seed <= MAX_SEED:
+                raise InvalidInput(f"seed {seed} is out of range: 0 to {MAX_SEED}")
+        if not 0.0 <= truncation <= 1.0:
+            raise InvalidInput(f"truncation must be in [0, 1] (1 = none), got {truncation:g}")
+
+    def generate(self, seeds: Sequence[int], truncation: float) -> list[Inverted]:
+        """The faces of ``seeds`` as W+ latents, cached under handles like inverted faces."""
+        self.check_generate(seeds, truncation)
+        with self._device_lock:
+            w = sample.seeded_ws(self.pack.generator, seeds, truncation, self.pack.latent_avg)
+        num_ws = self.info.num_ws
+        latents = [np.repeat(v[None], num_ws, axis=0) for v in w.float().cpu().numpy()]
+        return [Inverted(self.cache.put(latent), latent) for latent in latents]
 
     @torch.no_grad()
     def _random_ws(self, count: int, seed: int) -> torch.Tensor:

@@ -26,6 +26,7 @@ import numpy as np
 
 from facesmith import pixels, wire
 from facesmith.memory import TrimWhenIdle
+from facesmith.quality import DEFAULT_TRUNCATION
 from facesmith.v1 import facesmith_pb2 as pb
 from facesmith.v1 import facesmith_pb2_grpc as pb_grpc
 from facesmith_server import __version__
@@ -253,6 +254,61 @@ class FacesmithServicer(pb_grpc.FacesmithServicer):
             images=[_image_message(img, dtype) for img in images],
             reconstructions=[_image_message(r, dtype) for r in recons],
         )
+
+    def Generate(
+        self, request: pb.GenerateRequest, context: grpc.ServicerContext
+    ) -> pb.GenerateResponse:
+        try:
+            with self._heavy_slot(CHEAP):
+                seeds = list(request.seeds)
+                truncation = (
+                    request.truncation if request.HasField("truncation") else DEFAULT_TRUNCATION
+                )
+                self._check_generate(request, seeds, truncation)
+                with self.engine.admit(client_of(context), CHEAP) as ticket:
+
+                    def stop() -> bool:
+                        return not context.is_active()
+
+                    with self.engine.admission.turn(ticket, stop):
+                        return self._generate(request, seeds, truncation, stop)
+        except Exception as err:
+            _abort_on_error(context, err)
+            raise  # unreachable: abort raises
+
+    def _check_generate(
+        self, request: pb.GenerateRequest, seeds: list[int], truncation: float
+    ) -> None:
+        """Everything a Generate can be refused for, before it queues."""
+        engine = self.engine
+        engine.check_generate(seeds, truncation)
+        limits.check_edit_specs(request.edits)
+        engine.check_resolution(request.resolution)
+        engine.check_edits(_edit_steps(request.edits))
+        self._check_reply(len(seeds), request.resolution, request.output_dtype, False,
+                          latents=True)  # fmt: skip
+
+    def _generate(
+        self,
+        request: pb.GenerateRequest,
+        seeds: list[int],
+        truncation: float,
+        stop: Callable[[], bool],
+    ) -> pb.GenerateResponse:
+        dtype = _output_dtype(request.output_dtype)
+        sampled = self.engine.generate(seeds, truncation)
+        edited = self.engine.apply_edits([s.latent for s in sampled], _edit_steps(request.edits))
+        images = self._render_all(edited, request.resolution, stop)
+        faces = [
+            pb.GeneratedFace(
+                seed=seed,
+                handle=face.handle,
+                latent=self._latent_message(latent),
+                image=_image_message(image, dtype),
+            )
+            for seed, face, latent, image in zip(seeds, sampled, edited, images, strict=True)
+        ]
+        return pb.GenerateResponse(faces=faces)
 
     def Edit(
         self, request: pb.EditRequest, context: grpc.ServicerContext
@@ -666,6 +722,7 @@ def add_servicer(servicer: FacesmithServicer, server: grpc.Server) -> None:
         "Invert": (streaming, servicer.Invert, pb.InvertRequest, pb.InvertEvent),
         "Render": (unary, servicer.Render, pb.RenderRequest, pb.RenderResponse),
         "Edit": (streaming, servicer.Edit, pb.EditRequest, pb.EditEvent),
+        "Generate": (unary, servicer.Generate, pb.GenerateRequest, pb.GenerateResponse),
     }
     handlers = {
         name: make(

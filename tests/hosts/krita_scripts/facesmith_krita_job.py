@@ -9,6 +9,8 @@ Jobs:
          select job["selection"] (x, y, w, h); record the source pixels and the faces found;
          run the plugin's apply path; save job["kra"].
   dump:  open job["kra"] and write every top-level layer's pixels and properties.
+  new_face: a blank document, optionally with job["selection"]; the plugin's "New random
+         face" path with job["seed"]; every layer before and after.
 """
 
 from __future__ import annotations
@@ -81,6 +83,25 @@ def run_apply(job: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def run_new_face(job: dict[str, Any]) -> dict[str, Any]:
+    from krita import Krita, Selection
+
+    from facesmith_krita import new_face, runtime
+
+    document = open_document(Krita.instance(), job)
+    if job.get("selection"):
+        selection = Selection()
+        selection.select(*job["selection"], 255)
+        document.setSelection(selection)
+    out: dict[str, Any] = {"before": dump_layers(document, Path(job["dump"]) / "before")}
+    layer = new_face.new_face(document, runtime.shared_link(), job["seed"])
+    out["new_layer"] = layer.name()
+    out["after"] = dump_layers(document, Path(job["dump"]) / "after")
+    runtime.close()
+    document.close()
+    return out
+
+
 def run_dump(job: dict[str, Any]) -> dict[str, Any]:
     from krita import Krita
 
@@ -140,4 +161,4 @@ def info_object() -> Any:
     return InfoObject()
 
 
-RUNS = {"apply": run_apply, "dump": run_dump}
+RUNS = {"apply": run_apply, "dump": run_dump, "new_face": run_new_face}
