@@ -28,6 +28,7 @@ import sysconfig
 import tempfile
 import threading
 import time
+import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -225,6 +226,33 @@ def gimp(gimp_root: Path, server: str) -> Iterator[GimpHome]:
     assert os.access(host / "gimp3" / "plug-ins" / "facesmith" / "facesmith.py", os.X_OK)
     shutil.copy(HERE / "gimp_batch.py", host)
     yield home
+    shutil.rmtree(host, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def gimp_from_zip(
+    gimp_root: Path, server: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[GimpHome]:
+    """A GIMP home whose plug-ins folder got the release zip unpacked into it as it is (file
+    modes kept, as unzip and file managers do), and the runtime config the installer writes."""
+    dist = tmp_path_factory.mktemp("dist")
+    build = [sys.executable, str(REPO / "installers" / "build.py"), "--no-wheel", "--out"]
+    subprocess.run([*build, str(dist)], check=True, capture_output=True, timeout=120)
+    (zip_file,) = dist.glob("facesmith-gimp-*.zip")
+    host = Path(tempfile.mkdtemp(prefix="facesmith-gimp-zip-", dir=gimp_root / "tmp"))
+    plug_ins = host / "gimp3" / "plug-ins"
+    plug_ins.mkdir(parents=True)
+    with zipfile.ZipFile(zip_file) as archive:
+        for info in archive.infolist():
+            archive.extract(info, plug_ins)
+            if not info.is_dir():
+                (plug_ins / info.filename).chmod((info.external_attr >> 16) & 0o777)
+    assert os.access(plug_ins / "facesmith" / "facesmith.py", os.X_OK)
+    config = {"version": 1, "python": sys.executable, "server": server}
+    (host / "runtime.json").write_text(json.dumps(config))
+    shutil.copy(HERE / "gimp_batch.py", host)
+    inside = "/" + str(host.relative_to(gimp_root))
+    yield GimpHome(gimp_root, inside, bind_mounts(Runtime.current(), host))
     shutil.rmtree(host, ignore_errors=True)
 
 
@@ -494,6 +522,15 @@ def test_new_random_face_is_a_layer_over_the_selection(gimp: GimpHome, photos_di
     assert np.array_equal(runs[1].after[0].pixels, face.pixels)  # the same seed, the same face
     info = outcome.procedures[NEW_FACE]
     assert info["menu_paths"] == ["<Image>/Filters/facesmith"] and "seed" in info["arguments"]
+
+
+def test_the_release_zip_unpacked_into_plug_ins_works(
+    gimp_from_zip: GimpHome, photos_dir: Path
+) -> None:
+    photo = photos_dir / "whole" / "two_people.jpg"
+    outcome = run_gimp(gimp_from_zip, photo, "from-zip", procedure=OLDER, args={"strength": 50.0})
+    new, source = assert_added_above(outcome)
+    assert_changed_near(new, source, faces_in(photo))
 
 
 def test_dialog_runs_the_edit_interactively(gimp: GimpHome, photos_dir: Path, display: str) -> None:

@@ -3,7 +3,11 @@ Krita GUI and writes what it saw to $FACESMITH_SELFTEST_FILE (JSON), then quits 
 
 It checks the plugin loaded, its menu actions and docker exist, and uses the docker as a user
 would: connect, find faces, move a slider, Preview (screenshot of the docker to
-$FACESMITH_SELFTEST_SHOT), Apply, Undo; then a menu preset, Undo, and "Age…" with its dialog.
+$FACESMITH_SELFTEST_SHOT), Apply, Undo; then a menu preset, Undo, "Age…" with its dialog, and
+"New random face" on a blank document.
+
+With $FACESMITH_SELFTEST_IMPORT (a plugin zip) it does what a user does instead: Tools ▸
+Scripts ▸ Import Python Plugin from File…, picks the zip, says Yes to enabling it.
 """
 
 from __future__ import annotations
@@ -102,6 +106,38 @@ def script(result: dict[str, Any]) -> Iterator[Step]:
     app.action("facesmith_bald").trigger()
     yield "an error box (no face)", lambda: bool(result["error_boxes"])
     result["blank_layers"] = names(blank)
+    click(panel, "facesmith_new_random_face")
+    yield "the new face's layer", lambda: len(names(blank)) == 2
+    result["blank_after_new_face"] = names(blank)
+    result["done"] = True
+
+
+def import_script(result: dict[str, Any]) -> Iterator[Step]:
+    """Krita's own importer action, its file dialog and its question answered as a user would."""
+    app = Krita.instance()
+    yield "a main window", lambda: app.activeWindow() is not None
+    action = app.action("plugin_importer_file")
+    if action is None:
+        raise AssertionError("Krita has no 'Import Python Plugin from File…' action")
+    result["import_action"] = action.text()
+    asked: list[str] = []
+
+    def answer(reply: Any) -> Any:
+        def ask(_parent: Any, title: str, text: str = "", *_: Any, **__: Any) -> Any:
+            asked.append(f"{title}: {text}")
+            return reply
+
+        return staticmethod(ask)
+
+    chosen = os.environ["FACESMITH_SELFTEST_IMPORT"]
+    boxes = QtWidgets.QMessageBox
+    QtWidgets.QFileDialog.getOpenFileName = staticmethod(lambda *a, **k: (chosen, "*.zip"))
+    boxes.question, boxes.information = answer(boxes.Yes), answer(boxes.Ok)
+    boxes.warning = answer(boxes.Ok)
+    action.trigger()
+    yield "the importer's question", lambda: bool(asked)
+    result["asked"] = asked
+    result["enabled"] = app.readSetting("python", "enable_facesmith_krita", "")
     result["done"] = True
 
 
@@ -163,7 +199,8 @@ class Driver(QtCore.QObject):
         super().__init__()
         self.out = out
         self.result: dict[str, Any] = {"errors": [], "error_boxes": []}
-        self.steps = script(self.result)
+        chosen = import_script if os.environ.get("FACESMITH_SELFTEST_IMPORT") else script
+        self.steps = chosen(self.result)
         self.step: Step | None = None
         self.since = self.last_tick = time.monotonic()
         self.result["ui_pauses_s"] = {}  # the longest gap between ticks while waiting, per step
