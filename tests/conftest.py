@@ -51,6 +51,27 @@ def datasets_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def runtime_wheels(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder of wheel files for an offline set-up: the facesmith wheel built from this
+    checkout and everything a CPU runtime installs (what a user without internet brings)."""
+    import subprocess
+    import sys
+
+    from facesmith_host.setup import FACENET
+
+    def run(*argv: str) -> None:
+        subprocess.run([sys.executable, *argv], check=True, capture_output=True, timeout=600)
+
+    folder = tmp_path_factory.mktemp("wheels")
+    run("-m", "build", "--wheel", "--outdir", str(folder), str(REPO))
+    (wheel,) = folder.glob("facesmith-*.whl")
+    download = ("-m", "pip", "download", "--quiet", "--dest", str(folder))
+    run(*download, "torch==2.13.0", f"{wheel}[server,client]")
+    run(*download, "--no-deps", FACENET)
+    return folder
+
+
+@pytest.fixture(scope="session")
 def test_pack(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from facesmith_server.model.testpack import make_test_pack
 

@@ -261,11 +261,12 @@ def test_gui_loads_the_installed_plugin(tmp_path: Path, server: str, photos_dir:
 
 
 def test_the_release_zip_installs_through_kritas_importer(
-    tmp_path: Path, server: str, photos_dir: Path
+    tmp_path: Path, server: str, photos_dir: Path, runtime_wheels: Path
 ) -> None:
     """The artist's path: Tools ▸ Scripts ▸ Import Python Plugin from File… with the built zip
     (Krita's own action; its file dialog and question answered by the self-test), a restart,
-    and the plugin works as when installed by the installer."""
+    the docker's set-up (offline, from a folder of wheel files), and the plugin works as when
+    installed by the installer."""
     dist = tmp_path / "dist"
     build = [
         sys.executable,
@@ -293,11 +294,18 @@ def test_the_release_zip_installs_through_kritas_importer(
     assert (pykrita / "facesmith_krita" / "vendor" / "facesmith_host" / "jobs.py").is_file()
     assert not (pykrita / "facesmith_host").exists()  # only what the importer copies
     assert "enable_facesmith_krita=true" in kritarc.read_text()  # Krita's "Yes, enable"
-    # the set-up from inside Krita is not built yet: the runtime config the installer writes
-    (tmp_path / "runtime.json").write_text(
-        json.dumps({"version": 1, "python": sys.executable, "server": server})
-    )
-    result, returncode, log = _run_gui(env, tmp_path / "selftest.json", tmp_path / "krita.log")
+    # after the restart the docker offers the set-up: done offline, against the test server
+    set_up = {"FACESMITH_SELFTEST_WHEELS": str(runtime_wheels), "FACESMITH_SELFTEST_SERVER": server}
+    result, returncode, log = _run_gui({**env, **set_up}, tmp_path / "selftest.json",
+                                       tmp_path / "krita.log")  # fmt: skip
+    assert result["setup_choices"][0].startswith("This computer — CPU (")
+    assert result["setup_choices"][-1] == "A server elsewhere"
+    assert f"{server} accepts connections" in result["setup_log"]
+    assert "installing torch" in "\n".join(result["setup_log"])
+    assert len(result["setup_progress_seen"]) >= 3  # the bar moved through the steps
+    config = json.loads((tmp_path / "runtime.json").read_text())
+    assert config["server"] == server
+    assert config["python"].startswith(str(data / "facesmith" / "runtime"))
     _check_selftest(result, returncode, log, pykrita, server)
 
 

@@ -1,5 +1,6 @@
-"""The facesmith docker: server status, the faces found (tick those to edit), a slider per
-edit, Preview (fast, low resolution, shown here) and Apply (a new layer), progress and Cancel.
+"""The facesmith docker: the set-up while there is no runtime, server status, the faces found
+(tick those to edit), a slider per edit, Preview (fast, low resolution, shown here) and Apply
+(a new layer), progress and Cancel.
 
 Every worker request runs in the background (``tasks``); Krita is only touched here, on the
 UI thread, before a request starts and after it ends.
@@ -13,12 +14,14 @@ from typing import Any
 from krita import DockWidget, DockWidgetFactory, DockWidgetFactoryBase, Krita
 
 from facesmith_host import jobs
+from facesmith_host.config import load_config
 from facesmith_host.errors import WorkerError
 
 from . import apply, new_face, runtime, thumbs
 from .faces import ICON, FaceList
 from .messages import show_error
 from .qt import Qt, QtCore, QtGui, QtWidgets
+from .setup_panel import SetupPanel
 from .sliders import EditSliders
 from .tasks import Task, run_in_background
 
@@ -50,7 +53,10 @@ class FacesmithPanel(QtWidgets.QWidget):
         self.progress.setRange(0, 100)
         self.progress.setValue(0)
 
+        self.setup = SetupPanel()
+        self.setup.finished.connect(self._set_up)
         layout = QtWidgets.QVBoxLayout(self)
+        layout.addWidget(self.setup)
         layout.addLayout(_row(self.status, self._button("Connect", self.refresh_status)))
         layout.addLayout(
             _row(QtWidgets.QLabel("Faces"), self._button("Find faces", self.find_faces))
@@ -84,8 +90,10 @@ class FacesmithPanel(QtWidgets.QWidget):
     # -- actions ---------------------------------------------------------------------------
 
     def refresh_status(self, quiet: bool = False) -> None:
-        """Ask the server what it offers; ``quiet``: problems only in the status line."""
-        link = self._link(quiet)
+        """Ask the server what it offers; ``quiet``: problems only in the status line. The
+        set-up shows while there is no runtime to ask."""
+        self.setup.setVisible(not _configured())
+        link = self._link(quiet or self.setup.isVisible())
         if link is not None:
             self._run(lambda _p: jobs.server_info(link), self._show_status, self._status_failed)
 
@@ -104,6 +112,10 @@ class FacesmithPanel(QtWidgets.QWidget):
 
     def apply_edits(self) -> None:
         self._edit(preview=False)
+
+    def _set_up(self) -> None:
+        self.setup.hide()
+        self.refresh_status()
 
     def forget(self) -> None:
         """The document changed: faces and preview belong to the old one."""
@@ -235,7 +247,9 @@ class FacesmithPanel(QtWidgets.QWidget):
 
     def _set_busy(self, busy: bool) -> None:
         for button in self.findChildren(QtWidgets.QPushButton):
-            button.setEnabled(busy == bool(button.property("facesmith_busy_ok")))
+            busy_ok = button.property("facesmith_busy_ok")
+            if busy_ok is not None:  # the set-up panel's buttons are its own
+                button.setEnabled(busy == bool(busy_ok))
         if not busy:
             self.progress.setValue(0)
             self.progress.setFormat("%p%")
@@ -255,6 +269,14 @@ class FacesmithDocker(DockWidget):
 def register_docker(app: Any) -> None:
     position = DockWidgetFactoryBase.DockPosition.DockRight
     app.addDockWidgetFactory(DockWidgetFactory(DOCKER_ID, position, FacesmithDocker))
+
+
+def _configured() -> bool:
+    try:
+        load_config()
+    except WorkerError:
+        return False
+    return True
 
 
 def _picture(snap: apply.Snapshot, data: Any, rect: thumbs.Rect, size: int) -> Any:

@@ -54,6 +54,8 @@ def script(result: dict[str, Any]) -> Iterator[Step]:
     dock.raise_()
     panel = dock.widget()
     status = panel.findChild(QtWidgets.QLabel, "facesmith_status")
+    if os.environ.get("FACESMITH_SELFTEST_WHEELS"):
+        yield from set_up(panel, result)
     yield "the first server status", lambda: "127.0.0.1" in status.text() and idle(panel)
     from facesmith_krita import runtime
 
@@ -110,6 +112,29 @@ def script(result: dict[str, Any]) -> Iterator[Step]:
     yield "the new face's layer", lambda: len(names(blank)) == 2
     result["blank_after_new_face"] = names(blank)
     result["done"] = True
+
+
+def set_up(panel: Any, result: dict[str, Any]) -> Iterator[Step]:
+    """The docker's set-up as a user without internet does it: a server elsewhere, Test
+    connection, then "Install from a folder of wheel files…" with the folder they brought."""
+    box = panel.findChild(QtWidgets.QGroupBox, "facesmith_setup")
+    yield "the set-up panel", lambda: box.isVisible()
+    where = box.findChild(QtWidgets.QComboBox, "facesmith_setup_where")
+    result["setup_choices"] = [where.itemText(i) for i in range(where.count())]
+    where.setCurrentIndex(where.findData("elsewhere"))
+    box.findChild(QtWidgets.QLineEdit, "facesmith_setup_address").setText(
+        os.environ["FACESMITH_SELFTEST_SERVER"]
+    )
+    click(box, "facesmith_setup_test")
+    folder = os.environ["FACESMITH_SELFTEST_WHEELS"]
+    QtWidgets.QFileDialog.getExistingDirectory = staticmethod(lambda *a, **k: folder)
+    click(box, "facesmith_setup_offline")
+    log = box.findChild(QtWidgets.QPlainTextEdit, "facesmith_setup_log")
+    progress = box.findChild(QtWidgets.QProgressBar, "facesmith_setup_progress")
+    seen: set[int] = set()
+    yield "the set-up", lambda: seen.add(progress.value()) or not box.isVisible()
+    result["setup_progress_seen"] = sorted(seen)
+    result["setup_log"] = log.toPlainText().splitlines()
 
 
 def import_script(result: dict[str, Any]) -> Iterator[Step]:
