@@ -8,10 +8,12 @@
 - facesmith-krita-VERSION.zip, laid out as Krita's Tools ▸ Scripts ▸ Import Python Plugin from
   File… expects: facesmith_krita.desktop and the facesmith_krita package (with directory
   entries, which the importer looks for) at the top; the host link (facesmith_host, standard
-  library only) travels inside the package, in vendor/, since the importer copies only the
-  package named by the .desktop file;
+  library only) and the wheel travel inside the package, in vendor/, since the importer copies
+  only the package named by the .desktop file;
 - facesmith-gimp-VERSION.zip: a facesmith/ folder (facesmith.py executable, its rules, the host
-  link beside them) that unpacks into GIMP 3's plug-ins folder as it is.
+  link and the wheel beside them) that unpacks into GIMP 3's plug-ins folder as it is.
+
+The plugins' set-up installs the wheel they carry into the runtime it makes.
 
 The zips are reproducible: sorted entries, fixed dates. Standard library only (the wheel needs
 the `build` package, a dev dependency).
@@ -82,18 +84,26 @@ def tree(
     return list({name: (name, src, mode) for name, src, mode in entries}.values())
 
 
-def krita_zip(out_dir: Path, ver: str) -> Path:
+def krita_zip(out_dir: Path, ver: str, wheel: Path | None) -> Path:
     entries: list[Entry] = [(f"{KRITA}.desktop", PLUGIN / "krita" / f"{KRITA}.desktop", 0o644)]
     entries += tree(PLUGIN / "krita" / KRITA, KRITA)
     entries += [(f"{KRITA}/{VENDOR}/", None, 0o755)]
     entries += tree(PLUGIN / HOST, f"{KRITA}/{VENDOR}/{HOST}")
+    entries += _wheel_entry(wheel, f"{KRITA}/{VENDOR}")
     return write_zip(out_dir / f"facesmith-krita-{ver}.zip", entries)
 
 
-def gimp_zip(out_dir: Path, ver: str) -> Path:
+def gimp_zip(out_dir: Path, ver: str, wheel: Path | None) -> Path:
     entries = tree(PLUGIN / "gimp" / "facesmith", "facesmith", executable=("facesmith.py",))
     entries += tree(PLUGIN / HOST, f"facesmith/{HOST}")
+    entries += _wheel_entry(wheel, "facesmith")
     return write_zip(out_dir / f"facesmith-gimp-{ver}.zip", entries)
+
+
+def _wheel_entry(wheel: Path | None, folder: str) -> list[Entry]:
+    """The facesmith wheel the plugin's set-up installs into the runtime (none: it comes
+    from the package index or the user's folder of wheel files)."""
+    return [] if wheel is None else [(f"{folder}/{wheel.name}", wheel, 0o644)]
 
 
 def wheel_and_sdist(out_dir: Path) -> list[Path]:
@@ -106,13 +116,15 @@ def wheel_and_sdist(out_dir: Path) -> list[Path]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=REPO / "dist", help="output folder (dist/)")
-    parser.add_argument("--no-wheel", action="store_true", help="the two plugin zips only")
+    parser.add_argument(
+        "--no-wheel", action="store_true", help="the two plugin zips only, without the wheel"
+    )
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     ver = version()
-    built = [krita_zip(args.out, ver), gimp_zip(args.out, ver)]
-    if not args.no_wheel:
-        built += wheel_and_sdist(args.out)
+    built = [] if args.no_wheel else wheel_and_sdist(args.out)
+    wheel = next((p for p in built if p.suffix == ".whl"), None)
+    built += [krita_zip(args.out, ver, wheel), gimp_zip(args.out, ver, wheel)]
     for path in built:
         print(path)
     return 0

@@ -49,6 +49,7 @@ FACE_MARGIN = 0.6  # changed pixels must lie within each face box grown by this 
 EDIT = "plug-in-facesmith-edit"
 OLDER = "plug-in-facesmith-older"
 NEW_FACE = "plug-in-facesmith-new-face"
+SET_UP = "plug-in-facesmith-set-up"
 PRESET_KEYS = ("older", "younger", "bald", "masculine", "feminine", "smile")
 NUMPY_TYPES = {"u8": np.uint8, "u16": np.uint16, "u32": np.uint32, "half": np.float16}
 NUMPY_TYPES |= {"float": np.float32, "double": np.float64}
@@ -531,6 +532,21 @@ def test_the_release_zip_unpacked_into_plug_ins_works(
     outcome = run_gimp(gimp_from_zip, photo, "from-zip", procedure=OLDER, args={"strength": 50.0})
     new, source = assert_added_above(outcome)
     assert_changed_near(new, source, faces_in(photo))
+
+
+def test_set_up_checks_the_server_before_installing_anything(
+    gimp: GimpHome, photos_dir: Path
+) -> None:
+    """The "Set up…" procedure is registered with its arguments; a server elsewhere that does
+    not answer is said in words before anything is made."""
+    address = f"127.0.0.1:{closed_port()}"
+    outcome = run_gimp(gimp, photos_dir / "whole" / "astronaut.png", "set-up", procedure=SET_UP,
+                       args={"server": address}, describe=[SET_UP])  # fmt: skip
+    assert_unchanged(outcome, f"nothing answers at {address}")
+    info = outcome.procedures[SET_UP]
+    assert info["label"] == "Set up…" and info["menu_paths"] == ["<Image>/Filters/facesmith"]
+    assert {"server", "token", "wheels"} <= set(info["arguments"])
+    assert not (gimp.host / ".local" / "share" / "facesmith").exists()  # no runtime was made
 
 
 def test_dialog_runs_the_edit_interactively(gimp: GimpHome, photos_dir: Path, display: str) -> None:

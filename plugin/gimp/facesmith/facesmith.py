@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""facesmith for GIMP 3: Filters ▸ facesmith ▸ Older, Younger, Bald, …, Edit faces… and New
-random face….
+"""facesmith for GIMP 3: Filters ▸ facesmith ▸ Older, Younger, Bald, …, Edit faces…, New random
+face… and Set up….
 
 Each procedure reads the selected layer through GEGL, hands it to the facesmith runtime (a child
 process in its own Python environment, see facesmith_host) and adds the result as a new layer
@@ -10,6 +10,7 @@ added when anything fails. Scripts call the procedures non-interactively with th
     pdb.lookup_procedure("plug-in-facesmith-older")   # strength: 0–100 % of the edit's range
     pdb.lookup_procedure("plug-in-facesmith-edit")    # edit: "age", strength: in the pack's units
     pdb.lookup_procedure("plug-in-facesmith-new-face")  # seed: -1 for a random face
+    pdb.lookup_procedure("plug-in-facesmith-set-up")  # server, token, wheels: the runtime
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
+import threading
+from pathlib import Path
 
 # The installer puts facesmith_host and facesmith_gimp beside this file.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -333,6 +336,42 @@ def run_new_face(procedure, run_mode, image, _drawables, config, _data):
     return procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
 
 
+def set_up(config: Gimp.ProcedureConfig) -> str:
+    """Make the runtime (this computer, or a client of a server elsewhere; from the internet
+    or a folder of wheel files) and write runtime.json → what was done."""
+    if HOST_MISSING is not None:
+        raise WorkerError("not_installed", f"the plug-in's facesmith_host files are missing "
+                          f"({HOST_MISSING}).", REINSTALL)  # fmt: skip
+    from facesmith_host import setup
+
+    server = str(config.get_property("server") or "").strip() or "local"
+    if server != "local":
+        setup.check_server(server)
+    wheels = str(config.get_property("wheels") or "").strip()
+    found = setup.find_hardware()
+    hardware = "cpu" if server != "local" else found[-1].kind  # a GPU when there is one
+    plan = setup.make_plan(hardware, Path(__file__).parent, Path(wheels) if wheels else None,
+                           server, str(config.get_property("token") or ""))  # fmt: skip
+    report = progress_reporter(rules.SETUP_LABEL)
+    try:
+        setup.run_setup(plan, report, lambda line: print(line, file=sys.stderr, flush=True),
+                        threading.Event())  # fmt: skip
+    finally:
+        Gimp.progress_end()
+    return f"facesmith is set up: {plan.runtime} ({found[-1].name}), server {server}"
+
+
+def run_set_up(procedure, run_mode, _image, _drawables, config, _data):
+    if run_mode == Gimp.RunMode.INTERACTIVE and not ask(procedure, config, rules.SETUP_LABEL):
+        return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
+    try:
+        Gimp.message(set_up(config))
+    except WorkerError as err:
+        text = rules.error_text(err.message, err.hint)
+        return procedure.new_return_values(Gimp.PDBStatusType.EXECUTION_ERROR, GLib.Error(text))
+    return procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
+
+
 def ask(procedure: Gimp.Procedure, config: Gimp.ProcedureConfig, title: str) -> bool:
     GimpUi.init(PLUG_IN_BINARY)
     dialog = GimpUi.ProcedureDialog.new(procedure, config, f"facesmith: {title}")
@@ -372,11 +411,13 @@ class Facesmith(Gimp.PlugIn):
         return False
 
     def do_query_procedures(self):
-        return [*presets(), rules.EDIT_PROCEDURE, rules.NEW_FACE_PROCEDURE]
+        return [*presets(), rules.EDIT_PROCEDURE, rules.NEW_FACE_PROCEDURE, rules.SETUP_PROCEDURE]
 
     def do_create_procedure(self, name):
         if name == rules.NEW_FACE_PROCEDURE:
             return self._new_face_procedure(name)
+        if name == rules.SETUP_PROCEDURE:
+            return self._set_up_procedure(name)
         preset = presets().get(name)
         label = preset.label if preset is not None else "Edit faces"
         request = EditRequest(label, preset)
@@ -445,6 +486,34 @@ class Facesmith(Gimp.PlugIn):
             "seed", "_Seed", "The face's seed (-1: a random one)", -1, rules.MAX_SEED, -1,
             GObject.ParamFlags.READWRITE,
         )  # fmt: skip
+        return procedure
+
+    def _set_up_procedure(self, name):
+        procedure = Gimp.ImageProcedure.new(self, name, Gimp.PDBProcType.PLUGIN, run_set_up, None)
+        mask = Gimp.ProcedureSensitivityMask
+        procedure.set_sensitivity_mask(
+            mask.DRAWABLE | mask.DRAWABLES | mask.NO_DRAWABLES | mask.NO_IMAGE
+        )
+        procedure.set_menu_label(f"{rules.SETUP_LABEL}…")
+        procedure.add_menu_path(rules.MENU_PATH)
+        procedure.set_attribution("facesmith", "facesmith contributors", "2025")
+        procedure.set_documentation(
+            "facesmith: set up the runtime that edits faces",
+            "Creates facesmith's runtime in your user data folder and installs torch and "
+            "facesmith into it (a few minutes; progress below), then the other facesmith "
+            "filters work. Leave Server empty to edit on this computer (its GPU when one is "
+            "found), or give HOST:PORT of a facesmith server elsewhere. Without internet, give "
+            "a folder holding the wheel files (torch for your system, facenet-pytorch 2.6.0).",
+            name,
+        )
+        flags = GObject.ParamFlags.READWRITE
+        procedure.add_string_argument(
+            "server", "_Server elsewhere", "HOST:PORT (empty: this computer)", "", flags
+        )
+        procedure.add_string_argument("token", "_Token", "the server's token, if any", "", flags)
+        procedure.add_string_argument(
+            "wheels", "_Wheel folder", "install only from this folder (no internet)", "", flags
+        )
         return procedure
 
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 EDIT_PROCEDURE = "plug-in-facesmith-edit"
 NEW_FACE_PROCEDURE = "plug-in-facesmith-new-face"
 NEW_FACE_LABEL = "New random face"
+SETUP_PROCEDURE = "plug-in-facesmith-set-up"
+SETUP_LABEL = "Set up"
 MAX_SEED = 2**31 - 1  # GIMP's integer arguments are 32-bit signed
 PRESET_PREFIX = "plug-in-facesmith-"
 MENU_PATH = "<Image>/Filters/facesmith"
