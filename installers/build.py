@@ -85,7 +85,10 @@ def tree(
 
 
 def krita_zip(out_dir: Path, ver: str, wheel: Path | None) -> Path:
-    entries: list[Entry] = [(f"{KRITA}.desktop", PLUGIN / "krita" / f"{KRITA}.desktop", 0o644)]
+    entries: list[Entry] = [
+        (f"{KRITA}{suffix}", PLUGIN / "krita" / f"{KRITA}{suffix}", 0o644)
+        for suffix in (".desktop", ".action")  # the importer puts the .action in actions/
+    ]
     entries += tree(PLUGIN / "krita" / KRITA, KRITA)
     entries += [(f"{KRITA}/{VENDOR}/", None, 0o755)]
     entries += tree(PLUGIN / HOST, f"{KRITA}/{VENDOR}/{HOST}")

@@ -368,7 +368,9 @@ def _absolute(path: Path | str) -> Path:
 def required_sources(source: Path, krita: bool, gimp: bool) -> list[Path]:
     needed = [source / "pyproject.toml", source / "plugin" / HOST_PACKAGE / "config.py"]
     if krita:
-        needed += [source / "plugin" / "krita" / f"{KRITA_PLUGIN}.desktop"]
+        needed += [
+            source / "plugin" / "krita" / f"{KRITA_PLUGIN}{ext}" for ext in (".desktop", ".action")
+        ]
         needed += [source / "plugin" / "krita" / KRITA_PLUGIN / "__init__.py"]
     if gimp:
         needed += [source / "plugin" / "gimp" / PLUGIN / f"{PLUGIN}.py"]
@@ -462,14 +464,16 @@ def install_krita(act: Actions, plan: Plan, previous: dict[str, Any]) -> dict[st
     src = plan.source / "plugin"
     desktop = plan.pykrita / f"{KRITA_PLUGIN}.desktop"
     package, host = plan.pykrita / KRITA_PLUGIN, plan.pykrita / HOST_PACKAGE
-    _remove_stale(act, previous.get("files", []), [desktop, package, host])
+    actions = krita_actions_file(plan.pykrita)
+    ours = [desktop, package, host, actions]
+    _remove_stale(act, previous.get("files", []), ours)
     act.make_dirs(plan.pykrita)
-    for old in (desktop, package, host):
+    act.make_dirs(actions.parent)
+    for old in ours:
         act.remove(old)
-    act.do(
-        f"copy {src / 'krita' / desktop.name} -> {desktop}",
-        lambda: shutil.copy2(src / "krita" / desktop.name, desktop),
-    )
+    for made in (desktop, actions):  # the .action file: facesmith's group in Krita's shortcuts
+        source = src / "krita" / made.name
+        act.do(f"copy {source} -> {made}", lambda s=source, m=made: shutil.copy2(s, m))
     act.copy_tree(src / "krita" / KRITA_PLUGIN, package)
     act.copy_tree(src / HOST_PACKAGE, host)
     same_rc = previous.get("kritarc", str(plan.kritarc)) == str(plan.kritarc)
@@ -479,10 +483,15 @@ def install_krita(act: Actions, plan: Plan, previous: dict[str, Any]) -> dict[st
     return {
         "pykrita": str(plan.pykrita),
         "kritarc": str(plan.kritarc),
-        "files": [str(desktop), str(package), str(host)],
+        "files": [str(p) for p in ours],
         "created_kritarc": created_file or (same_rc and previous.get("created_kritarc", False)),
         "created_group": created_group or (same_rc and previous.get("created_group", False)),
     }
+
+
+def krita_actions_file(pykrita: Path) -> Path:
+    """Krita reads .action files from the actions/ folder beside pykrita/ (its resources)."""
+    return pykrita.parent / "actions" / f"{KRITA_PLUGIN}.action"
 
 
 def _enable_krita(act: Actions, kritarc: Path) -> tuple[bool, bool]:
@@ -626,6 +635,7 @@ def uninstall_krita(act: Actions, plan: Plan, recorded: dict[str, Any] | None, m
         plan.pykrita / f"{KRITA_PLUGIN}.desktop",
         plan.pykrita / KRITA_PLUGIN,
         plan.pykrita / HOST_PACKAGE,
+        krita_actions_file(plan.pykrita),
     ]
     files = ours if moved or not recorded else [Path(p) for p in recorded.get("files", [])]
     for path in files:

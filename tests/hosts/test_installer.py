@@ -230,6 +230,8 @@ def test_install_puts_both_plugins_the_krita_flag_and_the_config_in_place(user: 
     )
     host_files = source_files(PLUGIN / "facesmith_host")
     assert installed_files(pykrita / "facesmith_host") == host_files
+    action_file = pykrita.parent / "actions" / "facesmith_krita.action"
+    assert action_file.read_bytes() == (PLUGIN / "krita" / "facesmith_krita.action").read_bytes()
     assert (pykrita / "othertool" / "__init__.py").is_file()
 
     rc = user.kritarc.read_text()

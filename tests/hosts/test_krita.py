@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -346,6 +347,8 @@ def _check_selftest(
     presets = ["Older", "Younger", "Bald", "Swap gender", "More masculine", "More feminine",
                "Smile"]  # fmt: skip
     assert list(result["actions"].values()) == ["Age…", *presets]
+    # Krita read facesmith_krita.action (installed beside pykrita/): its tooltips are set
+    assert result["tooltips"]["facesmith_older"] == "Make every face older"
     assert result["menu"] == ["Age…", "New random face", *presets]  # Tools ▸ Scripts ▸ facesmith
     assert result["docker"] == "facesmith"
     assert result["status"].startswith(f"Server: {server}")
@@ -365,6 +368,25 @@ def _check_selftest(
     waits = {k: v for k, v in result["ui_pauses_s"].items() if k in WORKER_WAITS}
     assert max(waits.values()) < 1.0, f"the UI thread blocked while the worker ran: {waits}"
     assert result["done"] and returncode == 0, log
+
+
+def test_the_action_file_names_every_action_without_shortcuts() -> None:
+    """Krita lists the actions under "facesmith" in its shortcut settings from this file: one
+    entry per action the extension creates, none with a default shortcut."""
+    import xml.etree.ElementTree as ET
+
+    from facesmith_host.jobs import PRESETS
+
+    root = ET.parse(REPO / "plugin" / "krita" / "facesmith_krita.action").getroot()
+    (group,) = root.findall("Actions")
+    assert group.get("category") == "facesmith" and group.findtext("text") == "facesmith"
+    declared = {a.get("name"): a for a in group.findall("Action")}
+    source = (REPO / "plugin" / "krita" / "facesmith_krita" / "extension.py").read_text()
+    created = set(re.findall(r'createAction\(\s*"(facesmith_\w+)"', source))
+    created |= {f"facesmith_{p.key}" for p in PRESETS}  # made in a loop
+    assert set(declared) == created - {"facesmith"}  # "facesmith": the submenu itself
+    assert all(not (a.findtext("shortcut") or "").strip() for a in declared.values())
+    assert all((a.findtext("toolTip") or "").strip() for a in declared.values())
 
 
 # -- helpers ---------------------------------------------------------------------------------

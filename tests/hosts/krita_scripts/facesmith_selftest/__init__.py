@@ -41,6 +41,7 @@ def script(result: dict[str, Any]) -> Iterator[Step]:
     result["extensions"] = [type(e).__name__ for e in app.extensions()]
     ids = ["facesmith_age"] + [f"facesmith_{p.key}" for p in jobs.PRESETS]
     result["actions"] = {i: (app.action(i).text() if app.action(i) else None) for i in ids}
+    result["tooltips"] = {i: app.action(i).toolTip() for i in ids if app.action(i)}
     result["menu"] = menu_entries(window.qwindow().menuBar(), ["Tools", "Scripts", "facesmith"])
     dock = next((d for d in app.dockers() if d.objectName() == "facesmith_docker"), None)
     if dock is None:
