@@ -357,6 +357,8 @@ def _check_selftest(
         f"facesmith_slider_{e}" for e in ("bald", "smile", "age", "gender")
     ]
     assert result["faces"] == 1
+    assert result["age_after_reconnect"] == 80  # the docker keeps its settings
+    assert json.loads(result["remembered"])["age"] == 30.0
     assert result["layers_after_apply"] == ["Background", "facesmith: age +30"]
     assert result["layers_after_undo"] == ["Background"]  # one undo step
     assert result["layers_after_preset"] == ["Background", "facesmith: age +25"]

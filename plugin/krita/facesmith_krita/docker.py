@@ -8,6 +8,7 @@ UI thread, before a request starts and after it ends.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -26,6 +27,7 @@ from .sliders import EditSliders
 from .tasks import Task, run_in_background
 
 DOCKER_ID = "facesmith_docker"
+SETTINGS_GROUP, SLIDERS_KEY = "facesmith", "sliders"  # the docker's last settings, in kritarc
 PREVIEW = 120  # px, each of before / after
 FACE_MARGIN = 0.25  # thumbnails and preview show a little around each face box
 
@@ -37,6 +39,7 @@ class FacesmithPanel(QtWidgets.QWidget):
         self._task: Task | None = None
         self._faces_of: tuple[Any, Any] | None = None  # (document, layer) the faces are from
         self._asked_status = False
+        self._restoring = False
         self._build()
 
     # -- layout ----------------------------------------------------------------------------
@@ -47,6 +50,7 @@ class FacesmithPanel(QtWidgets.QWidget):
         self.status.setWordWrap(True)
         self.faces = FaceList()
         self.sliders = EditSliders()
+        self.sliders.changed.connect(self._remember)
         self.before, self.after = _picture_label("before"), _picture_label("after")
         self.progress = QtWidgets.QProgressBar()
         self.progress.setObjectName("facesmith_progress_bar")
@@ -113,6 +117,12 @@ class FacesmithPanel(QtWidgets.QWidget):
     def apply_edits(self) -> None:
         self._edit(preview=False)
 
+    def _remember(self) -> None:
+        """Keep the sliders for the next session (Krita's settings, kritarc)."""
+        if not self._restoring:
+            Krita.instance().writeSetting(SETTINGS_GROUP, SLIDERS_KEY,
+                                          json.dumps(self.sliders.settings()))  # fmt: skip
+
     def _set_up(self) -> None:
         self.setup.hide()
         self.refresh_status()
@@ -174,7 +184,10 @@ class FacesmithPanel(QtWidgets.QWidget):
         self.status.setText(
             f"Server: {status.address}\n{status.pack}, {status.resolution} px, {status.device}"
         )
+        self._restoring = True  # set_ranges moves the sliders: not the user's choice
         self.sliders.set_ranges(status.edits)
+        self.sliders.restore(_remembered())
+        self._restoring = False
 
     def _status_failed(self, err: WorkerError) -> None:
         self.status.setText(f"Server: not connected\n{err}")
@@ -269,6 +282,15 @@ class FacesmithDocker(DockWidget):
 def register_docker(app: Any) -> None:
     position = DockWidgetFactoryBase.DockPosition.DockRight
     app.addDockWidgetFactory(DockWidgetFactory(DOCKER_ID, position, FacesmithDocker))
+
+
+def _remembered() -> dict[str, float]:
+    text = Krita.instance().readSetting(SETTINGS_GROUP, SLIDERS_KEY, "{}")
+    try:
+        saved = json.loads(text)
+    except ValueError:
+        return {}
+    return saved if isinstance(saved, dict) else {}
 
 
 def _configured() -> bool:

@@ -7,12 +7,14 @@ from typing import Any
 
 from facesmith_host.jobs import EditLike, EditRange, HostEdit, group_edits
 
-from .qt import Qt, QtWidgets
+from .qt import Qt, QtWidgets, Signal
 
 STEPS = 100  # slider positions across an edit's range
 
 
 class EditSliders(QtWidgets.QWidget):
+    changed = Signal()  # a slider moved or the swap was ticked
+
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
         self._form = QtWidgets.QFormLayout(self)
@@ -33,6 +35,7 @@ class EditSliders(QtWidgets.QWidget):
             self._swap = QtWidgets.QCheckBox("Swap gender")
             self._swap.setObjectName("facesmith_swap_gender")
             self._swap.setToolTip("Mirror each face across the gender boundary")
+            self._swap.toggled.connect(lambda _on: self.changed.emit())
             self._form.addRow(self._swap)
 
     def values(self) -> list[EditLike]:
@@ -49,6 +52,23 @@ class EditSliders(QtWidgets.QWidget):
     def ranges(self) -> list[EditRange]:
         return [edit for edit, _, _ in self._rows]
 
+    def settings(self) -> dict[str, float]:
+        """Every slider's strength and the swap (1 or 0), by name: what the docker keeps."""
+        saved = {edit.name: _value(edit, slider.value()) for edit, slider, _ in self._rows}
+        if self._swap is not None:
+            saved["swap_gender"] = float(self._swap.isChecked())
+        return saved
+
+    def restore(self, saved: dict[str, float]) -> None:
+        """Put back ``settings()`` of an earlier session (names the pack lacks are ignored,
+        strengths are kept within each edit's range)."""
+        for edit, slider, _ in self._rows:
+            value = saved.get(edit.name)
+            if isinstance(value, (int, float)):
+                slider.setValue(_position(edit, min(max(float(value), edit.min), edit.max)))
+        if self._swap is not None and "swap_gender" in saved:
+            self._swap.setChecked(bool(saved["swap_gender"]))
+
     def reset(self) -> None:
         for edit, slider, _ in self._rows:
             slider.setValue(_position(edit, edit.default))
@@ -63,8 +83,9 @@ class EditSliders(QtWidgets.QWidget):
         shown = QtWidgets.QLabel()
         shown.setMinimumWidth(40)
         shown.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        slider.valueChanged.connect(lambda pos: shown.setText(f"{_value(edit, pos):+g}"))
         slider.setValue(_position(edit, edit.default))
+        slider.valueChanged.connect(lambda pos: shown.setText(f"{_value(edit, pos):+g}"))
+        slider.valueChanged.connect(lambda _pos: self.changed.emit())
         shown.setText(f"{_value(edit, slider.value()):+g}")
         row = QtWidgets.QHBoxLayout()
         row.addWidget(slider, 1)

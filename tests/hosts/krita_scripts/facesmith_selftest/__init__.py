@@ -80,6 +80,13 @@ def script(result: dict[str, Any]) -> Iterator[Step]:
     yield "the floating docker", lambda: dock.isFloating()
     result["screenshot"] = dock.grab().save(os.environ["FACESMITH_SELFTEST_SHOT"])
     result["layers_before"] = names(document)
+    status.setText("")  # Connect again: the ranges come anew, the sliders keep their places
+    click(panel, "facesmith_connect")
+    yield "the server status again", lambda: "127.0.0.1" in status.text() and idle(panel)
+    result["age_after_reconnect"] = panel.findChild(
+        QtWidgets.QSlider, "facesmith_slider_age"
+    ).value()
+    result["remembered"] = app.readSetting("facesmith", "sliders", "")
 
     click(panel, "facesmith_apply")
     yield "the docker's new layer", lambda: len(names(document)) == 2 and idle(panel)
