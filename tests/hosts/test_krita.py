@@ -25,7 +25,8 @@ from needs import unavailable
 pytestmark = pytest.mark.hosts
 
 REPO = Path(__file__).resolve().parents[2]
-SCRIPTS = Path(__file__).resolve().parent / "krita_scripts"
+HERE = Path(__file__).resolve().parent
+SCRIPTS = HERE / "krita_scripts"
 EDITS = [["age", 30.0]]
 # Self-test steps that wait for the worker (its start included): Krita's UI must keep running.
 WORKER_WAITS = ("the server status", "faces found", "the preview")
@@ -462,3 +463,42 @@ def _runtime_dir(tmp_path: Path) -> Path:
     folder = tmp_path / "xdg-runtime"
     folder.mkdir(mode=0o700, exist_ok=True)
     return folder
+
+
+def test_the_plugin_loads_and_builds_its_docker_under_pyqt6(tmp_path: Path) -> None:
+    """Krita 6 ships PyQt6; none is installed here, so the plugin registers and builds its
+    docker (set-up panel included) against a stand-in `krita` module with PyQt5 blocked."""
+    code = """
+import json, sys
+sys.modules["PyQt5"] = None  # as in Krita 6: only PyQt6
+from PyQt6 import QtWidgets
+app = QtWidgets.QApplication([])
+import facesmith_krita
+from facesmith_krita import qt
+from krita import Krita, Window
+krita = Krita.instance()
+(extension,) = krita.extensions
+window = Window()
+extension.setup()
+extension.createActions(window)
+(factory,) = krita.factories
+docker = factory.make()
+docker.show()
+app.processEvents()
+buttons = [b.objectName() for b in docker.findChildren(QtWidgets.QPushButton)]
+print(json.dumps({"qt": qt.QT_MAJOR, "actions": sorted(window.actions), "buttons": buttons}))
+"""
+    paths = os.pathsep.join(
+        str(p) for p in (HERE / "pyqt6", REPO / "plugin", REPO / "plugin" / "krita")
+    )
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": paths,
+           "FACESMITH_RUNTIME_CONFIG": str(tmp_path / "none.json")}  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, env=env)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    loaded = json.loads(done.stdout.strip().splitlines()[-1])
+    assert loaded["qt"] == 6
+    assert {"facesmith_age", "facesmith_new_face", "facesmith_older"} <= set(loaded["actions"])
+    assert {"facesmith_apply", "facesmith_setup_start", "facesmith_new_random_face"} <= set(
+        loaded["buttons"]
+    )
