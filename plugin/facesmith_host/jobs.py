@@ -280,6 +280,16 @@ def edit(
     return EditOutcome(result.data, int(reply.header.get("faces_edited", 0)))
 
 
+@dataclass(frozen=True)
+class NewFace:
+    """A face that does not exist: its square of pixels and where it goes in the rectangle
+    asked for (``left``, ``top`` from the rectangle's corner)."""
+
+    image: HostImage
+    left: int
+    top: int
+
+
 def generate(
     link: WorkerLink,
     seed: int,
@@ -291,10 +301,9 @@ def generate(
     edits: Sequence[EditLike] = (),
     truncation: float | None = None,
     on_progress: ProgressFn | None = None,
-) -> HostImage:
-    """A face that does not exist (the same for the same ``seed``), scaled to fit ``width`` x
-    ``height`` and centred, transparent around it: a new layer's pixels in ``dtype``/``order``
-    (4 channels)."""
+) -> NewFace:
+    """A face that does not exist (the same for the same ``seed``), as large as fits ``width``
+    x ``height`` (at most 8192 px), centred in it, in ``dtype``/``order`` (4 channels)."""
     fields: dict[str, Any] = {
         "seed": seed,
         "width": width,
@@ -307,10 +316,13 @@ def generate(
         fields["truncation"] = truncation
     reply = link.request("generate", fields, [], _progress_adapter(on_progress))
     result = reply.arrays.get("image")
-    size = width * height * 4 * BYTES_PER_CHANNEL.get(dtype, 0)
-    if result is None or memoryview(result.data).nbytes != size:
-        raise WorkerError("internal", "the facesmith runtime returned a layer of the wrong size")
-    return HostImage(width, height, 4, dtype, order, result.data)
+    if result is None or len(result.shape) != 3 or result.shape[0] != result.shape[1]:
+        raise WorkerError("internal", "the facesmith runtime returned no square face")
+    side = result.shape[0]
+    if memoryview(result.data).nbytes != side * side * 4 * BYTES_PER_CHANNEL.get(dtype, 0):
+        raise WorkerError("internal", "the facesmith runtime returned a face of the wrong size")
+    image = HostImage(side, side, 4, dtype, order, result.data)
+    return NewFace(image, int(reply.header.get("left", 0)), int(reply.header.get("top", 0)))
 
 
 def _image_arrays(image: HostImage, selection: Selection | None) -> list[Array]:

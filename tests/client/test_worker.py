@@ -281,20 +281,20 @@ def test_a_missing_or_broken_config_says_to_run_the_installer(tmp_path: Path, co
 # -- a face that does not exist ------------------------------------------------------------------
 
 
-def test_generate_makes_a_face_layer_that_fits_the_rectangle(link: WorkerLink) -> None:
-    layer = jobs.generate(link, 7, 300, 200, dtype="u8", order="BGRA")
-    assert (layer.width, layer.height, layer.channels) == (300, 200, 4)
-    pixels = np.frombuffer(layer.data, np.uint8).reshape(200, 300, 4)
-    alpha = pixels[:, :, 3]
-    assert (alpha[:, 50:250] == 255).all() and (alpha[:, :50] == 0).all()
-    assert (alpha[:, 250:] == 0).all() and not pixels[:, :50, :3].any()
-    assert pixels[:, 50:250, :3].std() > 5  # a face, not a flat fill
+def test_generate_makes_a_face_as_large_as_fits_the_rectangle(link: WorkerLink) -> None:
+    face = jobs.generate(link, 7, 300, 200, dtype="u8", order="BGRA")
+    layer = face.image
+    assert (layer.width, layer.height, layer.channels) == (200, 200, 4)
+    assert (face.left, face.top) == (50, 0)  # centred
+    pixels = np.frombuffer(layer.data, np.uint8).reshape(200, 200, 4)
+    assert (pixels[:, :, 3] == 255).all()
+    assert pixels[:, :, :3].std() > 5  # a face, not a flat fill
     again = jobs.generate(link, 7, 300, 200, dtype="u8", order="BGRA")
-    assert again.data == layer.data  # the same seed, the same face
+    assert again.image.data == layer.data  # the same seed, the same face
     other = jobs.generate(link, 8, 300, 200, dtype="u8", order="BGRA")
-    assert other.data != layer.data
-    deep = jobs.generate(link, 7, 64, 64, dtype="u16", order="RGBA", edits=[("age", 20.0)])
-    assert len(deep.data) == 64 * 64 * 4 * 2
+    assert other.image.data != layer.data
+    deep = jobs.generate(link, 7, 64, 90, dtype="u16", order="RGBA", edits=[("age", 20.0)])
+    assert len(deep.image.data) == 64 * 64 * 4 * 2 and (deep.left, deep.top) == (0, 13)
 
 
 @pytest.mark.parametrize(

@@ -516,10 +516,10 @@ def test_new_random_face_is_a_layer_over_the_selection(gimp: GimpHome, photos_di
     assert [d.name for d in outcome.after] == ["facesmith: face 5", outcome.before[0].name]
     face, source = outcome.after
     assert np.array_equal(source.pixels, outcome.before[0].pixels)
-    assert face.offsets == (40, 30) and face.pixels.shape[:2] == (120, 200)
-    alpha = face.pixels[:, :, 3]
-    assert (alpha[:, 40:160] == 255).all() and not alpha[:, :40].any() and not alpha[:, 160:].any()
-    assert face.pixels[:, 40:160, :3].std() > 5  # a face, not a flat fill
+    # the selection's 200 x 120 holds a 120 px face, centred from left to right
+    assert face.offsets == (80, 30) and face.pixels.shape[:2] == (120, 120)
+    assert (face.pixels[:, :, 3] == 255).all()
+    assert face.pixels[:, :, :3].std() > 5  # a face, not a flat fill
     assert np.array_equal(runs[1].after[0].pixels, face.pixels)  # the same seed, the same face
     info = outcome.procedures[NEW_FACE]
     assert info["menu_paths"] == ["<Image>/Filters/facesmith"] and "seed" in info["arguments"]
@@ -549,15 +549,24 @@ def test_set_up_checks_the_server_before_installing_anything(
     assert not (gimp.host / ".local" / "share" / "facesmith").exists()  # no runtime was made
 
 
-def test_dialog_runs_the_edit_interactively(gimp: GimpHome, photos_dir: Path, display: str) -> None:
+def test_dialog_runs_the_edit_interactively(
+    gimp: GimpHome, photos_dir: Path, display: str, tmp_path: Path
+) -> None:
     photo = photos_dir / "whole" / "astronaut.png"
     dialog = Dialog(display, title="facesmith: Smile")
+    shot = gimp.host / "preview.png"
+    shot.unlink(missing_ok=True)
     outcome = run_gimp(
-        gimp, photo, "dialog", dialog, procedure="plug-in-facesmith-smile", mode="interactive"
-    )
+        gimp, photo, "dialog", dialog, procedure="plug-in-facesmith-smile", mode="interactive",
+        env={"FACESMITH_GIMP_PREVIEW_FILE": f"{gimp.inside}/preview.png"},
+    )  # fmt: skip
     new, source = assert_added_above(outcome)
     assert new.name.startswith("facesmith: smile +"), new.name
     assert_changed_near(new, source, faces_in(photo))
+    # the dialog showed the face, edited, before it was answered
+    preview = cv2.imread(str(shutil.copy(shot, tmp_path)), cv2.IMREAD_UNCHANGED)
+    assert preview is not None and max(preview.shape[:2]) == 200, shot
+    assert preview[:, :, :3].std() > 20  # a picture, not a flat fill
 
 
 def closed_port() -> int:

@@ -36,7 +36,7 @@ from facesmith_host.protocol import Array, Frame
 ProgressFn = Callable[[Progress], None]
 PREVIEW_SIDE = 256  # previews render at the smallest preview size at least this big
 MIN_FACE_PX = 4  # landmarks must frame a crop at least this wide
-MAX_GENERATED_SIDE = 16384  # px: a new face layer's width and height
+MAX_NEW_FACE_SIDE = 8192  # px: a new face is at most this big (1 GiB as float RGBA)
 PICK_FACES = "Find the faces again (or let facesmith detect them) and pick from those."
 
 
@@ -122,12 +122,13 @@ class HostSession:
         return {"faces_edited": len(faces)}, [Array("image", shape, layer.dtype, data)]
 
     def generate(self, frame: Frame, on_event: ProgressFn) -> tuple[dict[str, Any], list[Array]]:
-        """A face that does not exist, scaled to fit a width x height rectangle and centred in
-        it, the rest transparent: the pixels of a new layer over that rectangle."""
+        """A face that does not exist, as large as fits a width x height rectangle: its pixels
+        (a square) and where the square sits in the rectangle (centred)."""
         header = frame.header
         seed = _int_field(header, "seed", 0, MAX_SEED)
-        width = _int_field(header, "width", 1, MAX_GENERATED_SIDE)
-        height = _int_field(header, "height", 1, MAX_GENERATED_SIDE)
+        width = _int_field(header, "width", 1, MAX_NEW_FACE_SIDE * 64)
+        height = _int_field(header, "height", 1, MAX_NEW_FACE_SIDE * 64)
+        side = min(width, height, MAX_NEW_FACE_SIDE)
         dtype, order = str(header.get("dtype", "u8")), str(header.get("order", "RGBA"))
         if len(order) != 4:
             raise WorkerError("bad_request", "a new face layer needs 4 channels (RGBA or BGRA)")
@@ -138,13 +139,14 @@ class HostSession:
         on_event(Progress("generate", 1, 1))
         if face is None:
             raise WorkerError("internal", "the server returned no face")
-        layer = face_layer(pixels.to_float(face), width, height)
+        layer = face_square(pixels.to_float(face), side)
         try:
             data = pixels.to_host(pixels.from_float(layer, _wire(dtype)), dtype, order)
         except (KeyError, ValueError) as err:
             message = f"cannot make a {dtype} {order} layer: {err}"
             raise WorkerError("bad_request", message) from None
-        return {"seed": seed}, [Array("image", (height, width, 4), dtype, data)]
+        fields = {"seed": seed, "left": (width - side) // 2, "top": (height - side) // 2}
+        return fields, [Array("image", (side, side, 4), dtype, data)]
 
     # -- parts -----------------------------------------------------------------------------
 
@@ -318,17 +320,11 @@ def edit_specs(header: dict[str, Any], info: ServerInfo) -> list[EditSpec]:
     return specs
 
 
-def face_layer(face: np.ndarray, width: int, height: int) -> np.ndarray:
-    """float32 [height, width, 4]: ``face`` (float RGB, square) scaled to the rectangle's
-    shorter side and centred, opaque; transparent around it."""
-    side = min(width, height)
+def face_square(face: np.ndarray, side: int) -> np.ndarray:
+    """float32 [side, side, 4]: ``face`` (float RGB, square) scaled to ``side``, opaque."""
     interpolation = cv2.INTER_AREA if side < face.shape[0] else cv2.INTER_CUBIC
     scaled = np.clip(cv2.resize(face, (side, side), interpolation=interpolation), 0.0, 1.0)
-    layer = np.zeros((height, width, 4), np.float32)
-    top, left = (height - side) // 2, (width - side) // 2
-    layer[top : top + side, left : left + side, :3] = scaled
-    layer[top : top + side, left : left + side, 3] = 1.0
-    return layer
+    return np.concatenate([scaled, np.ones((side, side, 1), np.float32)], axis=2)
 
 
 def _wire(dtype: str) -> np.dtype:

@@ -30,8 +30,10 @@ gi.require_version("Gimp", "3.0")
 gi.require_version("GimpUi", "3.0")
 gi.require_version("Gegl", "0.4")
 gi.require_version("Babl", "0.1")
+gi.require_version("Gtk", "3.0")
+gi.require_version("GdkPixbuf", "2.0")
 import facesmith_gimp as rules  # noqa: E402
-from gi.repository import Babl, Gegl, Gimp, GimpUi, GLib, GObject  # noqa: E402
+from gi.repository import Babl, GdkPixbuf, Gegl, Gimp, GimpUi, GLib, GObject, Gtk  # noqa: E402
 
 try:
     from facesmith_host import jobs
@@ -52,6 +54,7 @@ else:
 PLUG_IN_BINARY = "facesmith"
 REINSTALL = "Run the facesmith installer again (installers/install.py)."
 REPORT_BUG = "This is a bug in facesmith; please report it with the message above."
+PREVIEW_SHOT_ENV = "FACESMITH_GIMP_PREVIEW_FILE"  # set: the dialog's preview is saved there
 
 
 # -- the request a procedure makes ---------------------------------------------------------------
@@ -261,8 +264,9 @@ def edit_image(
 
 
 def new_face_layer(image: Gimp.Image, config: Gimp.ProcedureConfig) -> Gimp.Layer:
-    """A face that does not exist, as a new layer over the selection's bounds (or the canvas),
-    scaled to fit and centred, transparent around it; above the selected layer, one undo group."""
+    """A face that does not exist, as a new layer holding the face as large as fits the
+    selection's bounds (or the image), centred in them; above the selected layer, one undo
+    group."""
     if HOST_MISSING is not None:
         raise WorkerError(
             "not_installed",
@@ -290,7 +294,8 @@ def new_face_layer(image: Gimp.Image, config: Gimp.ProcedureConfig) -> Gimp.Laye
     finally:
         link.close()
         Gimp.progress_end()
-    return add_face_layer(image, area, fmt, f"facesmith: face {seed}", bytes(face.data))
+    square = rules.Rect(area.x + face.left, area.y + face.top, face.image.width, face.image.height)
+    return add_face_layer(image, square, fmt, f"facesmith: face {seed}", bytes(face.image.data))
 
 
 def add_face_layer(
@@ -372,6 +377,101 @@ def run_set_up(procedure, run_mode, _image, _drawables, config, _data):
     return procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
 
 
+class FacePreview:
+    """The edit dialog's picture of the first face (inside the selection, if any), rendered by
+    the runtime at its fast preview resolution from a crop around the face."""
+
+    FORMAT = rules.PixelFormat("R'G'B'A u8", "u8", 4, "RGBA")
+
+    def __init__(self, image: Gimp.Image, drawables: list, request: EditRequest) -> None:
+        self.request = request
+        source = source_layer(image, drawables)
+        self.link = WorkerLink(*worker_command(load_config()))
+        whole = read_layer(source, self.FORMAT)
+        found = jobs.detect(self.link, whole, read_selection(image, source))
+        faces = [f for f in found if f.in_selection]
+        if not faces:
+            raise WorkerError("no_face", "no face to preview", "")
+        area = rules.preview_box(faces[0].box, whole.width, whole.height)
+        data = source.get_buffer().get(gegl_rect(area), 1.0, babl_name(self.FORMAT, source),
+                                       Gegl.AbyssPolicy.CLAMP)  # fmt: skip
+        self.crop = jobs.HostImage(area.width, area.height, 4, "u8", "RGBA", data)
+        face = faces[0]
+        self.face = dataclasses.replace(
+            face,
+            box=(face.box[0] - area.x, face.box[1] - area.y, face.box[2] - area.x,
+                 face.box[3] - area.y),
+            landmarks=tuple((x - area.x, y - area.y) for x, y in face.landmarks),
+        )  # fmt: skip
+        self.status = jobs.server_info(self.link)
+
+    def render(self, config: Gimp.ProcedureConfig) -> GdkPixbuf.Pixbuf:
+        edits = self.request.edits(config, self.status)
+        outcome = jobs.edit(self.link, self.crop, edits, faces=[self.face], preview=True)
+        crop = self.crop
+        pixbuf = GdkPixbuf.Pixbuf.new_from_bytes(
+            GLib.Bytes.new(bytes(outcome.data)), GdkPixbuf.Colorspace.RGB, True, 8,
+            crop.width, crop.height, crop.width * 4,
+        )  # fmt: skip
+        scale = rules.PREVIEW_SIDE / max(crop.width, crop.height)
+        width, height = max(1, round(crop.width * scale)), max(1, round(crop.height * scale))
+        return pixbuf.scale_simple(width, height, GdkPixbuf.InterpType.BILINEAR)
+
+    def close(self) -> None:
+        self.link.close()
+
+
+def ask_with_preview(
+    procedure: Gimp.Procedure,
+    config: Gimp.ProcedureConfig,
+    request: EditRequest,
+    image: Gimp.Image,
+    drawables: list,
+) -> bool:
+    """The procedure's dialog with a preview of the first face, rendered again whenever the
+    strength or the edit changes; without a preview (no face, no runtime) it says why."""
+    GimpUi.init(PLUG_IN_BINARY)
+    dialog = GimpUi.ProcedureDialog.new(procedure, config, f"facesmith: {request.title}")
+    dialog.fill(None)
+    picture, note = Gtk.Image.new(), Gtk.Label.new("")
+    note.set_line_wrap(True)
+    for widget in (picture, note):
+        dialog.get_content_area().pack_start(widget, False, False, 6)
+        widget.show()
+    preview = None
+    try:
+        preview = FacePreview(image, drawables, request)
+    except WorkerError as err:
+        note.set_text(f"No preview: {err.message}")
+    except Exception as err:  # a GEGL error: the dialog still works, without a preview
+        note.set_text(f"No preview: {type(err).__name__}: {err}")
+
+    def refresh(*_: object) -> None:
+        if preview is None:
+            return
+        try:
+            pixbuf = preview.render(config)
+        except WorkerError as err:
+            note.set_text(f"No preview: {err.message}")
+            return
+        picture.set_from_pixbuf(pixbuf)
+        note.set_text("Preview of the first face (fast, low resolution)")
+        shot = os.environ.get(PREVIEW_SHOT_ENV)
+        if shot:  # for the tests and the README's picture
+            pixbuf.savev(shot, "png", [], [])
+
+    refresh()
+    for name in ("strength", "edit"):
+        if config.find_property(name) is not None:
+            config.connect(f"notify::{name}", refresh)
+    try:
+        return bool(dialog.run())
+    finally:
+        if preview is not None:
+            preview.close()
+        dialog.destroy()
+
+
 def ask(procedure: Gimp.Procedure, config: Gimp.ProcedureConfig, title: str) -> bool:
     GimpUi.init(PLUG_IN_BINARY)
     dialog = GimpUi.ProcedureDialog.new(procedure, config, f"facesmith: {title}")
@@ -383,7 +483,9 @@ def ask(procedure: Gimp.Procedure, config: Gimp.ProcedureConfig, title: str) -> 
 
 def make_run(request: EditRequest):
     def run(procedure, run_mode, image, drawables, config, _data):
-        if run_mode == Gimp.RunMode.INTERACTIVE and not ask(procedure, config, request.title):
+        if run_mode == Gimp.RunMode.INTERACTIVE and not ask_with_preview(
+            procedure, config, request, image, list(drawables)
+        ):
             return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
         try:
             edit_image(image, list(drawables), config, request)

@@ -153,3 +153,18 @@ def error_text(message: str, hint: str) -> str:
 def chosen_seed(seed: int) -> int:
     """The seed a "New random face" run uses: the one given, or a random one for -1."""
     return random.randint(0, MAX_SEED) if seed < 0 else seed
+
+
+PREVIEW_SIDE = 200  # px: the dialog's face preview
+PREVIEW_MARGIN = 0.4  # the preview shows this share of the face's size around it
+
+
+def preview_box(box: tuple[float, float, float, float], width: int, height: int) -> Rect:
+    """The square around a face box (layer pixels) that the dialog previews, grown by
+    PREVIEW_MARGIN and kept inside the layer."""
+    x0, y0, x1, y1 = box
+    side = max(x1 - x0, y1 - y0) * (1 + 2 * PREVIEW_MARGIN)
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    left, top = max(0, int(cx - side / 2)), max(0, int(cy - side / 2))
+    right, bottom = min(width, int(cx + side / 2) + 1), min(height, int(cy + side / 2) + 1)
+    return Rect(left, top, max(1, right - left), max(1, bottom - top))

@@ -1,10 +1,10 @@
-"""New random face (menu and docker): a face that does not exist, as a new layer over the
-selection (or the whole canvas), scaled to fit and centred, transparent around it. In three
-steps, as apply.py:
+"""New random face (menu and docker): a face that does not exist, as a new layer holding the
+face as large as fits the selection (or the whole canvas), centred in it. In three steps, as
+apply.py:
 
     plan = place(document, seed)            # main thread: where, and the layer's pixel layout
-    image = render(link, plan, ...)         # any thread: only the worker
-    layer = commit(plan, image)             # main thread: one new layer, one undo step
+    face = render(link, plan, ...)          # any thread: only the worker
+    layer = commit(plan, face)              # main thread: one new layer, one undo step
 """
 
 from __future__ import annotations
@@ -58,16 +58,18 @@ def render(
     plan: FacePlan,
     edits: Sequence[jobs.EditLike] = (),
     on_progress: jobs.ProgressFn | None = None,
-) -> jobs.HostImage:
+) -> jobs.NewFace:
     _, _, width, height = plan.rect
     return jobs.generate(link, plan.seed, width, height, dtype=plan.dtype, order=plan.order,
                          edits=edits, on_progress=on_progress)  # fmt: skip
 
 
-def commit(plan: FacePlan, image: jobs.HostImage) -> Any:
+def commit(plan: FacePlan, face: jobs.NewFace) -> Any:
     """Fill the new layer and put it above the active layer (or on top) → the layer."""
-    x, y, width, height = plan.rect
-    plan.layer.setPixelData(bytes(image.data), x, y, width, height)
+    x, y, _, _ = plan.rect
+    image = face.image
+    plan.layer.setPixelData(bytes(image.data), x + face.left, y + face.top, image.width,
+                            image.height)  # fmt: skip
     active = plan.document.activeNode()
     if active is not None and active.parentNode() is not None:
         layers.add_above(active, plan.layer)
@@ -100,13 +102,13 @@ def start_new_face(*_: object) -> None:
         return
     dialog = ProgressDialog("New random face: starting…")
 
-    def work(progress: jobs.ProgressFn) -> jobs.HostImage:
+    def work(progress: jobs.ProgressFn) -> jobs.NewFace:
         return render(link, plan, on_progress=progress)
 
-    def done(image: jobs.HostImage) -> None:
+    def done(face: jobs.NewFace) -> None:
         dialog.finish()
         try:
-            commit(plan, image)
+            commit(plan, face)
         except WorkerError as err:
             show_error(err)
 
