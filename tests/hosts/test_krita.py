@@ -259,7 +259,7 @@ def test_gui_loads_the_installed_plugin(tmp_path: Path, server: str, photos_dir:
     shot = Path(env["FACESMITH_SELFTEST_SHOT"])
     result, returncode, log = _run_gui(env, tmp_path / "selftest.json", tmp_path / "krita.log")
     _check_selftest(result, returncode, log, pykrita, server)
-    _check_screenshot(shot)
+    _check_screenshot(shot, "krita-docker.png")
 
 
 def test_the_release_zip_installs_through_kritas_importer(
@@ -297,7 +297,8 @@ def test_the_release_zip_installs_through_kritas_importer(
     assert not (pykrita / "facesmith_host").exists()  # only what the importer copies
     assert "enable_facesmith_krita=true" in kritarc.read_text()  # Krita's "Yes, enable"
     # after the restart the docker offers the set-up: done offline, against the test server
-    set_up = {"FACESMITH_SELFTEST_WHEELS": str(runtime_wheels), "FACESMITH_SELFTEST_SERVER": server}
+    set_up = {"FACESMITH_SELFTEST_WHEELS": str(runtime_wheels), "FACESMITH_SELFTEST_SERVER": server,
+              "FACESMITH_SELFTEST_SETUP_SHOT": str(tmp_path / "krita-setup.png")}  # fmt: skip
     result, returncode, log = _run_gui({**env, **set_up}, tmp_path / "selftest.json",
                                        tmp_path / "krita.log")  # fmt: skip
     assert result["setup_choices"][0].startswith("This computer — CPU (")
@@ -309,6 +310,8 @@ def test_the_release_zip_installs_through_kritas_importer(
     assert config["server"] == server
     assert config["python"].startswith(str(data / "facesmith" / "runtime"))
     _check_selftest(result, returncode, log, pykrita, server)
+    assert result["setup_screenshot"]
+    _check_screenshot(tmp_path / "krita-setup.png", "krita-setup.png")
 
 
 def _gui_env(tmp_path: Path, data: Path, config: Path, photos_dir: Path) -> dict[str, str]:
@@ -446,7 +449,7 @@ def _selftest_photo(tmp_path: Path, photos_dir: Path) -> Path:
     return path
 
 
-def _check_screenshot(shot: Path) -> None:
+def _check_screenshot(shot: Path, docs_name: str) -> None:
     """A real picture of the docker; FACESMITH_DOCS_SCREENSHOT=1 copies it to docs/."""
     from PIL import Image
 
@@ -456,7 +459,7 @@ def _check_screenshot(shot: Path) -> None:
     assert shot.stat().st_size < 300_000
     if os.environ.get("FACESMITH_DOCS_SCREENSHOT") == "1":
         (REPO / "docs").mkdir(exist_ok=True)
-        shutil.copy2(shot, REPO / "docs" / "krita-docker.png")
+        shutil.copy2(shot, REPO / "docs" / docs_name)
 
 
 def _runtime_dir(tmp_path: Path) -> Path:

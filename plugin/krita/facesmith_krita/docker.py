@@ -96,8 +96,12 @@ class FacesmithPanel(QtWidgets.QWidget):
     def refresh_status(self, quiet: bool = False) -> None:
         """Ask the server what it offers; ``quiet``: problems only in the status line. The
         set-up shows while there is no runtime to ask."""
-        self.setup.setVisible(not _configured())
-        link = self._link(quiet or self.setup.isVisible())
+        if not _configured():
+            self.setup.show()
+            self.status.setText("Server: facesmith is not set up yet (above)")
+            return
+        self.setup.hide()
+        link = self._link(quiet)
         if link is not None:
             self._run(lambda _p: jobs.server_info(link), self._show_status, self._status_failed)
 

@@ -61,6 +61,7 @@ class SetupPanel(QtWidgets.QGroupBox):
         self.log.setObjectName("facesmith_setup_log")
         self.log.setReadOnly(True)
         self.log.setMaximumBlockCount(2000)
+        self.log.setMinimumHeight(120)  # a few lines of pip's output
         self.start = _button("Set up", "facesmith_setup_start", lambda: self.run_setup(None))
         self.offline = _button("Install from a folder of wheel files…", "facesmith_setup_offline",
                                self.choose_wheels)  # fmt: skip

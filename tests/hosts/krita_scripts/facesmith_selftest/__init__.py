@@ -127,6 +127,9 @@ def set_up(panel: Any, result: dict[str, Any]) -> Iterator[Step]:
     connection, then "Install from a folder of wheel files…" with the folder they brought."""
     box = panel.findChild(QtWidgets.QGroupBox, "facesmith_setup")
     yield "the set-up panel", lambda: box.isVisible()
+    dock = panel.parent()
+    dock.setFloating(True)  # a screenshot of the docker alone, at a readable size
+    dock.resize(340, 620)
     where = box.findChild(QtWidgets.QComboBox, "facesmith_setup_where")
     result["setup_choices"] = [where.itemText(i) for i in range(where.count())]
     where.setCurrentIndex(where.findData("elsewhere"))
@@ -140,7 +143,18 @@ def set_up(panel: Any, result: dict[str, Any]) -> Iterator[Step]:
     log = box.findChild(QtWidgets.QPlainTextEdit, "facesmith_setup_log")
     progress = box.findChild(QtWidgets.QProgressBar, "facesmith_setup_progress")
     seen: set[int] = set()
-    yield "the set-up", lambda: seen.add(progress.value()) or not box.isVisible()
+
+    def shoot_while_installing() -> None:
+        if 0 < progress.value() < 100 and "setup_screenshot" not in result:
+            shot = os.environ["FACESMITH_SELFTEST_SETUP_SHOT"]
+            result["setup_screenshot"] = dock.grab().save(shot)
+
+    def finished() -> bool:
+        seen.add(progress.value())
+        shoot_while_installing()
+        return not box.isVisible()
+
+    yield "the set-up", finished
     result["setup_progress_seen"] = sorted(seen)
     result["setup_log"] = log.toPlainText().splitlines()
 
