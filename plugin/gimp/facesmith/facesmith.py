@@ -15,11 +15,14 @@ added when anything fails. Scripts call the procedures non-interactively with th
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 # The installer puts facesmith_host and facesmith_gimp beside this file.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -169,27 +172,35 @@ def add_result_layer(
     group; the layer is removed again if anything fails half-way."""
     area = layer_rect(source)
     kind = Gimp.ImageType.RGBA_IMAGE if fmt.channels == 4 else Gimp.ImageType.RGB_IMAGE
-    image.undo_group_start()
-    layer, inserted = None, False
-    try:
-        layer = Gimp.Layer.new(
-            image, name, area.width, area.height, kind, source.get_opacity(), source.get_mode()
-        )
-        # at the source's own index in its parent (0 = top): directly above it
-        image.insert_layer(layer, source.get_parent(), image.get_item_position(source))
-        inserted = True
+    layer = Gimp.Layer.new(
+        image, name, area.width, area.height, kind, source.get_opacity(), source.get_mode()
+    )
+    # at the source's own index in its parent (0 = top): directly above it
+    with inserted(image, layer, source.get_parent(), image.get_item_position(source)):
         layer.set_offsets(area.x, area.y)
         write_pixels(layer, source, sent, fmt, returned)
+    return layer
+
+
+@contextlib.contextmanager
+def inserted(image: Gimp.Image, layer: Gimp.Layer, parent: Any, position: int) -> Iterator[None]:
+    """``layer`` inserted (and then selected) in one undo group; removed again if the body
+    fails half-way, so a failed run adds nothing."""
+    image.undo_group_start()
+    placed = False
+    try:
+        image.insert_layer(layer, parent, position)
+        placed = True
+        yield
         image.set_selected_layers([layer])
     except Exception:
-        if inserted:
+        if placed:
             image.remove_layer(layer)
-        elif layer is not None:
+        else:
             layer.delete()
         raise
     finally:
         image.undo_group_end()
-    return layer
 
 
 def write_pixels(
@@ -301,28 +312,15 @@ def new_face_layer(image: Gimp.Image, config: Gimp.ProcedureConfig) -> Gimp.Laye
 def add_face_layer(
     image: Gimp.Image, area: rules.Rect, fmt: rules.PixelFormat, name: str, data: bytes
 ) -> Gimp.Layer:
-    image.undo_group_start()
-    layer, inserted = None, False
-    try:
-        layer = Gimp.Layer.new(image, name, area.width, area.height, Gimp.ImageType.RGBA_IMAGE,
-                               100.0, Gimp.LayerMode.NORMAL)  # fmt: skip
-        image.insert_layer(layer, None, -1)  # -1: above the selected layer
-        inserted = True
+    layer = Gimp.Layer.new(image, name, area.width, area.height, Gimp.ImageType.RGBA_IMAGE,
+                           100.0, Gimp.LayerMode.NORMAL)  # fmt: skip
+    with inserted(image, layer, None, -1):  # -1: above the selected layer
         layer.set_offsets(area.x, area.y)
         buffer = layer.get_buffer()
-        whole = gegl_rect(rules.Rect(0, 0, area.width, area.height))
-        buffer.set(whole, babl_name(fmt, layer), data)
+        buffer.set(gegl_rect(rules.Rect(0, 0, area.width, area.height)), babl_name(fmt, layer),
+                   data)  # fmt: skip
         buffer.flush()
         layer.update(0, 0, area.width, area.height)
-        image.set_selected_layers([layer])
-    except Exception:
-        if inserted:
-            image.remove_layer(layer)
-        elif layer is not None:
-            layer.delete()
-        raise
-    finally:
-        image.undo_group_end()
     return layer
 
 

@@ -13,7 +13,7 @@ from facesmith_host import jobs
 from facesmith_host.errors import WorkerError
 
 from . import apply, new_face, runtime
-from .messages import ProgressDialog, main_window, show_error
+from .messages import main_window, run_with_progress, show_error
 from .qt import QtWidgets
 from .tasks import run_in_background
 
@@ -84,25 +84,16 @@ def start_edit(choose: ChooseEdits, label: str) -> None:
     except WorkerError as err:
         show_error(err)
         return
-    dialog = ProgressDialog(f"{label}: starting…")
 
     def work(progress: Callable[[float, str], None]) -> tuple[list, jobs.EditOutcome]:
         edits = choose(jobs.server_info(link))
         return edits, apply.render(link, snap, edits, on_progress=progress)
 
-    def done(result: tuple[list, jobs.EditOutcome]) -> None:
-        dialog.finish()
+    def commit(result: tuple[list, jobs.EditOutcome]) -> None:
         edits, outcome = result
-        try:
-            apply.commit(snap, outcome, edits)
-        except WorkerError as err:
-            show_error(err)
+        apply.commit(snap, outcome, edits)
 
-    def failed(err: WorkerError) -> None:
-        dialog.finish()
-        show_error(err)
-
-    run_in_background(work, done, failed, dialog.report)
+    run_with_progress(label, work, commit)
 
 
 def register() -> None:

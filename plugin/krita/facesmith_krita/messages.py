@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from facesmith_host.errors import WorkerError
 
 from . import runtime
 from .qt import Qt, QtWidgets
+from .tasks import run_in_background
 
 TITLE = "facesmith"
 
@@ -54,3 +56,24 @@ class ProgressDialog(QtWidgets.QProgressDialog):
         self.setValue(round(100 * fraction))
         if stage:
             self.setLabelText(stage)
+
+
+def run_with_progress(
+    label: str, work: Callable[[Any], Any], commit: Callable[[Any], None]
+) -> None:
+    """``work`` (given a progress callback) in the background under a progress dialog, then
+    ``commit`` with its result on the UI thread; errors of either in a message box."""
+    dialog = ProgressDialog(f"{label}: starting…")
+
+    def done(result: Any) -> None:
+        dialog.finish()
+        try:
+            commit(result)
+        except WorkerError as err:
+            show_error(err)
+
+    def failed(err: WorkerError) -> None:
+        dialog.finish()
+        show_error(err)
+
+    run_in_background(work, done, failed, dialog.report)

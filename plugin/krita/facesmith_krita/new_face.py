@@ -19,8 +19,7 @@ from facesmith_host.errors import WorkerError
 from facesmith_host.link import WorkerLink
 
 from . import layers, runtime
-from .messages import ProgressDialog, show_error
-from .tasks import run_in_background
+from .messages import run_with_progress, show_error
 
 MAX_SEED = 2**32 - 1
 
@@ -100,20 +99,8 @@ def start_new_face(*_: object) -> None:
     except WorkerError as err:
         show_error(err)
         return
-    dialog = ProgressDialog("New random face: starting…")
 
     def work(progress: jobs.ProgressFn) -> jobs.NewFace:
         return render(link, plan, on_progress=progress)
 
-    def done(face: jobs.NewFace) -> None:
-        dialog.finish()
-        try:
-            commit(plan, face)
-        except WorkerError as err:
-            show_error(err)
-
-    def failed(err: WorkerError) -> None:
-        dialog.finish()
-        show_error(err)
-
-    run_in_background(work, done, failed, dialog.report)
+    run_with_progress("New random face", work, lambda face: commit(plan, face))
