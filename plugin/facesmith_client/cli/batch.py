@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from facesmith_client.batch.stages import EditSettings, Outcome
 
 DEFAULT_PHOTOS_PER_CALL = 4
+INTERRUPTED = 130  # the shell's status for a run ended by Ctrl-C
 
 
 def add_batch_parser(commands: Any) -> None:
@@ -101,9 +102,6 @@ def run(args: argparse.Namespace) -> int:
         tuple(edits), args.mode, args.quality, args.refine_steps, args.min_face_size
     )
     return run_batch(args, settings)
-
-
-INTERRUPTED = 130  # the shell's status for a run ended by Ctrl-C
 
 
 def run_batch(args: argparse.Namespace, settings: EditSettings) -> int:
