@@ -147,7 +147,7 @@ def bundled_wheel(folder: Path) -> str:
 
 
 def check_server(address: str, timeout: float = 5.0) -> str:
-    """ "Test connection": whether HOST:PORT accepts connections → what to tell the user.
+    """Test connection: whether HOST:PORT accepts connections → what to tell the user;
     SetupFailed when it does not."""
     host, sep, port = address.strip().rpartition(":")
     if not sep or not host or not port.isdigit():
