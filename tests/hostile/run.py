@@ -51,7 +51,7 @@ from facesmith.v1 import facesmith_pb2 as pb
 from hostile.h2 import NonReadingCall
 
 SERVICE = "/facesmith.v1.Facesmith/"
-METHODS = ("GetInfo", "Render", "Invert", "Edit")
+METHODS = ("GetInfo", "Render", "Invert", "Edit", "Generate")
 STREAMING = {"Invert", "Edit"}
 CALL_TIMEOUT_S = 30.0  # a call without an answer by then is a hang
 SLOW_READER_S = 2.0
@@ -198,6 +198,7 @@ class Templates:
             "Render": pb.RenderRequest(faces=[pb.LatentRef(latent=self.latent())], edits=edits),
             "Invert": pb.InvertRequest(faces=faces),
             "Edit": pb.EditRequest(faces=faces, edits=edits),
+            "Generate": pb.GenerateRequest(seeds=[rng.randrange(2**32)], edits=edits),
         }[method]
         return method, request.SerializeToString()
 
@@ -266,7 +267,15 @@ KINDS: dict[str, Maker] = {
         "Invert",
         pb.InvertRequest(faces=[t.face()], options=pb.InvertOptions(refine_steps=10**6)),
     ),
-    "no faces": lambda t, rng: (rng.choice(["Render", "Invert", "Edit"]), b""),
+    "no faces": lambda t, rng: (rng.choice(["Render", "Invert", "Edit", "Generate"]), b""),
+    "65 seeds": lambda t, rng: ("Generate", pb.GenerateRequest(seeds=list(range(65)))),
+    "seed 2^64-1": lambda t, rng: ("Generate", pb.GenerateRequest(seeds=[2**64 - 1])),
+    "NaN truncation": lambda t, rng: (
+        "Generate", pb.GenerateRequest(seeds=[1], truncation=float("nan"))
+    ),
+    "16 KB edit name, generated": lambda t, rng: (
+        "Generate", pb.GenerateRequest(seeds=[1], edits=[pb.EditSpec(name="x" * 16_000)])
+    ),
 }  # fmt: skip
 BIG_KINDS: dict[str, Maker] = {
     "128 PNG bombs (60 MB)": lambda t, rng: ("Edit", pb.EditRequest(faces=[_bomb(t)] * 128)),
