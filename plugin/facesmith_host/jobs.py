@@ -16,6 +16,7 @@ from facesmith_host.link import Array, WorkerLink
 
 ORDERS = ("RGBA", "BGRA", "RGB", "BGR")
 BYTES_PER_CHANNEL = {"u8": 1, "u16": 2, "f16": 2, "f32": 4}
+MAX_SEED = 2**32 - 1  # of a new face (facesmith.quality.MAX_SEED, which hosts cannot import)
 ProgressFn = Callable[[float, str], None]  # (fraction done 0..1, what is happening)
 
 

@@ -18,6 +18,12 @@ HASH_CHUNK = 1 << 20
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
+def same_file_key(path: Path) -> str:
+    """What decides whether two paths name the same file (links followed, case as the OS
+    compares it)."""
+    return os.path.normcase(os.path.realpath(path))
+
+
 def sha256_file(path: Path) -> str:
     """Hex sha256 of a file, read in 1 MiB chunks."""
     digest = hashlib.sha256()

@@ -124,10 +124,16 @@ def from_host(
     return check_image(_swap_red_blue(image) if order.startswith("B") else image)
 
 
+def dtype_for_host(dtype: str) -> np.dtype[Any]:
+    """Our dtype of an image that goes to a ``dtype`` host layer (half floats are kept as
+    float32 and narrowed by ``to_host``)."""
+    return np.dtype(np.float32) if dtype == "f16" else HOST_DTYPES[dtype]
+
+
 def to_host(image: np.ndarray, dtype: str, order: str) -> bytes:
     """The inverse of ``from_host``: our image → the host's bytes."""
     image = check_image(image)
-    expected = np.float32 if dtype == "f16" else HOST_DTYPES[dtype]
+    expected = dtype_for_host(dtype)
     if image.dtype != expected:
         raise ValueError(f"a {dtype} layer needs a {np.dtype(expected)} image, got {image.dtype}")
     if order.startswith("B"):

@@ -52,9 +52,8 @@ class RayPlan:
     gpus_per_actor: float = 0.0
 
 
-def pack_frame(pack: Path) -> Frame:
-    """The pack's framing, read from its manifest (the driver loads no model)."""
-    manifest = _manifest(pack)
+def pack_frame(pack: Path, manifest: dict[str, Any]) -> Frame:
+    """The pack's framing, from its manifest (the driver loads no model)."""
     try:
         return Frame(int(manifest["resolution"]), parse_alignment(manifest["alignment"]))
     except (ValueError, KeyError, TypeError) as err:
@@ -74,7 +73,7 @@ def check_ray_run(plan: RayPlan, settings: EditSettings) -> Frame:
             if name not in offered:
                 raise ValueError(f"the pack {pack} has no edit {name!r}; it offers "
                                  f"{', '.join(sorted(offered)) or 'none'}")  # fmt: skip
-    return pack_frame(pack)
+    return pack_frame(pack, manifest)
 
 
 def _manifest(pack: Path) -> dict[str, Any]:

@@ -11,6 +11,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from facesmith.files import same_file_key
+
 PHOTO_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".tif", ".tiff", ".webp", ".bmp"})
 
 
@@ -31,11 +33,13 @@ def find_photos(input_dir: Path, skip: Path | None = None) -> list[Path]:
     """Photo files under ``input_dir`` (any depth, sorted), hidden ones and ``skip`` left out."""
     if not input_dir.is_dir():
         raise PlanError(f"{input_dir} is not a folder")
-    skip_key = _key(skip) if skip is not None else None
+    skip_key = same_file_key(skip) if skip is not None else None
     found = []
     for folder, subdirs, files in os.walk(input_dir):
         subdirs[:] = sorted(
-            d for d in subdirs if not d.startswith(".") and _key(Path(folder, d)) != skip_key
+            d
+            for d in subdirs
+            if not d.startswith(".") and same_file_key(Path(folder, d)) != skip_key
         )
         for file in sorted(files):
             path = Path(folder, file)
@@ -46,7 +50,7 @@ def find_photos(input_dir: Path, skip: Path | None = None) -> list[Path]:
 
 def plan_jobs(input_dir: Path, output_dir: Path, overwrite: bool) -> tuple[list[Job], list[Job]]:
     """→ (photos to edit, photos whose result already exists and is kept)."""
-    if _key(output_dir) == _key(input_dir):
+    if same_file_key(output_dir) == same_file_key(input_dir):
         raise PlanError("OUTPUT_DIR must differ from INPUT_DIR: the results would replace the "
                         "photos")  # fmt: skip
     todo: list[Job] = []
@@ -63,7 +67,3 @@ def group_jobs(jobs: list[Job], photos_per_group: int) -> list[list[Job]]:
     engine makes the same calls and writes the same bytes."""
     size = max(1, photos_per_group)
     return [jobs[i : i + size] for i in range(0, len(jobs), size)]
-
-
-def _key(path: Path) -> str:
-    return os.path.normcase(os.path.realpath(path))

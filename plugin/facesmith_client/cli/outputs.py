@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from facesmith.files import same_file_key
 from facesmith_client.cli.connect import CliError
 
 EXAMPLE_NAME = "astronaut"  # loads skimage.data.astronaut() unless a file of that name exists
@@ -70,29 +71,24 @@ def output_path(name: str, out_dir: Path | None, tag: str = OUTPUT_SUFFIX, ext: 
         source = Path(f"{EXAMPLE_NAME}.png")
     folder = out_dir if out_dir is not None else source.parent
     out = folder / f"{source.stem}{tag}{ext or source.suffix}"
-    if source.exists() and _key(out) == _key(source):
+    if source.exists() and same_file_key(out) == same_file_key(source):
         raise CliError(f"refusing to overwrite the input {source}")
     return out
-
-
-def _key(path: Path) -> str:
-    """What decides whether two paths name the same file (links followed)."""
-    return os.path.normcase(os.path.realpath(path))
 
 
 def plan_outputs(
     names: Sequence[str], out_dir: Path | None, tag: str = OUTPUT_SUFFIX, ext: str = ""
 ) -> list[Planned]:
     """A distinct output per input, none of them an input (see the module docstring)."""
-    taken = {_key(Path(n)) for n in names if Path(n).exists()}
+    taken = {same_file_key(Path(n)) for n in names if Path(n).exists()}
     plans = []
     for name in names:
         wanted = output_path(name, out_dir, tag, ext)
         out, number = wanted, 2
-        while _key(out) in taken:
+        while same_file_key(out) in taken:
             out = wanted.with_name(f"{wanted.stem}-{number}{wanted.suffix}")
             number += 1
-        taken.add(_key(out))
+        taken.add(same_file_key(out))
         plans.append(Planned(name, out, os.path.lexists(out)))
     return plans
 

@@ -141,7 +141,9 @@ class HostSession:
             raise WorkerError("internal", "the server returned no face")
         layer = face_square(pixels.to_float(face), side)
         try:
-            data = pixels.to_host(pixels.from_float(layer, _wire(dtype)), dtype, order)
+            data = pixels.to_host(
+                pixels.from_float(layer, pixels.dtype_for_host(dtype)), dtype, order
+            )
         except (KeyError, ValueError) as err:
             message = f"cannot make a {dtype} {order} layer: {err}"
             raise WorkerError("bad_request", message) from None
@@ -325,11 +327,6 @@ def face_square(face: np.ndarray, side: int) -> np.ndarray:
     interpolation = cv2.INTER_AREA if side < face.shape[0] else cv2.INTER_CUBIC
     scaled = np.clip(cv2.resize(face, (side, side), interpolation=interpolation), 0.0, 1.0)
     return np.concatenate([scaled, np.ones((side, side, 1), np.float32)], axis=2)
-
-
-def _wire(dtype: str) -> np.dtype:
-    """Our dtype for a host dtype (half floats are made as float32 and narrowed on the way)."""
-    return np.dtype(np.float32) if dtype in ("f16", "f32") else np.dtype(pixels.HOST_DTYPES[dtype])
 
 
 def _int_field(header: dict[str, Any], name: str, low: int, high: int) -> int:

@@ -20,7 +20,7 @@ import dataclasses
 import os
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -327,16 +327,7 @@ def add_face_layer(
 def run_new_face(procedure, run_mode, image, _drawables, config, _data):
     if run_mode == Gimp.RunMode.INTERACTIVE and not ask(procedure, config, rules.NEW_FACE_LABEL):
         return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
-    try:
-        new_face_layer(image, config)
-    except WorkerError as err:
-        text = rules.error_text(err.message, err.hint)
-        return procedure.new_return_values(Gimp.PDBStatusType.EXECUTION_ERROR, GLib.Error(text))
-    except Exception as err:  # a GEGL error or a bad reply: a message, not a plug-in crash
-        text = rules.error_text(f"facesmith failed: {type(err).__name__}: {err}", REPORT_BUG)
-        return procedure.new_return_values(Gimp.PDBStatusType.EXECUTION_ERROR, GLib.Error(text))
-    Gimp.displays_flush()
-    return procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
+    return finish_run(procedure, lambda: new_face_layer(image, config))
 
 
 def set_up(config: Gimp.ProcedureConfig) -> str:
@@ -367,11 +358,21 @@ def set_up(config: Gimp.ProcedureConfig) -> str:
 def run_set_up(procedure, run_mode, _image, _drawables, config, _data):
     if run_mode == Gimp.RunMode.INTERACTIVE and not ask(procedure, config, rules.SETUP_LABEL):
         return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
+    return finish_run(procedure, lambda: Gimp.message(set_up(config)))
+
+
+def finish_run(procedure: Gimp.Procedure, work: Callable[[], object]) -> Any:
+    """Run a procedure's ``work`` → its return values: success, or the error in words with
+    the next step (never a plug-in crash)."""
     try:
-        Gimp.message(set_up(config))
+        work()
     except WorkerError as err:
         text = rules.error_text(err.message, err.hint)
         return procedure.new_return_values(Gimp.PDBStatusType.EXECUTION_ERROR, GLib.Error(text))
+    except Exception as err:  # a GEGL error or a bad reply: a message, not a plug-in crash
+        text = rules.error_text(f"facesmith failed: {type(err).__name__}: {err}", REPORT_BUG)
+        return procedure.new_return_values(Gimp.PDBStatusType.EXECUTION_ERROR, GLib.Error(text))
+    Gimp.displays_flush()
     return procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
 
 
@@ -485,16 +486,7 @@ def make_run(request: EditRequest):
             procedure, config, request, image, list(drawables)
         ):
             return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
-        try:
-            edit_image(image, list(drawables), config, request)
-        except WorkerError as err:
-            text = rules.error_text(err.message, err.hint)
-            return procedure.new_return_values(Gimp.PDBStatusType.EXECUTION_ERROR, GLib.Error(text))
-        except Exception as err:  # a GEGL error or a bad reply: a message, not a plug-in crash
-            text = rules.error_text(f"facesmith failed: {type(err).__name__}: {err}", REPORT_BUG)
-            return procedure.new_return_values(Gimp.PDBStatusType.EXECUTION_ERROR, GLib.Error(text))
-        Gimp.displays_flush()
-        return procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
+        return finish_run(procedure, lambda: edit_image(image, list(drawables), config, request))
 
     return run
 

@@ -21,8 +21,6 @@ from facesmith_host.link import WorkerLink
 from . import layers, runtime
 from .messages import run_with_progress, show_error
 
-MAX_SEED = 2**32 - 1
-
 
 @dataclass(frozen=True)
 class FacePlan:
@@ -35,7 +33,7 @@ class FacePlan:
 
 
 def random_seed() -> int:
-    return random.randrange(MAX_SEED + 1)
+    return random.randrange(jobs.MAX_SEED + 1)
 
 
 def place(document: Any, seed: int) -> FacePlan:
