@@ -78,6 +78,34 @@ def test_pack(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_test_pack(tmp_path_factory.mktemp("packs") / "test", seed=0)
 
 
+@pytest.fixture()
+def student_pack(test_pack: Path, tmp_path: Path) -> Path:
+    """A copy of the test pack with two students: "age" (relative, 5 steps on the pack's own
+    pairs, then made to brighten every face plainly) and "gender-swap" (untrained: it changes
+    nothing)."""
+    import shutil
+
+    import torch
+
+    from facesmith_server.model.pack import load_pack
+    from facesmith_server.model.student import StudentConfig, StudentNet
+    from facesmith_train.distill.install import install_student
+    from facesmith_train.distill.pairs import make_pairs
+    from facesmith_train.distill.train import train_student
+
+    root = Path(shutil.copytree(test_pack, tmp_path / "student-pack"))
+    pack = load_pack(root, torch.device("cpu"))
+    pairs = make_pairs(pack, "age", "relative", 32)
+    tiny = StudentConfig((8, 16))
+    net, _ = train_student(pairs, tiny, 5, strength_range=(-50.0, 50.0))
+    with torch.no_grad():
+        net.to_change.bias += 0.1  # a plain change (+13 levels) on top of the little it learnt
+    install_student(root, "age", net, edit="age", mode="relative", strength_range=(-50, 50))
+    swap = StudentNet(StudentConfig(tiny.widths, conditioned=False))
+    install_student(root, "gender-swap", swap, edit="gender", mode="swap")
+    return root
+
+
 @pytest.fixture(scope="module")
 def server(test_pack: Path) -> Iterator[str]:
     """A real facesmith server on the test pack, in this process → its address."""

@@ -138,6 +138,25 @@ class ServerStatus:
     resolution: int
     device: str
     edits: tuple[EditRange, ...]
+    fast: tuple[tuple[str, str], ...] = ()  # (edit, mode) the pack's students make in one pass
+
+    def has_fast(self, edits: Sequence[EditLike]) -> bool:
+        """Whether every one of ``edits`` can be made in one pass (none: False)."""
+        wanted = [host_edit(e) for e in edits]
+        return bool(wanted) and all((e.name, e.mode) in self.fast for e in wanted)
+
+    def check_fast(self, edits: Sequence[EditLike]) -> None:
+        """WorkerError unless the pack can make every one of ``edits`` in one pass."""
+        if self.has_fast(edits):
+            return
+        asked = ", ".join(host_edit(e).label() for e in edits) or "no edit"
+        offered = ", ".join(f"{edit} ({mode})" for edit, mode in self.fast) or "none"
+        raise WorkerError(
+            "unknown_edit",
+            f"the pack ({self.pack}) cannot make {asked} in one pass; its one-pass edits: "
+            f"{offered}",
+            'Untick "One pass" to edit through the full (inverted) path.',
+        )
 
     def offered(self) -> str:
         """ "age, bald; hair: bangs, gray_hair; …" — the edits' names by group."""
@@ -235,6 +254,7 @@ def server_info(link: WorkerLink) -> ServerStatus:
         resolution=int(header.get("resolution", 0)),
         device=str(header.get("device", "")),
         edits=edits,
+        fast=tuple((str(f["edit"]), str(f["mode"])) for f in header.get("fast", [])),
     )
 
 
@@ -259,15 +279,18 @@ def edit(
     faces: Sequence[FaceBox] | None = None,
     selection: Selection | None = None,
     preview: bool = False,
+    fast: bool = False,
     min_face_size: int = 40,
     on_progress: ProgressFn | None = None,
 ) -> EditOutcome:
     """``image`` with ``edits`` applied to ``faces`` (None: every face, inside the selection
-    if there is one). ``preview`` renders at the server's fast low resolution."""
+    if there is one). ``preview`` renders at the server's fast low resolution; ``fast`` has
+    the pack's students make the edits in one pass (``ServerStatus.has_fast``)."""
     fields: dict[str, Any] = {
         "order": image.order,
         "edits": [host_edit(e).to_wire() for e in edits],
         "preview": preview,
+        "fast": fast,
         "min_face_size": min_face_size,
     }
     if faces is not None:

@@ -93,6 +93,29 @@ def test_only_the_face_changes_in_the_edits_direction(mode: pipeline.Mode) -> No
         assert abs(green.mean()) < 2  # only the edit is added; the photo's detail stays
 
 
+def test_fast_edits_go_through_the_students_in_one_call() -> None:
+    """--fast: one Translate call, no inversion; the student's change (the fake: the gender
+    swap reddens) lands on the face only, and the photo's own detail stays in residual mode."""
+    image = photo()
+    client = FakeClient()
+    swap = EditSpec("gender", mode="swap")
+    out, _ = edit_photo(image, client, None, [swap], faces=[FACE, FACE], fast=True)
+    assert client.calls == [("info", 0), ("translate", 2)]
+    x0, y0, x1, y1 = crop_bounds(FACE, 64)
+    outside = changed(out, image)
+    outside[y0:y1, x0:x1] = False
+    assert not outside.any()
+    centre = (slice(140, 180), slice(185, 215))
+    red = out[centre][..., 0].astype(float) - image[centre][..., 0]
+    green = out[centre][..., 1].astype(float) - image[centre][..., 1]
+    assert red.mean() > 20 and abs(green.mean()) < 1
+    with pytest.raises(ValueError, match="no one-pass edit makes bald"):
+        edit_photo(image, client, None, [EditSpec("bald", 1)], faces=[FACE], fast=True)
+    with pytest.raises(ValueError, match="outside the one-pass range"):
+        edit_photo(image, client, None, [EditSpec("age", 60)], faces=[FACE], fast=True)
+    assert [c[0] for c in client.calls].count("translate") == 1  # refused before any work
+
+
 def test_residual_keeps_detail_that_replace_loses() -> None:
     """The fake reconstructs a blurred face: replace blurs the photo's noise away there."""
     image = photo()

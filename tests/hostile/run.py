@@ -51,7 +51,7 @@ from facesmith.v1 import facesmith_pb2 as pb
 from hostile.h2 import NonReadingCall
 
 SERVICE = "/facesmith.v1.Facesmith/"
-METHODS = ("GetInfo", "Render", "Invert", "Edit", "Generate")
+METHODS = ("GetInfo", "Render", "Invert", "Edit", "Generate", "Translate")
 STREAMING = {"Invert", "Edit"}
 CALL_TIMEOUT_S = 30.0  # a call without an answer by then is a hang
 SLOW_READER_S = 2.0
@@ -199,6 +199,9 @@ class Templates:
             "Invert": pb.InvertRequest(faces=faces),
             "Edit": pb.EditRequest(faces=faces, edits=edits),
             "Generate": pb.GenerateRequest(seeds=[rng.randrange(2**32)], edits=edits),
+            "Translate": pb.TranslateRequest(
+                faces=faces, edits=[pb.EditSpec(name="age", strength=rng.uniform(-20, 20))]
+            ),
         }[method]
         return method, request.SerializeToString()
 
@@ -267,7 +270,9 @@ KINDS: dict[str, Maker] = {
         "Invert",
         pb.InvertRequest(faces=[t.face()], options=pb.InvertOptions(refine_steps=10**6)),
     ),
-    "no faces": lambda t, rng: (rng.choice(["Render", "Invert", "Edit", "Generate"]), b""),
+    "no faces": lambda t, rng: (
+        rng.choice(["Render", "Invert", "Edit", "Generate", "Translate"]), b""
+    ),
     "65 seeds": lambda t, rng: ("Generate", pb.GenerateRequest(seeds=list(range(65)))),
     "seed 2^64-1": lambda t, rng: ("Generate", pb.GenerateRequest(seeds=[2**64 - 1])),
     "NaN truncation": lambda t, rng: (
@@ -275,6 +280,15 @@ KINDS: dict[str, Maker] = {
     ),
     "16 KB edit name, generated": lambda t, rng: (
         "Generate", pb.GenerateRequest(seeds=[1], edits=[pb.EditSpec(name="x" * 16_000)])
+    ),
+    "65 faces, one pass": lambda t, rng: (
+        "Translate", pb.TranslateRequest(faces=[t.face()] * 65, edits=[pb.EditSpec(name="age")])
+    ),
+    "one-pass set": lambda t, rng: ("Translate", pb.TranslateRequest(
+        faces=[t.face()], edits=[pb.EditSpec(name="age", mode=pb.EditSpec.MODE_SET)]
+    )),
+    "33 one-pass edits": lambda t, rng: (
+        "Translate", pb.TranslateRequest(faces=[t.face()], edits=[pb.EditSpec(name="age")] * 33)
     ),
 }  # fmt: skip
 BIG_KINDS: dict[str, Maker] = {
@@ -777,12 +791,23 @@ def _writer_kills(kills: int) -> tuple[int, int]:
 # -- the report ----------------------------------------------------------------------------------
 
 
+def with_students(pack: Path) -> Path:
+    """The test pack with two untrained students (Translate has work to do)."""
+    from facesmith_server.model.student import StudentConfig, StudentNet
+    from facesmith_train.distill.install import install_student
+
+    age, swap = StudentNet(StudentConfig()), StudentNet(StudentConfig(conditioned=False))
+    install_student(pack, "age", age, edit="age", mode="relative", strength_range=(-50, 50))
+    install_student(pack, "gender-swap", swap, edit="gender", mode="swap")
+    return pack
+
+
 def run(sizes: Sizes, seed: int, pack: Path | None = None) -> tuple[bool, dict[str, Any]]:
     """Every phase → (all targets met, the figures); prints them as it goes."""
     from facesmith_server.model.testpack import make_test_pack
 
     with tempfile.TemporaryDirectory() as scratch:
-        pack = pack or make_test_pack(Path(scratch) / "test", seed=0)
+        pack = pack or with_students(make_test_pack(Path(scratch) / "test", seed=0))
         report: dict[str, Any] = {}
         misses: list[str] = []
         server = ServerProcess(pack, "--max-queue", "8")

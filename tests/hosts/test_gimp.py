@@ -610,6 +610,34 @@ def test_errors_name_the_next_step_and_change_nothing(
     assert_unchanged(run_gimp(gimp, photo, name, **job), expected)
 
 
+def test_one_pass_edits_through_the_fast_argument(
+    gimp: GimpHome, photos_dir: Path, student_pack: Path
+) -> None:
+    """ "One pass (fast)": the pack's student edits the faces; an edit it has no student for
+    is refused in words, the image unchanged."""
+    import torch
+
+    from facesmith_server.model.pack import load_pack
+    from facesmith_server.service.engine import Engine
+    from facesmith_server.service.servicer import create_server
+
+    engine = Engine(load_pack(student_pack, "cpu"), torch.device("cpu"))
+    grpc_server, port = create_server("127.0.0.1:0", engine)
+    write_config(gimp.host / "students.json", f"127.0.0.1:{port}")
+    env = {"FACESMITH_RUNTIME_CONFIG": f"{gimp.inside}/students.json"}
+    photo = photos_dir / "whole" / "two_people.jpg"
+    try:
+        older = run_gimp(gimp, photo, "fast-older", procedure=OLDER,
+                         args={"strength": 50.0, "fast": True}, env=env)  # fmt: skip
+        bald = run_gimp(gimp, photo, "fast-bald", procedure="plug-in-facesmith-bald",
+                        args={"strength": 100.0, "fast": True}, env=env)  # fmt: skip
+    finally:
+        grpc_server.stop(grace=None)
+    new, source = assert_added_above(older)
+    assert_changed_near(new, source, faces_in(photo))
+    assert_unchanged(bald, "cannot make bald +")
+
+
 # -- the plug-in's pure rules (no GIMP needed) -------------------------------------------------
 
 

@@ -224,6 +224,42 @@ def test_no_face_is_an_error_and_changes_nothing(
     assert applied["source_untouched"]
 
 
+def test_a_one_pass_edit_adds_one_layer_above_the_source(
+    kritarunner: str, krita_env: dict, tmp_path: Path, photos_dir: Path, student_pack: Path
+) -> None:
+    """The docker's "One pass (fast)" path: the pack's student edits the face, one new layer."""
+    import torch
+
+    from facesmith_server.model.pack import load_pack
+    from facesmith_server.service.engine import Engine
+    from facesmith_server.service.servicer import create_server
+
+    engine = Engine(load_pack(student_pack, "cpu"), torch.device("cpu"))
+    grpc_server, port = create_server("127.0.0.1:0", engine)
+    config = tmp_path / "runtime.json"
+    config.write_text(json.dumps({"version": 1, "python": sys.executable,
+                                  "server": f"127.0.0.1:{port}"}))  # fmt: skip
+    env = {**krita_env, "FACESMITH_RUNTIME_CONFIG": str(config)}
+    kra = tmp_path / "fast.kra"
+    try:
+        job = {"run": "apply", "photo": str(photos_dir / "whole" / "obama.jpg"), "fast": True,
+               "edits": EDITS, "kra": str(kra), "dump": str(tmp_path / "applied")}  # fmt: skip
+        applied = run_job(kritarunner, env, tmp_path, job)
+        refused = run_job(kritarunner, env, tmp_path, {**job, "edits": [["bald", 1.0]],
+                                                       "kra": None})  # fmt: skip
+    finally:
+        grpc_server.stop(grace=None)
+    reopened = run_job(
+        kritarunner,
+        krita_env,
+        tmp_path,
+        {"run": "dump", "kra": str(kra), "dump": str(tmp_path / "kra")},
+    )
+    check_new_layer(applied, reopened, "U8", applied["faces"])
+    assert "no one-pass edit makes bald" in refused["worker_error"]["text"]
+    assert len(refused["after"]) == 1
+
+
 def test_new_random_face_is_a_layer_over_the_selection(
     kritarunner: str, krita_env: dict, tmp_path: Path
 ) -> None:

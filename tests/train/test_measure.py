@@ -317,3 +317,34 @@ def test_real_instruments_on_astronaut_crops(detector: Detector) -> None:
     noise = np.random.default_rng(0).random((2, RES, RES, 3), dtype=np.float32)
     with pytest.raises(ValueError, match="found no face"):
         load_real_scorers(noise, detector)
+
+
+def test_students_are_measured_against_the_inverted_path(student_pack: Path) -> None:
+    """measure-students on fake instruments: the test pack's "age" student brightens every
+    face, which the fake age (brightness) reads as older whichever way it is asked."""
+    import torch
+
+    from facesmith_server.model.pack import load_pack
+    from facesmith_train.distill.measure import measure_students, report, table
+    from facesmith_train.measure.models import engine_for
+
+    pack = load_pack(student_pack, "cpu")
+    rng = np.random.default_rng(0)
+    crops = rng.uniform(0.2, 0.7, (4, 1, 1, 3)).repeat(RES, 1).repeat(RES, 2).astype(np.float32)
+    engine = engine_for(pack, torch.device("cpu"))
+    lines: list[str] = []
+    figures, grid = measure_students(pack, engine, crops, fake_scorers(crops), "encoder",
+                                     lines.append)  # fmt: skip
+    assert [(f.label, f.attribute) for f in figures] == [
+        ("age -50", "age"), ("age +50", "age"), ("gender swap", "male"),
+    ]  # fmt: skip
+    younger, older, swap = figures
+    assert older.student.change > 3 and older.student.right_way == 1.0  # +0.05 × 80 years
+    assert younger.student.right_way == 0.0  # it brightens (reads older) either way
+    assert abs(swap.student.change) < 0.01  # the untrained swap student changes nothing
+    assert all(f.student.seconds_per_face > 0 and f.speed_up > 0 for f in figures)
+    assert grid.shape == (HEADER + 4 * (CELL + GAP), 7 * (CELL + GAP) - GAP, 3)
+    text = table(figures, "encoder", 1, 4)
+    assert "| age +50 | age |" in text and "4 held-out faces" in text
+    assert json.loads(json.dumps(report(figures)))[1]["student"]["right_way"] == 1.0
+    assert len(lines) == 4  # the inversion, then one line per edit

@@ -22,6 +22,7 @@ from facesmith_client.pipeline.photo import (
     find_faces,
     pack_template,
     paste_faces,
+    translate_crops,
     wire_dtype,
 )
 from facesmith_client.remote.client import (
@@ -32,6 +33,7 @@ from facesmith_client.remote.client import (
     InvertOptions,
     ServerInfo,
     check_edits,
+    check_fast_edits,
 )
 from facesmith_client.vision.detect import Detector
 from facesmith_client.vision.images import PhotoFile, read_photo, write_photo
@@ -46,6 +48,7 @@ class EditSettings:
     quality: str = "default"
     refine_steps: int = 0
     min_face_size: int = 40
+    fast: bool = False  # one pass of the pack's students instead of inversion
 
     def options(self) -> InvertOptions:
         return InvertOptions(
@@ -65,7 +68,7 @@ class Frame:
 
 def server_frame(info: ServerInfo, settings: EditSettings) -> Frame:
     """The frame of the server's pack; ValueError if it cannot make the batch's edits."""
-    check_edits(info, settings.edits)
+    (check_fast_edits if settings.fast else check_edits)(info, settings.edits)
     return Frame(info.resolution, pack_template(info))
 
 
@@ -162,9 +165,7 @@ def edit_group(
         faces = [face for i in members for face in photos[i].faces]
         started = time.perf_counter()
         try:
-            edited, recons = edit_crops(
-                client, faces, settings.edits, settings.options(), np.dtype(dtype), cancel=cancel
-            )
+            edited, recons = _edit_faces(client, faces, settings, np.dtype(dtype), cancel)
         except ClientError as err:
             if err.ends_the_run:
                 raise
@@ -184,6 +185,21 @@ def edit_group(
             )
             start += count
     return out
+
+
+def _edit_faces(
+    client: FacesmithClient,
+    faces: Sequence[AlignedFace],
+    settings: EditSettings,
+    dtype: np.dtype,
+    cancel: CancelToken | None,
+) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
+    """(edited crops, reconstructions for residual paste-back or None): by inversion, or in one
+    pass by the pack's students (whose residual is taken against the crops themselves)."""
+    if not settings.fast:
+        return edit_crops(client, faces, settings.edits, settings.options(), dtype, cancel=cancel)
+    edited = translate_crops(client, faces, settings.edits, dtype, cancel=cancel)
+    return edited, [f.crop for f in faces] if settings.mode == "residual" else None
 
 
 def finish_photo(work: PhotoWork, worker: str = "") -> Outcome:

@@ -99,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
     if args.engine == "local" and args.address:
         raise CliError("--address is for --engine ray")
     settings = EditSettings(
-        tuple(edits), args.mode, args.quality, args.refine_steps, args.min_face_size
+        tuple(edits), args.mode, args.quality, args.refine_steps, args.min_face_size, args.fast
     )
     return run_batch(args, settings)
 

@@ -157,6 +157,12 @@ def add_inversion_options(p: argparse.ArgumentParser) -> None:
         help="optimisation steps after the encoder (0: as --quality says)",
     )
     p.add_argument("--min-face-size", type=int_between(12), default=40, metavar="PX")
+    p.add_argument(
+        "--fast",
+        action="store_true",
+        help="one-pass edits by the pack's students (no inversion: much faster, coarser); "
+        "`facesmith info` lists them",
+    )
 
 
 def add_faces_parser(commands: Any) -> None:
@@ -228,6 +234,8 @@ def run_edit(args: argparse.Namespace) -> int:
             "no edit given; e.g. --age 20, --gender -1, --bald 1, --set age=70, --swap-gender "
             "or --edit NAME=S"
         )
+    if args.fast and args.sweep:
+        raise CliError("--sweep renders latents; it cannot be combined with --fast")
     prepare_out_dir(args.out_dir)
     names, failures = usable_inputs(args.images, status)
     if args.sweep:
@@ -245,17 +253,19 @@ def run_edit(args: argparse.Namespace) -> int:
     detector = load_detector("cpu")
     with connect(args) as client:
         info = client.info()
-        _check_edit_names(info, edits, args.sweep)
+        _check_edit_names(info, edits, args.sweep, args.fast)
         edit_one = _sweep_one if args.sweep else _edit_one
         failures += sum(not edit_one(plan, client, detector, edits, args) for plan in todo)
     return 1 if failures else 0
 
 
-def _check_edit_names(info: ServerInfo, edits: Sequence[EditSpec], sweep: str | None) -> None:
-    from facesmith_client.remote.client import check_edits
+def _check_edit_names(
+    info: ServerInfo, edits: Sequence[EditSpec], sweep: str | None, fast: bool
+) -> None:
+    from facesmith_client.remote.client import check_edits, check_fast_edits
 
     try:
-        check_edits(info, edits)
+        (check_fast_edits if fast else check_edits)(info, edits)
         if sweep:
             info.edit(sweep)
     except ValueError as err:
@@ -298,6 +308,7 @@ def _edit_one(
             min_face_size=args.min_face_size,
             refine_steps=args.refine_steps,
             quality=args.quality,
+            fast=args.fast,
             on_event=bar,
         )
         write_photo(plan.out, edited, source)

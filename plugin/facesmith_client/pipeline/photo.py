@@ -1,4 +1,5 @@
-"""Photo in, edited photo out: detect → align → server (invert + edit + render) → paste back.
+"""Photo in, edited photo out: detect → align → server (invert + edit + render, or one pass of
+the pack's students with ``fast``) → paste back.
 
 Every function takes and returns images in facesmith.pixels conventions; the output has the
 input's size, dtype and channels (alpha untouched), and pixels away from the faces are
@@ -26,6 +27,7 @@ from facesmith_client.remote.client import (
     InvertOptions,
     ServerInfo,
     check_edits,
+    check_fast_edits,
     collect_result,
 )
 from facesmith_client.vision.align import align_face
@@ -133,6 +135,7 @@ def edit_photo(
     refine_steps: int = 0,
     quality: str = "default",
     faces: Sequence[Face] | None = None,
+    fast: bool = False,
     on_event: ProgressFn | None = None,
     cancel: CancelToken | None = None,
 ) -> tuple[np.ndarray, list[Face]]:
@@ -140,14 +143,20 @@ def edit_photo(
 
     ``faces`` skips detection (e.g. faces the user picked); otherwise ``detector`` finds them.
     One Edit call carries all crops (the server batches them); NoFaceFound if there are none.
+    ``fast``: the pack's students edit the crops in one pass (no inversion); in residual mode
+    the change they make is added to the photo.
     """
     image = pixels.check_image(image)
     _check_mode(mode)
     info = client.info()
     template = pack_template(info)
-    check_edits(info, edits)
+    (check_fast_edits if fast else check_edits)(info, edits)
     found = _faces_or_detect(image, detector, faces, min_face_size)
     aligned = align_faces(image, found, info.resolution, template)
+    if fast:
+        edited = translate_crops(client, aligned, edits, wire_dtype(image), cancel=cancel)
+        crops = [a.crop for a in aligned] if mode == "residual" else None
+        return paste_faces(image, aligned, edited, crops), found
     options = InvertOptions(
         refine_steps=refine_steps, include_reconstruction=mode == "residual", quality=quality
     )
@@ -184,6 +193,26 @@ def edit_crops(
     if not options.include_reconstruction:
         return edited, None
     return edited, [_float_rgb(r.reconstruction, "reconstruction") for r in results]
+
+
+def translate_crops(
+    client: FacesmithClient,
+    aligned: Sequence[AlignedFace],
+    edits: Sequence[EditSpec],
+    dtype: np.dtype,
+    *,
+    cancel: CancelToken | None = None,
+) -> list[np.ndarray]:
+    """Aligned crops edited in one pass by the pack's students (float32 [r, r, 3] each)."""
+    edited: list[np.ndarray] = []
+    resolution = aligned[0].crop.shape[0] if aligned else 0
+    for chunk in _chunks(list(aligned), faces_per_call(resolution, dtype)):
+        if cancel is not None and cancel.cancelled:
+            raise ClientError("cancelled", "cancelled")
+        crops = [pixels.from_float(a.crop, dtype) for a in chunk]
+        result = client.translate(crops, edits, output_dtype=dtype)
+        edited += [_float_rgb(r.image, "image") for r in result.faces]
+    return edited
 
 
 # -- invert once, render many (sliders, previews, sweeps) ----------------------------------------

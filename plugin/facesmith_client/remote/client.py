@@ -47,6 +47,19 @@ class EditInfo:
 
 
 @dataclass(frozen=True)
+class StudentInfo:
+    """A one-pass edit of the pack (Translate): ``edit`` in ``mode`` ("relative": strengths
+    in [min, max]; "swap")."""
+
+    name: str
+    edit: str
+    mode: str
+    min: float = 0.0
+    max: float = 0.0
+    description: str = ""
+
+
+@dataclass(frozen=True)
 class ServerInfo:
     """What the server runs (mirror of facesmith.v1.ServerInfo)."""
 
@@ -61,6 +74,7 @@ class ServerInfo:
     max_batch: int = 0
     version: str = ""
     alignment: str = "ffhq"
+    students: tuple[StudentInfo, ...] = ()
 
     def edit(self, name: str) -> EditInfo:
         """The edit called ``name``; ValueError listing the available ones if there is none."""
@@ -176,6 +190,34 @@ def check_edits(info: ServerInfo, edits: Sequence[EditSpec]) -> None:
             info.edit(held)
 
 
+def check_fast_edits(info: ServerInfo, edits: Sequence[EditSpec]) -> None:
+    """ValueError unless the pack has a student for every edit, in its mode and range."""
+    if not info.students:
+        raise ValueError(
+            f"the pack {info.pack_name!r} has no one-pass edits (students); edit without "
+            "--fast, or use a pack that has them"
+        )
+    if not edits:
+        raise ValueError("a one-pass edit needs at least one edit")
+    for spec in edits:
+        student = _student_for(info, spec)
+        if spec.mode == "relative" and not wire.strength_in_range(
+            spec.strength, student.min, student.max
+        ):
+            raise ValueError(
+                f"{spec.name} strength {spec.strength:g} is outside the one-pass range "
+                f"[{student.min:g}, {student.max:g}]"
+            )
+
+
+def _student_for(info: ServerInfo, spec: EditSpec) -> StudentInfo:
+    for student in info.students:
+        if (student.edit, student.mode) == (spec.name, spec.mode):
+            return student
+    offered = ", ".join(f"{s.edit} ({s.mode})" for s in info.students)
+    raise ValueError(f"no one-pass edit makes {spec.name} ({spec.mode}); the pack has: {offered}")
+
+
 def _check_spec(spec: EditSpec, edit: EditInfo) -> None:
     if spec.mode not in EDIT_MODES:
         raise ValueError(f"{spec.name}: unknown edit mode {spec.mode!r}")
@@ -277,6 +319,17 @@ class FacesmithClient(ABC):
         the edits, for later Render calls) per seed. ``truncation`` None: the server's default
         (facesmith.quality.DEFAULT_TRUNCATION)."""
 
+    @abstractmethod
+    def translate(
+        self,
+        crops: Sequence[np.ndarray],
+        edits: Sequence[EditSpec],
+        *,
+        output_dtype: DTypeLike = np.uint8,
+    ) -> Result:
+        """One-pass edits by the pack's students (no inversion): aligned crops → a Result with
+        one edited image per crop (no handle, no latent)."""
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections; the default holds none."""
 
@@ -305,6 +358,8 @@ __all__ = [
     "Progress",
     "Result",
     "ServerInfo",
+    "StudentInfo",
     "check_edits",
+    "check_fast_edits",
     "collect_result",
 ]

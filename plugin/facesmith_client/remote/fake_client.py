@@ -26,8 +26,10 @@ from facesmith_client.remote.client import (
     FacesmithClient,
     InvertOptions,
     ServerInfo,
+    StudentInfo,
     cancelled_error,
     check_edits,
+    check_fast_edits,
 )
 
 FAKE_EDITS = (
@@ -35,6 +37,11 @@ FAKE_EDITS = (
     EditInfo("gender", "more male (+) / more female (−)", -2.0, 2.0, 0.0, "w+"),
     EditInfo("bald", "less hair (+)", -2.0, 2.0, 0.0, "w"),
     EditInfo("smile", "smile (+)", -2.0, 2.0, 0.0, "w"),
+)
+# One-pass edits: age by a strength, gender swapped (the swap shifts as gender at max).
+FAKE_STUDENTS = (
+    StudentInfo("age", "age", "relative", -50.0, 50.0),
+    StudentInfo("gender-swap", "gender", "swap"),
 )
 # RGB shift of a full-strength edit; edits not listed shift all channels a little.
 _EDIT_COLOURS = {
@@ -62,6 +69,7 @@ class FakeClient(FacesmithClient):
             max_batch=4,
             version="fake",
             alignment="ffhq",
+            students=FAKE_STUDENTS,
         )
         self.calls: list[tuple[str, int]] = []
         self.fail_with: ClientError | None = None
@@ -151,6 +159,23 @@ class FakeClient(FacesmithClient):
             image = pixels.from_float(_apply_edits(face, edits), output_dtype)
             results.append(FaceResult(handle=handle, latent=self._latent(face), image=image))
         return Result(tuple(results))
+
+    def translate(
+        self,
+        crops: Sequence[np.ndarray],
+        edits: Sequence[EditSpec],
+        *,
+        output_dtype: DTypeLike = np.uint8,
+    ) -> Result:
+        """The crop itself (no blur: nothing is reconstructed) with the edits' colour shift."""
+        self._called("translate", len(crops))
+        try:
+            check_fast_edits(self._info, edits)
+        except ValueError as err:
+            raise ClientError("invalid_argument", str(err)) from None
+        floats = self._check_crops(crops)
+        images = [pixels.from_float(_apply_edits(f, edits), output_dtype) for f in floats]
+        return Result(tuple(FaceResult(image=image) for image in images))
 
     def close(self) -> None:
         self.closed = True
@@ -301,7 +326,8 @@ def _apply_edits(image: np.ndarray, edits: Sequence[EditSpec]) -> np.ndarray:
     shift = np.zeros(3, np.float32)
     for spec in edits:
         top = next(e.max for e in FAKE_EDITS if e.name == spec.name)
+        strength = top if spec.mode == "swap" else spec.strength
         shift += np.asarray(_EDIT_COLOURS.get(spec.name, (0.1, 0.1, 0.1)), np.float32) * (
-            spec.strength / top
+            strength / top
         )
     return np.clip(image + shift, 0.0, 1.0).astype(np.float32)

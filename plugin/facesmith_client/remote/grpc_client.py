@@ -33,6 +33,7 @@ from facesmith_client.remote.client import (
     FacesmithClient,
     InvertOptions,
     ServerInfo,
+    StudentInfo,
     cancelled_error,
 )
 
@@ -200,6 +201,26 @@ class GrpcClient(FacesmithClient):
             timeout,
         )
         return _decoded(lambda: generate_result_from_pb(reply, len(seeds)))
+
+    def translate(
+        self,
+        crops: Sequence[np.ndarray],
+        edits: Sequence[EditSpec],
+        *,
+        output_dtype: DTypeLike = np.uint8,
+    ) -> Result:
+        request = pb.TranslateRequest(
+            faces=[wire.encode_image(crop) for crop in crops],
+            edits=[edit_spec_to_pb(spec) for spec in edits],
+            output_dtype=wire.dtype_to_wire(np.dtype(output_dtype)),
+        )
+        self._connect()
+        timeout = call_deadline_s(len(crops), None, self.deadline_scale)
+        reply = self._retrying_busy(
+            lambda: self._stub.Translate(request, metadata=self._metadata, timeout=timeout),
+            timeout,
+        )
+        return _decoded(lambda: translate_result_from_pb(reply, len(crops)))
 
     def close(self) -> None:
         self._channel.close()
@@ -381,6 +402,9 @@ def info_from_pb(msg: pb.ServerInfo) -> ServerInfo:
         max_batch=msg.max_batch,
         version=msg.version,
         alignment=msg.alignment or "ffhq",
+        students=tuple(
+            StudentInfo(t.name, t.edit, t.mode, t.min, t.max, t.description) for t in msg.students
+        ),
     )
 
 
@@ -474,3 +498,9 @@ def generate_result_from_pb(msg: pb.GenerateResponse, count: int) -> Result:
             for face in msg.faces
         )
     )
+
+
+def translate_result_from_pb(msg: pb.TranslateResponse, count: int) -> Result:
+    if len(msg.images) != count:
+        raise ValueError(f"{len(msg.images)} images for {count} faces")
+    return Result(tuple(FaceResult(image=wire.decode_image(image)) for image in msg.images))

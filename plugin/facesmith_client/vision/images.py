@@ -16,11 +16,8 @@ CMYK and palette (indexed) images are refused with a message, not silently made 
 
 from __future__ import annotations
 
-import contextlib
 import io
-import os
 import struct
-import tempfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +27,7 @@ import cv2
 import numpy as np
 
 from facesmith import pixels
+from facesmith.files import atomic_write
 
 EIGHT_BIT_ONLY = {".jpg", ".jpeg", ".bmp", ".webp"}
 JPEG_SUFFIXES = {".jpg", ".jpeg", ".jpe"}
@@ -416,31 +414,7 @@ def _encode_tiff(image: np.ndarray, source: PhotoFile) -> bytes:
 
 
 def atomic_write_file(path: Path, payload: bytes) -> None:
-    """Write ``payload`` as ``path`` atomically: a temporary file in the same folder, synced,
-    then renamed over ``path`` — an existing symbolic link there is replaced, not followed.
-    The new file gets the usual permissions (0666 less the umask)."""
-    folder = path.parent
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            if hasattr(os, "fchmod"):
-                os.fchmod(f.fileno(), 0o666 & ~_umask())
-            f.write(payload)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-def _umask() -> int:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    return 0o022
+    """Write ``payload`` as ``path`` atomically (facesmith.files.atomic_write), making its
+    folder first."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, payload)

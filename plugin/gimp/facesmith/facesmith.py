@@ -90,6 +90,15 @@ class EditRequest:
             )
         return [(name, strength)]
 
+    @staticmethod
+    def fast(config: Gimp.ProcedureConfig, status: jobs.ServerStatus, edits: list) -> bool:
+        """Whether the "one pass" box is ticked; WorkerError if the pack cannot do these edits
+        in one pass."""
+        if config.find_property("fast") is None or not config.get_property("fast"):
+            return False
+        status.check_fast(edits)
+        return True
+
 
 # -- GIMP pixels ---------------------------------------------------------------------------------
 
@@ -258,8 +267,10 @@ def edit_image(
     try:
         report = progress_reporter(request.title)
         report(0.0, "starting the facesmith runtime")
-        edits = request.edits(config, jobs.server_info(link))
-        outcome = jobs.edit(link, pixels, edits, selection=selection, on_progress=report)
+        status = jobs.server_info(link)
+        edits = request.edits(config, status)
+        fast = request.fast(config, status, edits)
+        outcome = jobs.edit(link, pixels, edits, selection=selection, fast=fast, on_progress=report)
     finally:
         link.close()
         Gimp.progress_end()
@@ -406,7 +417,10 @@ class FacePreview:
 
     def render(self, config: Gimp.ProcedureConfig) -> GdkPixbuf.Pixbuf:
         edits = self.request.edits(config, self.status)
-        outcome = jobs.edit(self.link, self.crop, edits, faces=[self.face], preview=True)
+        fast = self.request.fast(config, self.status, edits)
+        outcome = jobs.edit(
+            self.link, self.crop, edits, faces=[self.face], preview=not fast, fast=fast
+        )
         crop = self.crop
         pixbuf = GdkPixbuf.Pixbuf.new_from_bytes(
             GLib.Bytes.new(bytes(outcome.data)), GdkPixbuf.Colorspace.RGB, True, 8,
@@ -460,7 +474,7 @@ def ask_with_preview(
             pixbuf.savev(shot, "png", [], [])
 
     refresh()
-    for name in ("strength", "edit"):
+    for name in ("strength", "edit", "fast"):
         if config.find_property(name) is not None:
             config.connect(f"notify::{name}", refresh)
     try:
@@ -522,6 +536,10 @@ class Facesmith(Gimp.PlugIn):
         procedure.add_menu_path(rules.MENU_PATH)
         procedure.set_attribution("facesmith", "facesmith contributors", "2025")
         flags = GObject.ParamFlags.READWRITE
+        procedure.add_boolean_argument(
+            "fast", "One _pass (fast)", "Edit in one pass with the pack's students (much "
+            "faster, coarser; only the edits the pack distilled)", False, flags,
+        )  # fmt: skip
         if preset is None:
             procedure.set_documentation(
                 "Edit the faces in the layer with a facesmith edit",

@@ -50,9 +50,11 @@ def render(
     *,
     faces: Sequence[jobs.FaceBox] | None = None,
     preview: bool = False,
+    fast: bool = False,
     on_progress: jobs.ProgressFn | None = None,
 ) -> jobs.EditOutcome:
-    """The edited pixels of ``snap`` (every face, or ``faces``; inside the selection if any)."""
+    """The edited pixels of ``snap`` (every face, or ``faces``; inside the selection if any);
+    ``fast``: in one pass by the pack's students."""
     outcome = jobs.edit(
         link,
         snap.image,
@@ -60,6 +62,7 @@ def render(
         faces=faces,
         selection=snap.selection,
         preview=preview,
+        fast=fast,
         on_progress=on_progress,
     )
     if outcome.faces_edited == 0:
@@ -86,9 +89,10 @@ def apply_edits(
     edits: Edits,
     *,
     faces: Sequence[jobs.FaceBox] | None = None,
+    fast: bool = False,
     on_progress: jobs.ProgressFn | None = None,
 ) -> Any:
     """Snapshot, render and commit in the calling (main) thread → the new layer."""
     snap = snapshot(document)
-    outcome = render(link, snap, edits, faces=faces, on_progress=on_progress)
+    outcome = render(link, snap, edits, faces=faces, fast=fast, on_progress=on_progress)
     return commit(snap, outcome, edits)

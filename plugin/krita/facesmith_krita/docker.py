@@ -40,6 +40,7 @@ class FacesmithPanel(QtWidgets.QWidget):
         self._faces_of: tuple[Any, Any] | None = None  # (document, layer) the faces are from
         self._asked_status = False
         self._restoring = False
+        self._status: jobs.ServerStatus | None = None
         self._build()
 
     # -- layout ----------------------------------------------------------------------------
@@ -67,7 +68,14 @@ class FacesmithPanel(QtWidgets.QWidget):
         )
         layout.addWidget(self.faces)
         layout.addWidget(self.sliders)
-        layout.addLayout(_row(self._button("Reset", self.sliders.reset)))
+        self.fast = QtWidgets.QCheckBox("One pass (fast)")
+        self.fast.setObjectName("facesmith_fast")
+        self.fast.setToolTip(
+            "Edit in one pass with the pack's students: much faster, coarser; only the edits "
+            "the pack distilled. Connect to see whether it has any."
+        )
+        self.fast.setEnabled(False)
+        layout.addLayout(_row(self._button("Reset", self.sliders.reset), self.fast))
         layout.addLayout(_row(self.before, self.after))
         layout.addLayout(
             _row(self._button("Preview", self.preview), self._button("Apply", self.apply_edits))
@@ -146,6 +154,14 @@ class FacesmithPanel(QtWidgets.QWidget):
             show_error(WorkerError("bad_request", "no edit is chosen", hint))
             return
         edits = self.sliders.values()
+        status = self._status if self.fast.isChecked() else None  # ticked once connected
+        fast = status is not None
+        if status is not None:
+            try:
+                status.check_fast(edits)
+            except WorkerError as err:
+                show_error(err)
+                return
         snap, link = self._snapshot_and_link()
         if snap is None:
             return
@@ -160,8 +176,9 @@ class FacesmithPanel(QtWidgets.QWidget):
             if faces is None:  # not found yet for this layer: every face inside the selection
                 faces = [f for f in jobs.detect(link, snap.image, snap.selection) if f.in_selection]
             outcome = apply.render(
-                link, snap, edits, faces=faces, preview=preview, on_progress=progress
-            )
+                link, snap, edits, faces=faces, preview=preview and not fast, fast=fast,
+                on_progress=progress,
+            )  # fmt: skip
             return faces, outcome
 
         def done(result: tuple[list[jobs.FaceBox], jobs.EditOutcome]) -> None:
@@ -185,6 +202,10 @@ class FacesmithPanel(QtWidgets.QWidget):
     # -- results ---------------------------------------------------------------------------
 
     def _show_status(self, status: jobs.ServerStatus) -> None:
+        self._status = status
+        self.fast.setEnabled(bool(status.fast))
+        if not status.fast:
+            self.fast.setChecked(False)
         self.status.setText(
             f"Server: {status.address}\n{status.pack}, {status.resolution} px, {status.device}"
         )

@@ -109,7 +109,7 @@ class GetInfoRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class ServerInfo(_message.Message):
-    __slots__ = ("pack_name", "resolution", "latent_space", "num_ws", "latent_dim", "device", "edits", "preview_resolutions", "max_batch", "version", "alignment")
+    __slots__ = ("pack_name", "resolution", "latent_space", "num_ws", "latent_dim", "device", "edits", "preview_resolutions", "max_batch", "version", "alignment", "students")
     PACK_NAME_FIELD_NUMBER: _ClassVar[int]
     RESOLUTION_FIELD_NUMBER: _ClassVar[int]
     LATENT_SPACE_FIELD_NUMBER: _ClassVar[int]
@@ -121,6 +121,7 @@ class ServerInfo(_message.Message):
     MAX_BATCH_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     ALIGNMENT_FIELD_NUMBER: _ClassVar[int]
+    STUDENTS_FIELD_NUMBER: _ClassVar[int]
     pack_name: str
     resolution: int
     latent_space: str
@@ -132,7 +133,24 @@ class ServerInfo(_message.Message):
     max_batch: int
     version: str
     alignment: str
-    def __init__(self, pack_name: _Optional[str] = ..., resolution: _Optional[int] = ..., latent_space: _Optional[str] = ..., num_ws: _Optional[int] = ..., latent_dim: _Optional[int] = ..., device: _Optional[str] = ..., edits: _Optional[_Iterable[_Union[EditInfo, _Mapping]]] = ..., preview_resolutions: _Optional[_Iterable[int]] = ..., max_batch: _Optional[int] = ..., version: _Optional[str] = ..., alignment: _Optional[str] = ...) -> None: ...
+    students: _containers.RepeatedCompositeFieldContainer[StudentInfo]
+    def __init__(self, pack_name: _Optional[str] = ..., resolution: _Optional[int] = ..., latent_space: _Optional[str] = ..., num_ws: _Optional[int] = ..., latent_dim: _Optional[int] = ..., device: _Optional[str] = ..., edits: _Optional[_Iterable[_Union[EditInfo, _Mapping]]] = ..., preview_resolutions: _Optional[_Iterable[int]] = ..., max_batch: _Optional[int] = ..., version: _Optional[str] = ..., alignment: _Optional[str] = ..., students: _Optional[_Iterable[_Union[StudentInfo, _Mapping]]] = ...) -> None: ...
+
+class StudentInfo(_message.Message):
+    __slots__ = ("name", "edit", "mode", "min", "max", "description")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    EDIT_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    MIN_FIELD_NUMBER: _ClassVar[int]
+    MAX_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    edit: str
+    mode: str
+    min: float
+    max: float
+    description: str
+    def __init__(self, name: _Optional[str] = ..., edit: _Optional[str] = ..., mode: _Optional[str] = ..., min: _Optional[float] = ..., max: _Optional[float] = ..., description: _Optional[str] = ...) -> None: ...
 
 class InvertOptions(_message.Message):
     __slots__ = ("refine_steps", "refine_lr", "include_reconstruction", "quality", "pivotal_steps")
@@ -305,3 +323,19 @@ class GenerateResponse(_message.Message):
     FACES_FIELD_NUMBER: _ClassVar[int]
     faces: _containers.RepeatedCompositeFieldContainer[GeneratedFace]
     def __init__(self, faces: _Optional[_Iterable[_Union[GeneratedFace, _Mapping]]] = ...) -> None: ...
+
+class TranslateRequest(_message.Message):
+    __slots__ = ("faces", "edits", "output_dtype")
+    FACES_FIELD_NUMBER: _ClassVar[int]
+    EDITS_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_DTYPE_FIELD_NUMBER: _ClassVar[int]
+    faces: _containers.RepeatedCompositeFieldContainer[Image]
+    edits: _containers.RepeatedCompositeFieldContainer[EditSpec]
+    output_dtype: DType
+    def __init__(self, faces: _Optional[_Iterable[_Union[Image, _Mapping]]] = ..., edits: _Optional[_Iterable[_Union[EditSpec, _Mapping]]] = ..., output_dtype: _Optional[_Union[DType, str]] = ...) -> None: ...
+
+class TranslateResponse(_message.Message):
+    __slots__ = ("images",)
+    IMAGES_FIELD_NUMBER: _ClassVar[int]
+    images: _containers.RepeatedCompositeFieldContainer[Image]
+    def __init__(self, images: _Optional[_Iterable[_Union[Image, _Mapping]]] = ...) -> None: ...

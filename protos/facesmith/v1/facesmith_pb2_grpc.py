@@ -59,6 +59,11 @@ class FacesmithStub:
                 request_serializer=facesmith_dot_v1_dot_facesmith__pb2.GenerateRequest.SerializeToString,
                 response_deserializer=facesmith_dot_v1_dot_facesmith__pb2.GenerateResponse.FromString,
                 _registered_method=True)
+        self.Translate = channel.unary_unary(
+                '/facesmith.v1.Facesmith/Translate',
+                request_serializer=facesmith_dot_v1_dot_facesmith__pb2.TranslateRequest.SerializeToString,
+                response_deserializer=facesmith_dot_v1_dot_facesmith__pb2.TranslateResponse.FromString,
+                _registered_method=True)
 
 
 class FacesmithServicer:
@@ -101,6 +106,14 @@ class FacesmithServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Translate(self, request, context):
+        """One-pass edits: aligned crops in, each edited by the pack's students (small networks
+        distilled from the generator) — no encoder, no generator; much faster, coarser.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_FacesmithServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -128,6 +141,11 @@ def add_FacesmithServicer_to_server(servicer, server):
                     servicer.Generate,
                     request_deserializer=facesmith_dot_v1_dot_facesmith__pb2.GenerateRequest.FromString,
                     response_serializer=facesmith_dot_v1_dot_facesmith__pb2.GenerateResponse.SerializeToString,
+            ),
+            'Translate': grpc.unary_unary_rpc_method_handler(
+                    servicer.Translate,
+                    request_deserializer=facesmith_dot_v1_dot_facesmith__pb2.TranslateRequest.FromString,
+                    response_serializer=facesmith_dot_v1_dot_facesmith__pb2.TranslateResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -265,6 +283,33 @@ class Facesmith:
             '/facesmith.v1.Facesmith/Generate',
             facesmith_dot_v1_dot_facesmith__pb2.GenerateRequest.SerializeToString,
             facesmith_dot_v1_dot_facesmith__pb2.GenerateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Translate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/facesmith.v1.Facesmith/Translate',
+            facesmith_dot_v1_dot_facesmith__pb2.TranslateRequest.SerializeToString,
+            facesmith_dot_v1_dot_facesmith__pb2.TranslateResponse.FromString,
             options,
             channel_credentials,
             insecure,

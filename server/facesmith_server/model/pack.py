@@ -1,4 +1,5 @@
-"""Model packs: a folder with manifest.json, a generator, an encoder and edit directions.
+"""Model packs: a folder with manifest.json, a generator, an encoder and edit directions, and
+optionally students (one-pass edits distilled from the generator).
 
 manifest.json (version 1) names each file with its format, sha256, size, source and licence.
 `load_pack` verifies every file and returns the loaded models (`Pack`).
@@ -21,12 +22,14 @@ from facesmith_server.errors import CheckpointError, PackError
 from facesmith_server.model.checkpoints import load_encoder, load_generator
 from facesmith_server.model.encoder import Encoder4Editing
 from facesmith_server.model.generator import Generator
+from facesmith_server.model.student import STUDENT_FORMAT, StudentNet, load_student
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_VERSION = 1
 DIRECTION_FORMATS = ("torch-tensor", "npy")
 DIRECTION_SPACES = ("w", "w+")
 SCORE_KINDS = ("binary", "continuous")
+STUDENT_MODES = ("relative", "swap")
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,18 @@ class DirectionEntry(FileEntry):
 
 
 @dataclass(frozen=True)
+class StudentEntry(FileEntry):
+    """A student file: it makes the pack's edit ``edit`` in one pass — by a strength in [min,
+    max] (mode "relative", the direction's strength units) or the swap of a yes/no attribute."""
+
+    edit: str = ""
+    mode: str = "relative"
+    min: float = 0.0
+    max: float = 0.0
+    description: str = ""
+
+
+@dataclass(frozen=True)
 class Manifest:
     """Typed manifest.json."""
 
@@ -80,6 +95,7 @@ class Manifest:
     generator: FileEntry
     encoder: FileEntry
     directions: dict[str, DirectionEntry] = field(default_factory=dict)
+    students: dict[str, StudentEntry] = field(default_factory=dict)
     description: str = ""
     latent_space: str = "w+"
     alignment: str = "ffhq"
@@ -100,6 +116,8 @@ class Manifest:
             "encoder": asdict(self.encoder),
             "directions": {k: _direction_json(v) for k, v in self.directions.items()},
         }
+        if self.students:
+            data["students"] = {k: asdict(v) for k, v in self.students.items()}
         return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 
 
@@ -145,6 +163,20 @@ class Direction:
     score: Score | None = None
 
 
+@dataclass(frozen=True)
+class Student:
+    """A loaded student: ``network`` makes edit ``edit`` in mode ``mode`` (strengths of a
+    relative student lie in [min, max])."""
+
+    name: str
+    edit: str
+    mode: str
+    min: float
+    max: float
+    description: str
+    network: StudentNet
+
+
 @dataclass
 class Pack:
     """A loaded, verified model pack."""
@@ -156,6 +188,7 @@ class Pack:
     encoder: Encoder4Editing
     encoder_latent_avg: torch.Tensor  # [num_ws, dim]
     directions: dict[str, Direction]
+    students: dict[str, Student] = field(default_factory=dict)
 
 
 def load_pack(root: Path | str, device: torch.device | str) -> Pack:
@@ -171,7 +204,35 @@ def load_pack(root: Path | str, device: torch.device | str) -> Pack:
         name: load_direction(root, name, entry, generator.num_ws, generator.style_dim)
         for name, entry in manifest.directions.items()
     }
-    return Pack(root, manifest, generator, latent_avg, encoder, enc_avg, directions)
+    students = {
+        name: load_student_entry(root, name, entry, manifest, device)
+        for name, entry in manifest.students.items()
+    }
+    return Pack(root, manifest, generator, latent_avg, encoder, enc_avg, directions, students)
+
+
+def load_student_entry(
+    root: Path, name: str, entry: StudentEntry, manifest: Manifest, device: torch.device | str
+) -> Student:
+    """A student of the manifest, verified and loaded; PackError if it does not fit the pack."""
+    where = f"students.{name}"
+    if entry.edit not in manifest.directions:
+        raise PackError(f"manifest: {where}.edit {entry.edit!r} is not a direction of the pack")
+    try:
+        network = load_student(verified_file(root, entry), device)
+    except ValueError as err:
+        raise PackError(str(err)) from None
+    if network.config.conditioned != (entry.mode == "relative"):
+        takes = "takes" if network.config.conditioned else "takes no"
+        raise PackError(
+            f"manifest: {where} is mode {entry.mode!r} but its network {takes} a strength"
+        )
+    if manifest.resolution % network.multiple:
+        raise PackError(
+            f"manifest: {where} needs sides that are multiples of {network.multiple}, the pack "
+            f"is {manifest.resolution} px"
+        )
+    return Student(name, entry.edit, entry.mode, entry.min, entry.max, entry.description, network)
 
 
 def read_manifest_json(root: Path) -> Any:
@@ -192,12 +253,14 @@ def parse_manifest(data: Any) -> Manifest:
     if version != MANIFEST_VERSION:
         raise PackError(f"manifest_version {version} is not supported (expected 1)")
     directions = _object(obj.get("directions", {}), "directions")
+    students = _object(obj.get("students", {}), "students")
     return Manifest(
         name=_field(obj, "name", str, "manifest"),
         resolution=_field(obj, "resolution", int, "manifest"),
         generator=_file_entry(_object(obj.get("generator"), "generator"), "generator"),
         encoder=_file_entry(_object(obj.get("encoder"), "encoder"), "encoder"),
         directions={str(k): _direction_entry(v, str(k)) for k, v in directions.items()},
+        students={str(k): _student_entry(v, str(k)) for k, v in students.items()},
         description=str(obj.get("description", "")),
         latent_space=str(obj.get("latent_space", "w+")),
         alignment=_alignment(obj.get("alignment", "ffhq")),
@@ -267,6 +330,26 @@ def _direction_entry(value: Any, name: str) -> DirectionEntry:
         raise PackError(f"manifest: {where}.format must be one of {DIRECTION_FORMATS}")
     if not entry.min <= entry.default <= entry.max:
         raise PackError(f"manifest: {where} needs min <= default <= max")
+    return entry
+
+
+def _student_entry(value: Any, name: str) -> StudentEntry:
+    where = f"students.{name}"
+    obj = _object(value, where)
+    entry = StudentEntry(
+        **_file_fields(obj, where),
+        edit=_field(obj, "edit", str, where),
+        mode=_field(obj, "mode", str, where),
+        min=_field(obj, "min", float, where) if "min" in obj else 0.0,
+        max=_field(obj, "max", float, where) if "max" in obj else 0.0,
+        description=str(obj.get("description", "")),
+    )
+    if entry.format != STUDENT_FORMAT:
+        raise PackError(f"manifest: {where}.format must be {STUDENT_FORMAT}")
+    if entry.mode not in STUDENT_MODES:
+        raise PackError(f"manifest: {where}.mode must be one of {STUDENT_MODES}")
+    if entry.mode == "relative" and not entry.min < entry.max:
+        raise PackError(f"manifest: {where} needs min < max (its strengths)")
     return entry
 
 

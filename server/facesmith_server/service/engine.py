@@ -28,10 +28,11 @@ from facesmith.quality import (
     most_steps,
 )
 from facesmith_server import devices
-from facesmith_server.errors import Cancelled, InvalidInput
+from facesmith_server.errors import Cancelled, InvalidInput, PackError
 from facesmith_server.latent import edit, invert, pivotal, sample
 from facesmith_server.model.generator import SynthesisNetwork
-from facesmith_server.model.pack import Direction, Pack
+from facesmith_server.model.pack import Direction, Pack, Student
+from facesmith_server.model.student import scaled_strength
 from facesmith_server.service.admission import HEAVY, FairQueue, Ticket
 from facesmith_server.service.cache import LatentCache, PivotCache
 
@@ -72,6 +73,16 @@ class EditInfo:
 
 
 @dataclass(frozen=True)
+class StudentInfo:
+    name: str
+    edit: str
+    mode: str
+    min: float
+    max: float
+    description: str
+
+
+@dataclass(frozen=True)
 class EngineInfo:
     pack_name: str
     resolution: int
@@ -83,6 +94,7 @@ class EngineInfo:
     preview_resolutions: tuple[int, ...]
     max_batch: int
     alignment: str
+    students: tuple[StudentInfo, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -131,6 +143,10 @@ class Engine:
             preview_resolutions=tuple(r for r in synthesis.resolutions if 16 <= r < size),
             max_batch=self.max_batch,
             alignment=self.pack.manifest.alignment,
+            students=tuple(
+                StudentInfo(s.name, s.edit, s.mode, s.min, s.max, s.description)
+                for s in self.pack.students.values()
+            ),
         )
 
     def admit(
@@ -354,6 +370,53 @@ class Engine:
             available = ", ".join(sorted(self.pack.directions)) or "none"
             raise InvalidInput(f"unknown edit {name!r}; this pack offers: {available}") from None
 
+    # -- one-pass edits (students) -------------------------------------------------------------
+
+    def check_translate(self, edits: Sequence[EditStep]) -> list[tuple[Student, float | None]]:
+        """For each edit in order, the student that makes it and the strength it takes (None
+        for a swap); PackError if the pack has no students, InvalidInput for an edit none makes
+        or a strength outside the student's range (cheap: checked before a request queues)."""
+        students = self.pack.students
+        if not students:
+            raise PackError(
+                f"the pack {self.info.pack_name!r} has no students (one-pass edits): use the "
+                "inverted path, or a pack with students (facesmith train student)"
+            )
+        if not edits:
+            raise InvalidInput("no edits given: a one-pass edit needs at least one")
+        return [self._student_step(step) for step in edits]
+
+    def _student_step(self, step: EditStep) -> tuple[Student, float | None]:
+        for student in self.pack.students.values():
+            if (student.edit, student.mode) == (step.name, step.mode):
+                if step.mode == "swap":
+                    return student, None
+                if not wire.strength_in_range(step.strength, student.min, student.max):
+                    raise InvalidInput(
+                        f"strength {step.strength} of one-pass edit {step.name!r} is outside "
+                        f"[{student.min}, {student.max}]"
+                    )
+                return student, step.strength
+        offered = ", ".join(
+            f"{s.edit} ({'swap' if s.mode == 'swap' else 'strength'})"
+            for s in self.pack.students.values()
+        )
+        raise InvalidInput(f"no student makes the edit {step.name!r} in mode {step.mode!r}; "
+                           f"this pack's one-pass edits: {offered}")  # fmt: skip
+
+    def translate(self, crops: Sequence[np.ndarray], edits: Sequence[EditStep]) -> list[np.ndarray]:
+        """Aligned crops → the crops with ``edits`` made by the pack's students, one after the
+        other (no encoder, no generator): float32 [r, r, 3] in 0..1 each."""
+        steps = self.check_translate(edits)
+        faces = self._crops_to_tensor(crops)
+        out = []
+        for batch in torch.split(faces, self.max_batch):
+            with self._device_lock, torch.inference_mode():
+                for student, strength in steps:
+                    batch = _run_student(student, batch, strength)
+            out.append(((batch.float() + 1) / 2).permute(0, 2, 3, 1).cpu())
+        return [img.numpy().astype(np.float32) for img in torch.cat(out)]
+
     def render(
         self,
         latents: Sequence[np.ndarray],
@@ -406,6 +469,15 @@ class Engine:
                 f"{self.info.resolution}) or one of {list(self.info.preview_resolutions)}"
             )
         return resolution
+
+
+def _run_student(student: Student, faces: torch.Tensor, strength: float | None) -> torch.Tensor:
+    """One student's edit of ``faces`` [N, 3, r, r] in [-1, 1], kept in range."""
+    scaled = None
+    if strength is not None:
+        value = scaled_strength(strength, student.min, student.max)
+        scaled = torch.full((faces.shape[0],), value, device=faces.device)
+    return student.network(faces, scaled).clamp(-1, 1)
 
 
 def _edit_info(d: Direction) -> EditInfo:

@@ -40,7 +40,7 @@ from facesmith_server.errors import (
 )
 from facesmith_server.service import limits
 from facesmith_server.service.admission import CHEAP, HEAVY, Ticket
-from facesmith_server.service.engine import EditStep, Engine, Inverted
+from facesmith_server.service.engine import EditStep, Engine, Inverted, StudentInfo
 
 log = logging.getLogger(__name__)
 
@@ -171,6 +171,7 @@ class FacesmithServicer(pb_grpc.FacesmithServicer):
             max_batch=info.max_batch,
             version=__version__,
             alignment=info.alignment,
+            students=[_student_info(t) for t in info.students],
         )
 
     def Invert(
@@ -309,6 +310,35 @@ class FacesmithServicer(pb_grpc.FacesmithServicer):
             for seed, face, latent, image in zip(seeds, sampled, edited, images, strict=True)
         ]
         return pb.GenerateResponse(faces=faces)
+
+    def Translate(
+        self, request: pb.TranslateRequest, context: grpc.ServicerContext
+    ) -> pb.TranslateResponse:
+        try:
+            with self._heavy_slot(CHEAP):
+                limits.check_faces(request.faces, self.engine.info.resolution)
+                limits.check_edit_specs(request.edits)
+                self.engine.check_translate(_edit_steps(request.edits))
+                self._check_reply(len(request.faces), 0, request.output_dtype, False,
+                                  latents=False)  # fmt: skip
+                crops = _decode_faces(request.faces)
+                dtype = _output_dtype(request.output_dtype)
+                with self.engine.admit(client_of(context), CHEAP) as ticket:
+                    images = self._translate(request, crops, ticket, context)
+                return pb.TranslateResponse(images=[_image_message(i, dtype) for i in images])
+        except Exception as err:
+            _abort_on_error(context, err)
+            raise  # unreachable: abort raises
+
+    def _translate(
+        self,
+        request: pb.TranslateRequest,
+        crops: list[np.ndarray],
+        ticket: Ticket,
+        context: grpc.ServicerContext,
+    ) -> list[np.ndarray]:
+        with self.engine.admission.turn(ticket, lambda: not context.is_active()):
+            return self.engine.translate(crops, _edit_steps(request.edits))
 
     def Edit(
         self, request: pb.EditRequest, context: grpc.ServicerContext
@@ -641,6 +671,12 @@ EDIT_MODES = {
 }
 
 
+def _student_info(t: StudentInfo) -> pb.StudentInfo:
+    return pb.StudentInfo(
+        name=t.name, edit=t.edit, mode=t.mode, min=t.min, max=t.max, description=t.description
+    )
+
+
 def _edit_steps(edits: Any) -> list[EditStep]:
     return [
         EditStep(e.name, float(e.strength), tuple(e.hold), EDIT_MODES.get(e.mode, "?"),
@@ -723,6 +759,7 @@ def add_servicer(servicer: FacesmithServicer, server: grpc.Server) -> None:
         "Render": (unary, servicer.Render, pb.RenderRequest, pb.RenderResponse),
         "Edit": (streaming, servicer.Edit, pb.EditRequest, pb.EditEvent),
         "Generate": (unary, servicer.Generate, pb.GenerateRequest, pb.GenerateResponse),
+        "Translate": (unary, servicer.Translate, pb.TranslateRequest, pb.TranslateResponse),
     }
     handlers = {
         name: make(

@@ -64,7 +64,8 @@ def run_apply(job: dict[str, Any]) -> dict[str, Any]:
     out["detect_s"] = round(time.monotonic() - clock, 2)  # includes starting the worker
     clock = time.monotonic()
     try:
-        layer = apply.apply_edits(document, link, [tuple(e) for e in job["edits"]])
+        edits = [tuple(e) for e in job["edits"]]
+        layer = apply.apply_edits(document, link, edits, fast=bool(job.get("fast")))
         out["new_layer"] = layer.name()
     except WorkerError as err:
         out["worker_error"] = {"code": err.code, "text": str(err)}
