@@ -109,11 +109,15 @@ def test_fast_edits_go_through_the_students_in_one_call() -> None:
     red = out[centre][..., 0].astype(float) - image[centre][..., 0]
     green = out[centre][..., 1].astype(float) - image[centre][..., 1]
     assert red.mean() > 20 and abs(green.mean()) < 1
+    # a student that changes nothing leaves the photo byte-identical (the residual is taken
+    # against the crop as sent, so its quantisation does not leak in)
+    same, _ = edit_photo(image, client, None, [EditSpec("age", 0)], faces=[FACE], fast=True)
+    assert np.array_equal(same, image)
     with pytest.raises(ValueError, match="no one-pass edit makes bald"):
         edit_photo(image, client, None, [EditSpec("bald", 1)], faces=[FACE], fast=True)
     with pytest.raises(ValueError, match="outside the one-pass range"):
         edit_photo(image, client, None, [EditSpec("age", 60)], faces=[FACE], fast=True)
-    assert [c[0] for c in client.calls].count("translate") == 1  # refused before any work
+    assert [c[0] for c in client.calls].count("translate") == 2  # refused before any work
 
 
 def test_residual_keeps_detail_that_replace_loses() -> None:

@@ -83,6 +83,9 @@ def test_bad_one_pass_requests_are_refused_in_words(address: str) -> None:
             faces=face, edits=[spec("age", mode=pb.EditSpec.MODE_SET)]
         ),
         "no faces": pb.TranslateRequest(edits=[spec("age", 1)]),
+        "cannot hold": pb.TranslateRequest(
+            faces=face, edits=[pb.EditSpec(name="age", strength=1, hold=["gender"])]
+        ),
         "32x32": pb.TranslateRequest(
             faces=[wire.encode_image(crops(1, 32)[0])], edits=[spec("age", 1)]
         ),

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from facesmith.files import sha256_file
 from facesmith_server.errors import PackError
 from facesmith_server.model.pack import load_pack
 from facesmith_server.model.student import StudentConfig, StudentNet, scaled_strength
@@ -106,7 +107,47 @@ def test_a_student_that_does_not_fit_its_pack_is_refused(student_pack: Path) -> 
     assert "mode must be" in broken(lambda s: s.update(mode="sideways"))
     assert "sha256" in broken(lambda s: s.update(sha256="0" * 64))
     assert "min < max" in broken(lambda s: s.update(min=5.0, max=5.0))
-    (student_pack / "students" / "age.pt").write_bytes(b"not a torch file")
+    file = student_pack / "students" / "age.pt"
+    file.write_bytes(b"not a torch file")
     manifest.write_text(original)
     with pytest.raises(PackError, match="size"):
         load_pack(student_pack, CPU)
+
+    def listed(payload: object) -> str:
+        torch.save(payload, file)
+        size, digest = file.stat().st_size, sha256_file(file)
+        return broken(lambda s: s.update(size=size, sha256=digest))
+
+    assert "not whole numbers" in listed({"config": {"widths": [{}]}, "state_dict": {}})
+    assert "2 to 6 sizes" in listed({"config": {"widths": [8]}, "state_dict": {}})
+    assert "do not fit" in listed({"config": {"widths": [8, 16]}, "state_dict": {}})
+    assert "not a facesmith-student" in listed([1, 2])
+    file.write_bytes(b"not a torch file")
+    assert "cannot read the student" in broken(
+        lambda s: s.update(size=file.stat().st_size, sha256=sha256_file(file))
+    )
+
+
+def test_the_student_command_trains_installs_and_resumes(
+    test_pack: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    from facesmith_client.cli.main import main
+
+    pack = Path(shutil.copytree(test_pack, tmp_path / "pack"))
+    pairs = tmp_path / "age.pairs"
+    argv = ["train", "student", "--pack", str(pack), "--edit", "age", "--pairs", "32", "--steps",
+            "3", "--widths", "8,16", "--pairs-file", str(pairs), "--threads", "1"]  # fmt: skip
+    assert main(argv) == 0, capsys.readouterr().err
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["student"] == "age" and summary["pairs"] == 32 and pairs.is_file()
+    assert load_pack(pack, CPU).students["age"].network.config.widths == (8, 16)
+    assert main([*argv, "--resume"]) == 0  # the same pairs, the installed student goes on
+    assert json.loads(capsys.readouterr().out)["pairs"] == 32
+    swap = ["train", "student", "--pack", str(pack), "--edit", "gender", "--mode", "swap",
+            "--pairs-file", str(pairs), "--steps", "1"]  # fmt: skip
+    assert main(swap) == 1
+    assert "holds pairs for age (relative), not gender (swap)" in capsys.readouterr().err
+    assert main(["train", "student", "--pack", str(pack), "--edit", "nose"]) == 1
+    assert "the pack has no 'nose'" in capsys.readouterr().err

@@ -18,6 +18,7 @@ from facesmith_client.pipeline.photo import (
     AlignedFace,
     Mode,
     align_faces,
+    as_sent,
     edit_crops,
     find_faces,
     pack_template,
@@ -199,7 +200,7 @@ def _edit_faces(
     if not settings.fast:
         return edit_crops(client, faces, settings.edits, settings.options(), dtype, cancel=cancel)
     edited = translate_crops(client, faces, settings.edits, dtype, cancel=cancel)
-    return edited, [f.crop for f in faces] if settings.mode == "residual" else None
+    return edited, [as_sent(f.crop, dtype) for f in faces] if settings.mode == "residual" else None
 
 
 def finish_photo(work: PhotoWork, worker: str = "") -> Outcome:

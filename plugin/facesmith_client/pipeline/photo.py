@@ -154,9 +154,10 @@ def edit_photo(
     found = _faces_or_detect(image, detector, faces, min_face_size)
     aligned = align_faces(image, found, info.resolution, template)
     if fast:
-        edited = translate_crops(client, aligned, edits, wire_dtype(image), cancel=cancel)
-        crops = [a.crop for a in aligned] if mode == "residual" else None
-        return paste_faces(image, aligned, edited, crops), found
+        dtype = wire_dtype(image)
+        edited = translate_crops(client, aligned, edits, dtype, cancel=cancel)
+        sent = [as_sent(a.crop, dtype) for a in aligned] if mode == "residual" else None
+        return paste_faces(image, aligned, edited, sent), found
     options = InvertOptions(
         refine_steps=refine_steps, include_reconstruction=mode == "residual", quality=quality
     )
@@ -213,6 +214,12 @@ def translate_crops(
         result = client.translate(crops, edits, output_dtype=dtype)
         edited += [_float_rgb(r.image, "image") for r in result.faces]
     return edited
+
+
+def as_sent(crop: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """A crop as the server received it (quantised to ``dtype``): what a one-pass edit's
+    residual is taken against, so that only the student's change reaches the photo."""
+    return pixels.to_float(pixels.from_float(crop, dtype))
 
 
 # -- invert once, render many (sliders, previews, sweeps) ----------------------------------------

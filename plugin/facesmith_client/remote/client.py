@@ -200,6 +200,8 @@ def check_fast_edits(info: ServerInfo, edits: Sequence[EditSpec]) -> None:
     if not edits:
         raise ValueError("a one-pass edit needs at least one edit")
     for spec in edits:
+        if spec.hold:
+            raise ValueError(f"{spec.name}: a one-pass edit cannot hold other attributes fixed")
         student = _student_for(info, spec)
         if spec.mode == "relative" and not wire.strength_in_range(
             spec.strength, student.min, student.max

@@ -35,9 +35,12 @@ class StudentConfig:
     def from_dict(data: Any) -> StudentConfig:
         if not isinstance(data, dict):
             raise ValueError("the student's config is not a mapping")
-        widths = tuple(int(w) for w in data.get("widths", ()))
-        if not widths or any(not 1 <= w <= 1024 for w in widths) or len(widths) > 6:
-            raise ValueError(f"the student's widths {widths} are not 1 to 6 sizes of 1..1024")
+        try:
+            widths = tuple(int(w) for w in data.get("widths", ()))
+        except (TypeError, ValueError):
+            raise ValueError("the student's widths are not whole numbers") from None
+        if not 2 <= len(widths) <= 6 or any(not 1 <= w <= 1024 for w in widths):
+            raise ValueError(f"the student's widths {widths} are not 2 to 6 sizes of 1..1024")
         return StudentConfig(widths, bool(data.get("conditioned", True)))
 
 

@@ -387,6 +387,8 @@ class Engine:
         return [self._student_step(step) for step in edits]
 
     def _student_step(self, step: EditStep) -> tuple[Student, float | None]:
+        if step.hold:
+            raise InvalidInput(f"one-pass edit {step.name!r} cannot hold other attributes fixed")
         for student in self.pack.students.values():
             if (student.edit, student.mode) == (step.name, step.mode):
                 if step.mode == "swap":

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from facesmith_server.model.pack import load_pack
+from facesmith_server.model.pack import Pack, load_pack
 from facesmith_server.model.student import StudentConfig
 from facesmith_train.distill.install import install_student, load_installed
 from facesmith_train.distill.pairs import Pairs, check_mode, make_pairs
@@ -55,19 +55,27 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _pairs(args: argparse.Namespace, pack: object) -> Pairs:
-    """The pairs: read from --pairs-file if it exists, else made (and saved there if given)."""
+def _pairs(args: argparse.Namespace, pack: Pack) -> Pairs:
+    """The pairs: read from --pairs-file if it exists (made for the same edit and mode), else
+    made (and saved there if given)."""
     cache: Path | None = args.pairs_file
     if cache is not None and cache.is_file():
         with np.load(cache, allow_pickle=False) as data:
+            if "edit" not in data.files:
+                raise ValueError(f"--pairs-file {cache} was not written by facesmith train student")
+            made_for = (str(data["edit"]), str(data["mode"]))
+            if made_for != (args.edit, args.mode):
+                raise ValueError(f"--pairs-file {cache} holds pairs for {made_for[0]} "
+                                 f"({made_for[1]}), not {args.edit} ({args.mode})")  # fmt: skip
             return Pairs(data["sources"], data["targets"], data["strengths"], float(data["kept"]))
     log = ProgressLog("pairs", args.pairs)
-    pairs = make_pairs(pack, args.edit, args.mode, args.pairs, seed=args.seed,  # type: ignore[arg-type]
+    pairs = make_pairs(pack, args.edit, args.mode, args.pairs, seed=args.seed,
                        margin=args.margin, on_progress=lambda done, _: log.step(done))  # fmt: skip
     log.finish(args.pairs)
     if cache is not None:
-        np.savez(cache, sources=pairs.sources, targets=pairs.targets,
-                 strengths=pairs.strengths, kept=pairs.kept)  # fmt: skip
+        with cache.open("wb") as f:  # exactly that name (np.savez would add .npz to a path)
+            np.savez(f, sources=pairs.sources, targets=pairs.targets, strengths=pairs.strengths,
+                     kept=pairs.kept, edit=args.edit, mode=args.mode)  # fmt: skip
     return pairs
 
 
@@ -95,9 +103,9 @@ def run_measure(args: argparse.Namespace) -> int:
 
         template = parse_alignment(pack.manifest.alignment)
         sets.append(load_photo_set(args.photos, detector, template, size, args.limit, args.seed))
-    crops = np.concatenate([s.crops for s in sets if len(s)])
-    if not len(crops):
+    if not any(len(s) for s in sets):
         raise ValueError("no faces to measure: give --data with held-out faces or --photos")
+    crops = np.concatenate([s.crops for s in sets if len(s)])
     scorers = load_real_scorers(crops, detector, args.classifier, "cpu")
     engine = engine_for(pack, torch.device("cpu"))
     figures, grid = measure_students(pack, engine, crops, scorers, args.quality, _log)

@@ -3,6 +3,7 @@ left-right at random (faces are nearly symmetric, the edits are)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -41,8 +42,6 @@ def train_student(
 
     ``strength_range``: the direction's [min, max] (a relative student's strengths are
     scaled by it); ``network`` continues training an existing student."""
-    import time
-
     started = time.monotonic()
     torch.manual_seed(seed)
     net = network if network is not None else StudentNet(config)
