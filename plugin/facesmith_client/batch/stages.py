@@ -18,7 +18,6 @@ from facesmith_client.pipeline.photo import (
     AlignedFace,
     Mode,
     align_faces,
-    as_sent,
     edit_crops,
     find_faces,
     pack_template,
@@ -199,8 +198,8 @@ def _edit_faces(
     pass by the pack's students (whose residual is taken against the crops themselves)."""
     if not settings.fast:
         return edit_crops(client, faces, settings.edits, settings.options(), dtype, cancel=cancel)
-    edited = translate_crops(client, faces, settings.edits, dtype, cancel=cancel)
-    return edited, [as_sent(f.crop, dtype) for f in faces] if settings.mode == "residual" else None
+    residual = settings.mode == "residual"
+    return translate_crops(client, faces, settings.edits, dtype, residual=residual, cancel=cancel)
 
 
 def finish_photo(work: PhotoWork, worker: str = "") -> Outcome:

@@ -154,9 +154,9 @@ def edit_photo(
     found = _faces_or_detect(image, detector, faces, min_face_size)
     aligned = align_faces(image, found, info.resolution, template)
     if fast:
-        dtype = wire_dtype(image)
-        edited = translate_crops(client, aligned, edits, dtype, cancel=cancel)
-        sent = [as_sent(a.crop, dtype) for a in aligned] if mode == "residual" else None
+        edited, sent = translate_crops(
+            client, aligned, edits, wire_dtype(image), residual=mode == "residual", cancel=cancel
+        )
         return paste_faces(image, aligned, edited, sent), found
     options = InvertOptions(
         refine_steps=refine_steps, include_reconstruction=mode == "residual", quality=quality
@@ -202,9 +202,12 @@ def translate_crops(
     edits: Sequence[EditSpec],
     dtype: np.dtype,
     *,
+    residual: bool,
     cancel: CancelToken | None = None,
-) -> list[np.ndarray]:
-    """Aligned crops edited in one pass by the pack's students (float32 [r, r, 3] each)."""
+) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
+    """Aligned crops edited in one pass by the pack's students → (edited crops, and with
+    ``residual`` what each is pasted against: the crop as sent), float32 [r, r, 3] each — the
+    shape of ``edit_crops``'s answer."""
     edited: list[np.ndarray] = []
     resolution = aligned[0].crop.shape[0] if aligned else 0
     for chunk in _chunks(list(aligned), faces_per_call(resolution, dtype)):
@@ -213,13 +216,10 @@ def translate_crops(
         crops = [pixels.from_float(a.crop, dtype) for a in chunk]
         result = client.translate(crops, edits, output_dtype=dtype)
         edited += [_float_rgb(r.image, "image") for r in result.faces]
-    return edited
-
-
-def as_sent(crop: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    """A crop as the server received it (quantised to ``dtype``): what a one-pass edit's
-    residual is taken against, so that only the student's change reaches the photo."""
-    return pixels.to_float(pixels.from_float(crop, dtype))
+    if not residual:
+        return edited, None
+    # the crops as the server received them (quantised): only the student's change is pasted
+    return edited, [pixels.to_float(pixels.from_float(a.crop, dtype)) for a in aligned]
 
 
 # -- invert once, render many (sliders, previews, sweeps) ----------------------------------------
