@@ -90,6 +90,18 @@ def test_resume_equals_straight_run(images, tmp_path) -> None:
     assert all(torch.equal(a_opt[i]["exp_avg_sq"], b_opt[i]["exp_avg_sq"]) for i in a_opt)
 
 
+def test_resume_with_a_lower_learning_rate_anneals(images, tmp_path) -> None:
+    config = replace(tiny_config(2), sample_every=100)
+    train(config, images, tmp_path, CPU, log=lambda _: None)
+    lines: list[str] = []
+    annealed = replace(config, iterations=3, lr=config.lr / 4)
+    state = train(annealed, images, tmp_path, CPU, resume=True, log=lines.append)
+    assert [g["lr"] for g in state.g_optim.param_groups] == [config.lr / 4]
+    d_lr = state.d_optim.param_groups[0]["lr"]
+    assert d_lr == pytest.approx(config.lr / 4 * 2 / 3)  # lazy R1 every 2nd step
+    assert any("learning rate 0.0005" in line for line in lines)
+
+
 def test_checkpoint_round_trip_and_export(images, tmp_path) -> None:
     state = train(tiny_config(2), images, tmp_path, CPU, log=lambda _: None)
     ckpt = read_checkpoint(tmp_path / CHECKPOINT_NAME)

@@ -45,7 +45,11 @@ def add_gan_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--style-dim", type=int, default=512, metavar="D")
     p.add_argument("--n-mlp", type=int, default=8, metavar="L", help="mapping depth (8)")
-    p.add_argument("--lr", type=float, default=0.002)
+    p.add_argument(
+        "--lr", type=float, default=0.002,
+        help="Adam learning rate (0.002); with --resume it replaces the saved one (lower it "
+        "to anneal a run that has levelled off)",
+    )  # fmt: skip
     p.add_argument(
         "--r1",
         type=float,

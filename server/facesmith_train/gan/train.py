@@ -115,7 +115,7 @@ def build_state(model: ModelConfig, config: TrainConfig, device: torch.device) -
     g_ema.eval().requires_grad_(False)
     discriminator = Discriminator(model.size, channels, model.cond_dim).to(device)
     # Lazy regularisation: R1 every k steps -> scale lr and betas as if it ran every step.
-    ratio = config.d_reg_every / (config.d_reg_every + 1) if config.d_reg_every > 0 else 1.0
+    ratio = _reg_ratio(config)
     g_optim = torch.optim.Adam(generator.parameters(), lr=config.lr, betas=ADAM_BETAS)
     d_optim = torch.optim.Adam(
         discriminator.parameters(),
@@ -129,6 +129,18 @@ def build_state(model: ModelConfig, config: TrainConfig, device: torch.device) -
         torch.amp.GradScaler(device.type, enabled=fp16),
         torch.Generator().manual_seed(config.seed + 1),
     )  # fmt: skip
+
+
+def _reg_ratio(config: TrainConfig) -> float:
+    return config.d_reg_every / (config.d_reg_every + 1) if config.d_reg_every > 0 else 1.0
+
+
+def set_learning_rate(state: GanState, config: TrainConfig) -> None:
+    """Give both optimisers config.lr (a resumed Adam would keep the saved one), so that
+    resuming with a lower --lr anneals a run that has levelled off."""
+    for optim, lr in ((state.g_optim, config.lr), (state.d_optim, config.lr * _reg_ratio(config))):
+        for group in optim.param_groups:
+            group["lr"] = lr
 
 
 def train(
@@ -159,7 +171,8 @@ def train(
     state = build_state(model, config, device)
     if ckpt is not None:
         restore_checkpoint(ckpt, state)
-        log(f"resumed from {checkpoint} at step {state.step}")
+        set_learning_rate(state, config)
+        log(f"resumed from {checkpoint} at step {state.step}, learning rate {config.lr:g}")
     elif weights is not None:
         restore_weights(weights, state)
         log(f"started from the weights in {warm_start} at step {state.step} (fresh optimisers)")
