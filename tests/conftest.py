@@ -106,6 +106,25 @@ def student_pack(test_pack: Path, tmp_path: Path) -> Path:
     return root
 
 
+@pytest.fixture()
+def sketch_pack(test_pack: Path, tmp_path: Path) -> Path:
+    """A copy of the test pack with a sketch encoder: the pack's own encoder, trained two
+    steps on sketches of its faces."""
+    import shutil
+
+    import torch
+
+    from facesmith_server.model.pack import load_pack
+    from facesmith_train.sketch.install import install_sketch_encoder
+    from facesmith_train.sketch.train import train_sketch_encoder
+
+    root = Path(shutil.copytree(test_pack, tmp_path / "sketch-pack"))
+    pack = load_pack(root, torch.device("cpu"))
+    net, _ = train_sketch_encoder(pack, None, 2, batch=2)
+    install_sketch_encoder(root, net, pack.encoder_latent_avg)
+    return root
+
+
 @pytest.fixture(scope="module")
 def server(test_pack: Path) -> Iterator[str]:
     """A real facesmith server on the test pack, in this process → its address."""

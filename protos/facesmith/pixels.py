@@ -81,6 +81,17 @@ def alpha(image: np.ndarray) -> np.ndarray | None:
     return image[:, :, 3:4] if image.shape[2] == 4 else None
 
 
+def ink(image: np.ndarray) -> FloatImage:
+    """How much line each pixel of a drawing carries, H x W float32 0..1: dark lines on light
+    paper or on a transparent layer (alpha × (1 − luminance), Rec. 601)."""
+    colour = to_float(rgb(image))
+    darkness = 1.0 - colour @ np.array([0.299, 0.587, 0.114], np.float32)
+    cover = alpha(image)
+    if cover is not None:
+        darkness = darkness * to_float(cover)[:, :, 0]
+    return np.clip(darkness, 0.0, 1.0).astype(np.float32)
+
+
 def from_opencv(image: np.ndarray) -> np.ndarray:
     """OpenCV's B,G,R(,A) order (as cv2.imread/imdecode return it) to ours."""
     image = check_image(image)

@@ -1,6 +1,7 @@
 """How hard the server works to invert a face, by quality setting, and the edit modes: one
 place for the names and limits the command line, the client and the server share (no torch);
-and the seed and truncation limits of generated faces.
+the seed and truncation limits of generated faces, and how far a face from a sketch follows
+its lines.
 
 "encoder": the encoder only; "refine": then optimisation in W+; "pivotal": then pivotal
 tuning of a generator copy per face; "default": refinement where it is cheap (small packs),
@@ -19,6 +20,8 @@ CHEAP_REFINE_MAX_RESOLUTION = 128  # px: refinement takes seconds on a CPU
 DEFAULT_PIVOTAL_STEPS = 60
 MAX_SEED = 2**32 - 1  # of a generated face
 DEFAULT_TRUNCATION = 0.7  # of a generated face: 0 the average face, 1 none
+SKETCH_FOLLOW_STEPS = 100  # refinement steps against a drawing's lines at follow 1
+DEFAULT_FOLLOW = 0.5  # of a face from a sketch: 0 the sketch encoder only, 1 the most steps
 
 
 def most_steps(quality: str, refine_steps: int, pivotal_steps: int) -> tuple[int, int]:

@@ -272,9 +272,9 @@ def _check_edit_names(
         raise CliError(str(err)) from None
 
 
-def _per_photo(name: str, work: Callable[[ProgressBar], tuple[Path, str]]) -> bool:
-    """Run ``work`` for one photo under a progress bar → True, after printing where its result
-    went; False (after saying why) when the photo is skipped. Fatal errors propagate."""
+def per_input(name: str, work: Callable[[ProgressBar], tuple[Path, str]]) -> bool:
+    """Run ``work`` for one input under a progress bar → True, after printing where its result
+    went; False (after saying why) when the input is skipped. Fatal errors propagate."""
     from facesmith_client.remote.client import ClientError
 
     bar = ProgressBar(Path(name).name)
@@ -316,7 +316,7 @@ def _edit_one(
             _write_compare(plan.out, photo, edited, args.overwrite)
         return plan.out, f"{len(faces)} face(s) edited"
 
-    return _per_photo(plan.name, work)
+    return per_input(plan.name, work)
 
 
 def _write_compare(out: Path, photo: Any, edited: Any, overwrite: bool) -> None:
@@ -358,7 +358,7 @@ def _sweep_one(
         write_image(plan.out, sheet)
         return plan.out, f"contact sheet of {args.sweep} at {strengths}"
 
-    return _per_photo(plan.name, work)
+    return per_input(plan.name, work)
 
 
 def run_faces(args: argparse.Namespace) -> int:

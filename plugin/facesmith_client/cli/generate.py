@@ -42,7 +42,7 @@ def add_generate_parser(commands: Any) -> None:
                    help="faces of seeds N, N+1, …, N+K-1 (1)")  # fmt: skip
     p.add_argument(
         "--truncation",
-        type=_unit_interval,
+        type=unit_interval,
         default=DEFAULT_TRUNCATION,
         metavar="T",
         help=f"0: the average face … 1: the generator's full variety ({DEFAULT_TRUNCATION})",
@@ -56,7 +56,7 @@ def add_generate_parser(commands: Any) -> None:
     p.set_defaults(run="facesmith_client.cli.generate:run_generate")
 
 
-def _unit_interval(text: str) -> float:
+def unit_interval(text: str) -> float:
     try:
         value = float(text)
     except ValueError:

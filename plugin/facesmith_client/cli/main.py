@@ -4,6 +4,7 @@ facesmith edit IMG... --age 20 --gender -1 --bald 1 [--edit NAME=STRENGTH ...] [
 facesmith batch IN_DIR OUT_DIR --age 20 a folder, resumable (--engine local|ray, --server ×N)
 facesmith faces IMG...                  detected faces as JSON (one line per image)
 facesmith generate --seed 7 --count 16  faces that do not exist (--set age=60 ...)
+facesmith sketch DRAWING...             a face from each line drawing (--follow 0..1)
 facesmith info                          the server's pack and its edits
 facesmith bench                         per-stage timings on a 12-megapixel photo
 facesmith pack | directions | score | train ...   (see `facesmith COMMAND -h`)
@@ -28,6 +29,7 @@ from facesmith_client.cli.generate import add_generate_parser
 from facesmith_client.cli.info import add_info_parser
 from facesmith_client.cli.packs import add_pack_parser
 from facesmith_client.cli.score import add_score_parser
+from facesmith_client.cli.sketch import add_sketch_parser
 from facesmith_client.cli.train import add_train_parser
 
 Run = Callable[[argparse.Namespace], int]
@@ -41,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     adders = [add_edit_parser, add_batch_parser, add_faces_parser, add_info_parser]
-    adders += [add_generate_parser, add_bench_parser]
+    adders += [add_generate_parser, add_sketch_parser, add_bench_parser]
     adders += [add_pack_parser, add_directions_parser, add_score_parser, add_train_parser]
     for add in adders:
         add(commands)

@@ -118,6 +118,7 @@ def add_train_parser(commands: Any) -> None:
     _add_classifier_parser(sub)
     _add_student_parser(sub)
     _add_measure_students_parser(sub)
+    _add_sketch_parser(sub)
 
     from facesmith_train.measure.args import DESCRIPTION as MEASURE_DESCRIPTION
     from facesmith_train.measure.args import add_measure_arguments
@@ -232,6 +233,35 @@ def _widths(text: str) -> tuple[int, ...]:
 
 def run_student(args: argparse.Namespace) -> int:
     from facesmith_train.distill.run import run
+
+    return run(args)
+
+
+def _add_sketch_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "sketch",
+        help="train a pack's sketch encoder (faces from line drawings: facesmith sketch)",
+        description="Teach a copy of the pack's encoder to read rough sketches: line drawings "
+        "extracted from the generator's own faces (their latents are known) and from --data "
+        "photos, roughened like hand-drawn strokes. Adds it to the pack as sketch_encoder.pt "
+        "with its manifest entry (saved every --save-every steps too: --resume goes on from "
+        "it). Prints the held-out loss before and after.",
+    )
+    p.add_argument("--pack", type=Path, required=True, metavar="DIR", help="the pack to add to")
+    p.add_argument("--data", type=Path, action="append", metavar="FILE.npz",
+                   help="aligned training crops (facesmith train prepare; repeatable)")  # fmt: skip
+    p.add_argument("--steps", type=int_between(1), default=2000, metavar="N", help="(2000)")
+    p.add_argument("--batch", type=int_between(1), default=8, metavar="B",
+                   help="generated faces per step, and as many photos (8)")  # fmt: skip
+    p.add_argument("--save-every", type=int_between(1), default=250, metavar="N", help="(250)")
+    p.add_argument("--resume", action="store_true", help="continue the pack's sketch encoder")
+    p.add_argument("--seed", type=int, default=0)
+    add_threads_argument(p)
+    p.set_defaults(run=run_sketch)
+
+
+def run_sketch(args: argparse.Namespace) -> int:
+    from facesmith_train.sketch.run import run
 
     return run(args)
 

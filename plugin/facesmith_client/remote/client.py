@@ -16,7 +16,7 @@ import numpy as np
 from numpy.typing import DTypeLike
 
 from facesmith import wire
-from facesmith.quality import EDIT_MODES
+from facesmith.quality import DEFAULT_FOLLOW, EDIT_MODES
 from facesmith_client.events import Error, FaceResult, Progress, Result
 
 # Largest gRPC message either side accepts; callers split work to stay well below it.
@@ -75,6 +75,7 @@ class ServerInfo:
     version: str = ""
     alignment: str = "ffhq"
     students: tuple[StudentInfo, ...] = ()
+    sketch: bool = False  # the pack makes faces from line drawings (from_sketch)
 
     def edit(self, name: str) -> EditInfo:
         """The edit called ``name``; ValueError listing the available ones if there is none."""
@@ -331,6 +332,21 @@ class FacesmithClient(ABC):
     ) -> Result:
         """One-pass edits by the pack's students (no inversion): aligned crops → a Result with
         one edited image per crop (no handle, no latent)."""
+
+    @abstractmethod
+    def from_sketch(
+        self,
+        drawings: Sequence[np.ndarray],
+        follow: float = DEFAULT_FOLLOW,
+        edits: Sequence[EditSpec] = (),
+        *,
+        output_dtype: DTypeLike = np.uint8,
+        cancel: CancelToken | None = None,
+    ) -> Iterator[Progress | Result]:
+        """Square line drawings (side = info().resolution; pipeline.sketch.drawing_to_square
+        makes one of any drawing) → progress, then a Result with the face, its latent and a
+        handle (before ``edits``) per drawing. ``follow`` 0..1: how closely the face follows
+        the lines (0: the sketch encoder only)."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections; the default holds none."""

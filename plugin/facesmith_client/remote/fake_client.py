@@ -2,7 +2,8 @@
 
 Its "generator" reconstructs a crop as a slightly blurred copy and an edit as a colour shift
 (age → brightness, gender → red, bald → green, smile → blue, in proportion to strength / max),
-so tests can see where and how strongly a face changed.
+so tests can see where and how strongly a face changed; a face from a sketch is the drawing's
+lines, dark on a skin-coloured face.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import numpy as np
 from numpy.typing import DTypeLike
 
 from facesmith import pixels
-from facesmith.quality import MAX_SEED
+from facesmith.quality import DEFAULT_FOLLOW, MAX_SEED, SKETCH_FOLLOW_STEPS
 from facesmith_client.events import FaceResult, Progress, Result
 from facesmith_client.remote.client import (
     DEFAULT_OPTIONS,
@@ -43,6 +44,7 @@ FAKE_STUDENTS = (
     StudentInfo("age", "age", "relative", -50.0, 50.0),
     StudentInfo("gender-swap", "gender", "swap"),
 )
+SKIN = (0.85, 0.65, 0.55)  # of a fake face from a sketch
 # RGB shift of a full-strength edit; edits not listed shift all channels a little.
 _EDIT_COLOURS = {
     "age": (0.2, 0.2, 0.2),
@@ -70,6 +72,7 @@ class FakeClient(FacesmithClient):
             version="fake",
             alignment="ffhq",
             students=FAKE_STUDENTS,
+            sketch=True,
         )
         self.calls: list[tuple[str, int]] = []
         self.fail_with: ClientError | None = None
@@ -177,6 +180,22 @@ class FakeClient(FacesmithClient):
         images = [pixels.from_float(_apply_edits(f, edits), output_dtype) for f in floats]
         return Result(tuple(FaceResult(image=image) for image in images))
 
+    def from_sketch(
+        self,
+        drawings: Sequence[np.ndarray],
+        follow: float = DEFAULT_FOLLOW,
+        edits: Sequence[EditSpec] = (),
+        *,
+        output_dtype: DTypeLike = np.uint8,
+        cancel: CancelToken | None = None,
+    ) -> Iterator[Progress | Result]:
+        self._called("from_sketch", len(drawings))
+        if not 0.0 <= follow <= 1.0:
+            raise ClientError("invalid_argument", f"follow must be in [0, 1], got {follow:g}")
+        self._check_edits(edits)
+        inks = self._check_drawings(drawings)
+        return self._sketch_events(inks, follow, edits, output_dtype, cancel)
+
     def close(self) -> None:
         self.closed = True
 
@@ -236,12 +255,45 @@ class FakeClient(FacesmithClient):
         yield Progress("render", 1, 1)
         yield Result(tuple(faces))
 
+    def _sketch_events(
+        self,
+        inks: list[np.ndarray],
+        follow: float,
+        edits: Sequence[EditSpec],
+        output_dtype: DTypeLike,
+        cancel: CancelToken | None,
+    ) -> Iterator[Progress | Result]:
+        steps = round(follow * SKETCH_FOLLOW_STEPS)
+        yield from _progress(InvertOptions(refine_steps=steps), cancel)
+        faces = []
+        for ink in inks:
+            face = (np.asarray(SKIN, np.float32) * (1 - ink[:, :, None])).astype(np.float32)
+            faces.append(FaceResult(handle=self._store(face), latent=self._latent(face),
+                                    image=pixels.from_float(_apply_edits(face, edits),
+                                                            output_dtype)))  # fmt: skip
+        yield Result(tuple(faces))
+
     # -- validation, like the real server's -----------------------------------------------------
 
     def _called(self, method: str, faces: int) -> None:
         self.calls.append((method, faces))
         if self.fail_with is not None:
             raise self.fail_with
+
+    def _check_drawings(self, drawings: Sequence[np.ndarray]) -> list[np.ndarray]:
+        size = self._info.resolution
+        if not drawings:
+            raise ClientError("invalid_argument", "no drawings in the request")
+        inks = []
+        for i, drawing in enumerate(drawings):
+            ink = pixels.ink(drawing)
+            if ink.shape != (size, size):
+                raise ClientError("invalid_argument", f"drawing {i} is {ink.shape[1]}x"
+                                  f"{ink.shape[0]}; this pack needs {size}x{size} drawings")  # fmt: skip
+            if ink.max() < 0.05:
+                raise ClientError("invalid_argument", f"drawing {i} has no lines")
+            inks.append(ink)
+        return inks
 
     def _check_crops(self, crops: Sequence[np.ndarray]) -> list[np.ndarray]:
         size = self._info.resolution

@@ -19,7 +19,7 @@ import numpy as np
 from numpy.typing import DTypeLike
 
 from facesmith import wire
-from facesmith.quality import most_steps
+from facesmith.quality import DEFAULT_FOLLOW, SKETCH_FOLLOW_STEPS, most_steps
 from facesmith.v1 import facesmith_pb2 as pb
 from facesmith.v1 import facesmith_pb2_grpc as pb_grpc
 from facesmith_client.events import FaceResult, Progress, Result
@@ -51,10 +51,12 @@ CLIENT_ID_KEY = "facesmith-client"  # request metadata: who we are, for the serv
 T = TypeVar("T")
 
 
-def call_deadline_s(faces: int, options: InvertOptions | None = None, scale: float = 1.0) -> float:
-    """How long a call on ``faces`` faces inverted with ``options`` may take (the most steps
-    their quality may run: a tuning step costs about what a refinement step does)."""
-    steps = 0
+def call_deadline_s(
+    faces: int, options: InvertOptions | None = None, scale: float = 1.0, steps: int = 0
+) -> float:
+    """How long a call on ``faces`` faces inverted with ``options`` (or optimised ``steps``
+    steps) may take (the most steps their quality may run: a tuning step costs about what a
+    refinement step does)."""
     if options is not None:
         steps = sum(most_steps(options.quality, options.refine_steps, options.pivotal_steps))
     per_face = DEADLINE_PER_FACE_S + DEADLINE_PER_REFINE_STEP_S * steps
@@ -221,6 +223,26 @@ class GrpcClient(FacesmithClient):
             timeout,
         )
         return _decoded(lambda: translate_result_from_pb(reply, len(crops)))
+
+    def from_sketch(
+        self,
+        drawings: Sequence[np.ndarray],
+        follow: float = DEFAULT_FOLLOW,
+        edits: Sequence[EditSpec] = (),
+        *,
+        output_dtype: DTypeLike = np.uint8,
+        cancel: CancelToken | None = None,
+    ) -> Iterator[Progress | Result]:
+        request = pb.FromSketchRequest(
+            drawings=[wire.encode_image(drawing) for drawing in drawings],
+            follow=follow,
+            edits=[edit_spec_to_pb(spec) for spec in edits],
+            output_dtype=wire.dtype_to_wire(np.dtype(output_dtype)),
+        )
+        self._connect()
+        steps = round(min(max(follow, 0.0), 1.0) * SKETCH_FOLLOW_STEPS)
+        timeout = call_deadline_s(len(drawings), None, self.deadline_scale, steps)
+        return self._stream(self._stub.FromSketch, request, cancel, timeout)
 
     def close(self) -> None:
         self._channel.close()
@@ -405,6 +427,7 @@ def info_from_pb(msg: pb.ServerInfo) -> ServerInfo:
         students=tuple(
             StudentInfo(t.name, t.edit, t.mode, t.min, t.max, t.description) for t in msg.students
         ),
+        sketch=msg.sketch,
     )
 
 
@@ -445,7 +468,7 @@ def latent_ref_to_pb(face: str | np.ndarray) -> pb.LatentRef:
     return pb.LatentRef(latent=wire.encode_latent(latent, space))
 
 
-def event_from_pb(msg: pb.EditEvent | pb.InvertEvent) -> Progress | Result:
+def event_from_pb(msg: pb.EditEvent | pb.InvertEvent | pb.SketchEvent) -> Progress | Result:
     kind = msg.WhichOneof("event")
     if kind == "progress":
         p = msg.progress

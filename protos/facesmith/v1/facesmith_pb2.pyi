@@ -109,7 +109,7 @@ class GetInfoRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class ServerInfo(_message.Message):
-    __slots__ = ("pack_name", "resolution", "latent_space", "num_ws", "latent_dim", "device", "edits", "preview_resolutions", "max_batch", "version", "alignment", "students")
+    __slots__ = ("pack_name", "resolution", "latent_space", "num_ws", "latent_dim", "device", "edits", "preview_resolutions", "max_batch", "version", "alignment", "students", "sketch")
     PACK_NAME_FIELD_NUMBER: _ClassVar[int]
     RESOLUTION_FIELD_NUMBER: _ClassVar[int]
     LATENT_SPACE_FIELD_NUMBER: _ClassVar[int]
@@ -122,6 +122,7 @@ class ServerInfo(_message.Message):
     VERSION_FIELD_NUMBER: _ClassVar[int]
     ALIGNMENT_FIELD_NUMBER: _ClassVar[int]
     STUDENTS_FIELD_NUMBER: _ClassVar[int]
+    SKETCH_FIELD_NUMBER: _ClassVar[int]
     pack_name: str
     resolution: int
     latent_space: str
@@ -134,7 +135,8 @@ class ServerInfo(_message.Message):
     version: str
     alignment: str
     students: _containers.RepeatedCompositeFieldContainer[StudentInfo]
-    def __init__(self, pack_name: _Optional[str] = ..., resolution: _Optional[int] = ..., latent_space: _Optional[str] = ..., num_ws: _Optional[int] = ..., latent_dim: _Optional[int] = ..., device: _Optional[str] = ..., edits: _Optional[_Iterable[_Union[EditInfo, _Mapping]]] = ..., preview_resolutions: _Optional[_Iterable[int]] = ..., max_batch: _Optional[int] = ..., version: _Optional[str] = ..., alignment: _Optional[str] = ..., students: _Optional[_Iterable[_Union[StudentInfo, _Mapping]]] = ...) -> None: ...
+    sketch: bool
+    def __init__(self, pack_name: _Optional[str] = ..., resolution: _Optional[int] = ..., latent_space: _Optional[str] = ..., num_ws: _Optional[int] = ..., latent_dim: _Optional[int] = ..., device: _Optional[str] = ..., edits: _Optional[_Iterable[_Union[EditInfo, _Mapping]]] = ..., preview_resolutions: _Optional[_Iterable[int]] = ..., max_batch: _Optional[int] = ..., version: _Optional[str] = ..., alignment: _Optional[str] = ..., students: _Optional[_Iterable[_Union[StudentInfo, _Mapping]]] = ..., sketch: _Optional[bool] = ...) -> None: ...
 
 class StudentInfo(_message.Message):
     __slots__ = ("name", "edit", "mode", "min", "max", "description")
@@ -339,3 +341,29 @@ class TranslateResponse(_message.Message):
     IMAGES_FIELD_NUMBER: _ClassVar[int]
     images: _containers.RepeatedCompositeFieldContainer[Image]
     def __init__(self, images: _Optional[_Iterable[_Union[Image, _Mapping]]] = ...) -> None: ...
+
+class FromSketchRequest(_message.Message):
+    __slots__ = ("drawings", "follow", "edits", "output_dtype")
+    DRAWINGS_FIELD_NUMBER: _ClassVar[int]
+    FOLLOW_FIELD_NUMBER: _ClassVar[int]
+    EDITS_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_DTYPE_FIELD_NUMBER: _ClassVar[int]
+    drawings: _containers.RepeatedCompositeFieldContainer[Image]
+    follow: float
+    edits: _containers.RepeatedCompositeFieldContainer[EditSpec]
+    output_dtype: DType
+    def __init__(self, drawings: _Optional[_Iterable[_Union[Image, _Mapping]]] = ..., follow: _Optional[float] = ..., edits: _Optional[_Iterable[_Union[EditSpec, _Mapping]]] = ..., output_dtype: _Optional[_Union[DType, str]] = ...) -> None: ...
+
+class SketchResult(_message.Message):
+    __slots__ = ("faces",)
+    FACES_FIELD_NUMBER: _ClassVar[int]
+    faces: _containers.RepeatedCompositeFieldContainer[EditedFace]
+    def __init__(self, faces: _Optional[_Iterable[_Union[EditedFace, _Mapping]]] = ...) -> None: ...
+
+class SketchEvent(_message.Message):
+    __slots__ = ("progress", "result")
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    progress: Progress
+    result: SketchResult
+    def __init__(self, progress: _Optional[_Union[Progress, _Mapping]] = ..., result: _Optional[_Union[SketchResult, _Mapping]] = ...) -> None: ...

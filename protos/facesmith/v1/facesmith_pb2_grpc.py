@@ -64,6 +64,11 @@ class FacesmithStub:
                 request_serializer=facesmith_dot_v1_dot_facesmith__pb2.TranslateRequest.SerializeToString,
                 response_deserializer=facesmith_dot_v1_dot_facesmith__pb2.TranslateResponse.FromString,
                 _registered_method=True)
+        self.FromSketch = channel.unary_stream(
+                '/facesmith.v1.Facesmith/FromSketch',
+                request_serializer=facesmith_dot_v1_dot_facesmith__pb2.FromSketchRequest.SerializeToString,
+                response_deserializer=facesmith_dot_v1_dot_facesmith__pb2.SketchEvent.FromString,
+                _registered_method=True)
 
 
 class FacesmithServicer:
@@ -114,6 +119,15 @@ class FacesmithServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def FromSketch(self, request, context):
+        """Faces from line drawings: the pack's sketch encoder reads each drawing, then (follow > 0)
+        refinement draws the face's lines closer to it; progress while it runs. Each latent is
+        cached, so Render can edit the face by handle.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_FacesmithServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -146,6 +160,11 @@ def add_FacesmithServicer_to_server(servicer, server):
                     servicer.Translate,
                     request_deserializer=facesmith_dot_v1_dot_facesmith__pb2.TranslateRequest.FromString,
                     response_serializer=facesmith_dot_v1_dot_facesmith__pb2.TranslateResponse.SerializeToString,
+            ),
+            'FromSketch': grpc.unary_stream_rpc_method_handler(
+                    servicer.FromSketch,
+                    request_deserializer=facesmith_dot_v1_dot_facesmith__pb2.FromSketchRequest.FromString,
+                    response_serializer=facesmith_dot_v1_dot_facesmith__pb2.SketchEvent.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -310,6 +329,33 @@ class Facesmith:
             '/facesmith.v1.Facesmith/Translate',
             facesmith_dot_v1_dot_facesmith__pb2.TranslateRequest.SerializeToString,
             facesmith_dot_v1_dot_facesmith__pb2.TranslateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FromSketch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/facesmith.v1.Facesmith/FromSketch',
+            facesmith_dot_v1_dot_facesmith__pb2.FromSketchRequest.SerializeToString,
+            facesmith_dot_v1_dot_facesmith__pb2.SketchEvent.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,5 +1,6 @@
 """Model packs: a folder with manifest.json, a generator, an encoder and edit directions, and
-optionally students (one-pass edits distilled from the generator).
+optionally students (one-pass edits distilled from the generator) and a sketch encoder (faces
+from line drawings).
 
 manifest.json (version 1) names each file with its format, sha256, size, source and licence.
 `load_pack` verifies every file and returns the loaded models (`Pack`).
@@ -22,6 +23,11 @@ from facesmith_server.errors import CheckpointError, PackError
 from facesmith_server.model.checkpoints import load_encoder, load_generator
 from facesmith_server.model.encoder import Encoder4Editing
 from facesmith_server.model.generator import Generator
+from facesmith_server.model.sketch_encoder import (
+    SKETCH_ENCODER_FORMAT,
+    SketchEncoder,
+    load_sketch_encoder,
+)
 from facesmith_server.model.student import STUDENT_FORMAT, StudentNet, load_student
 
 MANIFEST_NAME = "manifest.json"
@@ -96,6 +102,7 @@ class Manifest:
     encoder: FileEntry
     directions: dict[str, DirectionEntry] = field(default_factory=dict)
     students: dict[str, StudentEntry] = field(default_factory=dict)
+    sketch_encoder: FileEntry | None = None
     description: str = ""
     latent_space: str = "w+"
     alignment: str = "ffhq"
@@ -118,6 +125,8 @@ class Manifest:
         }
         if self.students:
             data["students"] = {k: asdict(v) for k, v in self.students.items()}
+        if self.sketch_encoder is not None:
+            data["sketch_encoder"] = asdict(self.sketch_encoder)
         return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 
 
@@ -189,6 +198,7 @@ class Pack:
     encoder_latent_avg: torch.Tensor  # [num_ws, dim]
     directions: dict[str, Direction]
     students: dict[str, Student] = field(default_factory=dict)
+    sketch: SketchEncoder | None = None
 
 
 def load_pack(root: Path | str, device: torch.device | str) -> Pack:
@@ -208,7 +218,26 @@ def load_pack(root: Path | str, device: torch.device | str) -> Pack:
         name: load_student_entry(root, name, entry, manifest, device)
         for name, entry in manifest.students.items()
     }
-    return Pack(root, manifest, generator, latent_avg, encoder, enc_avg, directions, students)
+    sketch = None
+    if manifest.sketch_encoder is not None:
+        sketch = load_sketch_entry(root, manifest.sketch_encoder, generator, device)
+    return Pack(root, manifest, generator, latent_avg, encoder, enc_avg, directions, students,
+                sketch)  # fmt: skip
+
+
+def load_sketch_entry(
+    root: Path, entry: FileEntry, generator: Generator, device: torch.device | str
+) -> SketchEncoder:
+    """The manifest's sketch encoder, verified and loaded; PackError if it does not fit."""
+    try:
+        sketch = load_sketch_encoder(verified_file(root, entry), device)
+    except ValueError as err:
+        raise PackError(str(err)) from None
+    shape = (sketch.network.num_ws, sketch.network.style_dim)
+    if shape != (generator.num_ws, generator.style_dim):
+        raise PackError(f"manifest: sketch_encoder gives {shape[0]} x {shape[1]} latents, the "
+                        f"generator needs {generator.num_ws} x {generator.style_dim}")  # fmt: skip
+    return sketch
 
 
 def load_student_entry(
@@ -261,6 +290,7 @@ def parse_manifest(data: Any) -> Manifest:
         encoder=_file_entry(_object(obj.get("encoder"), "encoder"), "encoder"),
         directions={str(k): _direction_entry(v, str(k)) for k, v in directions.items()},
         students={str(k): _student_entry(v, str(k)) for k, v in students.items()},
+        sketch_encoder=_sketch_entry(obj.get("sketch_encoder")),
         description=str(obj.get("description", "")),
         latent_space=str(obj.get("latent_space", "w+")),
         alignment=_alignment(obj.get("alignment", "ffhq")),
@@ -330,6 +360,15 @@ def _direction_entry(value: Any, name: str) -> DirectionEntry:
         raise PackError(f"manifest: {where}.format must be one of {DIRECTION_FORMATS}")
     if not entry.min <= entry.default <= entry.max:
         raise PackError(f"manifest: {where} needs min <= default <= max")
+    return entry
+
+
+def _sketch_entry(value: Any) -> FileEntry | None:
+    if value is None:
+        return None
+    entry = _file_entry(_object(value, "sketch_encoder"), "sketch_encoder")
+    if entry.format != SKETCH_ENCODER_FORMAT:
+        raise PackError(f"manifest: sketch_encoder.format must be {SKETCH_ENCODER_FORMAT}")
     return entry
 
 

@@ -25,11 +25,12 @@ from facesmith.quality import (
     MAX_REFINE_STEPS,
     MAX_SEED,
     QUALITIES,
+    SKETCH_FOLLOW_STEPS,
     most_steps,
 )
 from facesmith_server import devices
 from facesmith_server.errors import Cancelled, InvalidInput, PackError
-from facesmith_server.latent import edit, invert, pivotal, sample
+from facesmith_server.latent import edit, invert, pivotal, sample, sketch
 from facesmith_server.model.generator import SynthesisNetwork
 from facesmith_server.model.pack import Direction, Pack, Student
 from facesmith_server.model.student import scaled_strength
@@ -95,6 +96,7 @@ class EngineInfo:
     max_batch: int
     alignment: str
     students: tuple[StudentInfo, ...] = ()
+    sketch: bool = False  # the pack has a sketch encoder (faces from line drawings)
 
 
 @dataclass(frozen=True)
@@ -147,6 +149,7 @@ class Engine:
                 StudentInfo(s.name, s.edit, s.mode, s.min, s.max, s.description)
                 for s in self.pack.students.values()
             ),
+            sketch=self.pack.sketch is not None,
         )
 
     def admit(
@@ -302,6 +305,73 @@ class Engine:
             arrays.append(pixels.to_float(pixels.rgb(crop)))
         batch = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2)
         return (batch * 2 - 1).to(self.device)
+
+    # -- faces from sketches -----------------------------------------------------------------
+
+    def check_sketch(self, follow: float) -> int:
+        """The refinement steps of ``follow``; PackError if the pack has no sketch encoder,
+        InvalidInput for a follow outside [0, 1] (cheap: checked before a request queues)."""
+        if self.pack.sketch is None:
+            raise PackError(
+                f"the pack {self.info.pack_name!r} has no sketch encoder (faces from "
+                "sketches): use a pack with one (facesmith train sketch)"
+            )
+        if not 0.0 <= follow <= 1.0:
+            raise InvalidInput(f"follow must be in [0, 1] (0 = the encoder only), got {follow:g}")
+        return round(follow * SKETCH_FOLLOW_STEPS)
+
+    def from_sketch(
+        self,
+        drawings: Sequence[np.ndarray],
+        follow: float,
+        *,
+        on_progress: ProgressFn | None = None,
+        should_stop: StopFn | None = None,
+    ) -> list[Inverted]:
+        """Line drawings (pixels conventions, side = resolution) → latents of faces drawn so,
+        cached by handle like inverted faces."""
+        steps = self.check_sketch(follow)
+        encoder = self.pack.sketch
+        assert encoder is not None  # check_sketch refuses a pack without one
+        inks = list(torch.split(self._drawings_to_ink(drawings), self.max_batch))
+        latents: list[np.ndarray] = []
+        for i, ink in enumerate(inks):
+            _stop_if_asked(should_stop)
+            with self._device_lock:
+                with torch.inference_mode():
+                    ws = sketch.encode_sketch(encoder.network, encoder.latent_avg, ink)
+                _report(on_progress, "encode", i + 1, len(inks))
+                if steps:
+                    ws = sketch.follow_lines(
+                        self.pack.generator.synthesis, ink, ws, steps,
+                        on_progress=_stage_reporter(on_progress, "follow"),
+                        should_stop=should_stop,
+                    )  # fmt: skip
+            latents.extend(ws.detach().cpu().numpy().astype(np.float32))
+        return [Inverted(self.cache.put(lat), lat) for lat in latents]
+
+    def _drawings_to_ink(self, drawings: Sequence[np.ndarray]) -> torch.Tensor:
+        """Validated drawings → ink [N, 1, R, R] on the device, normalised like the encoder's
+        training sketches; InvalidInput for a wrong size, an empty or an inked-over drawing."""
+        size = self.info.resolution
+        if not drawings:
+            raise InvalidInput("no drawings in the request")
+        if len(drawings) > wire.MAX_FACES:
+            raise InvalidInput(f"{len(drawings)} drawings in one request; at most {wire.MAX_FACES}")
+        inks = []
+        for i, drawing in enumerate(drawings):
+            try:
+                ink = pixels.ink(drawing)
+            except ValueError as err:
+                raise InvalidInput(f"drawing {i}: {err}") from err
+            if ink.shape != (size, size):
+                raise InvalidInput(f"drawing {i} is {ink.shape[1]}x{ink.shape[0]}; this pack "
+                                   f"needs {size}x{size} drawings")  # fmt: skip
+            inks.append(torch.from_numpy(ink)[None])
+        batch = sketch.normalise_ink(torch.stack(inks))
+        for i, ink in enumerate(batch):
+            sketch.check_drawing(ink, i)
+        return batch.to(self.device)
 
     # -- edits and rendering ---------------------------------------------------------------
 

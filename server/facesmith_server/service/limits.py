@@ -54,16 +54,16 @@ def max_faces(resolution: int) -> int:
     return int(max(1, min(wire.MAX_FACES, MAX_WORK_BYTES // max(per_face, 1))))
 
 
-def check_faces(faces: Sequence[pb.Image], resolution: int) -> None:
-    """InvalidInput unless there are 1..max_faces faces, each declaring an aligned
-    ``resolution``² crop with 1, 3 or 4 channels, within the decoded budget — all read from
-    headers, before any face is decoded."""
+def check_faces(faces: Sequence[pb.Image], resolution: int, noun: str = "face") -> None:
+    """InvalidInput unless there are 1..max_faces faces (or drawings: ``noun``), each declaring
+    an aligned ``resolution``² crop with 1, 3 or 4 channels, within the decoded budget — all
+    read from headers, before any face is decoded."""
     limit = max_faces(resolution)
     if not faces:
-        raise InvalidInput("no faces in the request")
+        raise InvalidInput(f"no {noun}s in the request")
     if len(faces) > limit:
         raise InvalidInput(
-            f"{len(faces)} faces in one request; at most {limit} of {resolution} px "
+            f"{len(faces)} {noun}s in one request; at most {limit} of {resolution} px "
             "(send them in several requests)"
         )
     total = 0
@@ -71,16 +71,15 @@ def check_faces(faces: Sequence[pb.Image], resolution: int) -> None:
         try:
             height, width, channels, dtype = wire.declared_shape(face)
         except ValueError as err:
-            raise InvalidInput(f"face {i}: {err}") from None
+            raise InvalidInput(f"{noun} {i}: {err}") from None
         if (height, width) != (resolution, resolution):
-            raise InvalidInput(
-                f"face {i} is {width}x{height}; this pack needs aligned "
-                f"{resolution}x{resolution} crops"
-            )
+            side = f"{resolution}x{resolution}"
+            wanted = f"aligned {side} crops" if noun == "face" else f"{side} {noun}s"
+            raise InvalidInput(f"{noun} {i} is {width}x{height}; this pack needs {wanted}")
         total += height * width * channels * dtype.itemsize
     if total > MAX_DECODED_BYTES:
         raise InvalidInput(
-            f"the faces would take {total / 2**20:.0f} MiB decoded; at most "
+            f"the {noun}s would take {total / 2**20:.0f} MiB decoded; at most "
             f"{MAX_DECODED_BYTES / 2**20:.0f} MiB per request"
         )
 

@@ -172,6 +172,7 @@ class FacesmithServicer(pb_grpc.FacesmithServicer):
             version=__version__,
             alignment=info.alignment,
             students=[_student_info(t) for t in info.students],
+            sketch=info.sketch,
         )
 
     def Invert(
@@ -339,6 +340,38 @@ class FacesmithServicer(pb_grpc.FacesmithServicer):
     ) -> list[np.ndarray]:
         with self.engine.admission.turn(ticket, lambda: not context.is_active()):
             return self.engine.translate(crops, _edit_steps(request.edits))
+
+    def FromSketch(
+        self, request: pb.FromSketchRequest, context: grpc.ServicerContext
+    ) -> Iterator[pb.SketchEvent]:
+        def check() -> None:
+            self.engine.check_sketch(request.follow)
+            limits.check_faces(request.drawings, self.engine.info.resolution, noun="drawing")
+            limits.check_edit_specs(request.edits)
+            self.engine.check_edits(_edit_steps(request.edits))
+            self._check_reply(len(request.drawings), 0, request.output_dtype, False,
+                              latents=True)  # fmt: skip
+
+        def work(job: _Job) -> pb.SketchEvent:
+            drawings = _decode_faces(request.drawings)
+            dtype = _output_dtype(request.output_dtype)
+            with job.turn():
+                faces = self.engine.from_sketch(
+                    drawings, request.follow, should_stop=job.stop,
+                    on_progress=lambda stage, done, total, loss: job.report(
+                        pb.Progress(stage=stage, done=done, total=total, loss=loss)),
+                )  # fmt: skip
+                edited = self.engine.apply_edits([f.latent for f in faces],
+                                                 _edit_steps(request.edits))  # fmt: skip
+                images = self._render_all(edited, 0, job.stop)
+            result = [
+                pb.EditedFace(handle=face.handle, latent=self._latent_message(latent),
+                              image=_image_message(image, dtype))
+                for face, latent, image in zip(faces, edited, images, strict=True)
+            ]  # fmt: skip
+            return pb.SketchEvent(result=pb.SketchResult(faces=result))
+
+        yield from self._stream(context, check, work, lambda p: pb.SketchEvent(progress=p))
 
     def Edit(
         self, request: pb.EditRequest, context: grpc.ServicerContext
@@ -760,6 +793,7 @@ def add_servicer(servicer: FacesmithServicer, server: grpc.Server) -> None:
         "Edit": (streaming, servicer.Edit, pb.EditRequest, pb.EditEvent),
         "Generate": (unary, servicer.Generate, pb.GenerateRequest, pb.GenerateResponse),
         "Translate": (unary, servicer.Translate, pb.TranslateRequest, pb.TranslateResponse),
+        "FromSketch": (streaming, servicer.FromSketch, pb.FromSketchRequest, pb.SketchEvent),
     }
     handlers = {
         name: make(

@@ -1,0 +1,46 @@
+"""`facesmith train sketch`: train the pack's sketch encoder and install it in the pack."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import torch
+
+from facesmith_server.model.encoder import Encoder4Editing
+from facesmith_server.model.pack import load_pack
+from facesmith_train.progress import ProgressLog
+from facesmith_train.sketch.install import install_sketch_encoder, load_installed
+from facesmith_train.sketch.train import train_sketch_encoder
+
+
+def run(args: argparse.Namespace) -> int:
+    from facesmith_train.gan.train import load_training_images
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    pack = load_pack(args.pack, "cpu")
+    photos = load_training_images(args.data, pack.generator.size) if args.data else None
+    start = load_installed(args.pack) if args.resume else None
+    log = ProgressLog("sketch encoder", args.steps)
+    sums: dict[str, float] = {}
+
+    def on_step(step: int, terms: dict[str, float], net: Encoder4Editing) -> None:
+        for name, value in terms.items():
+            sums[name] = sums.get(name, 0.0) + value
+        if step % args.save_every == 0 and step < args.steps:  # --resume goes on from here
+            install_sketch_encoder(args.pack, net, pack.encoder_latent_avg)
+            print(f"step {step}: " + "  ".join(f"{k} {v / args.save_every:.4f}"
+                                               for k, v in sums.items()), flush=True)  # fmt: skip
+            sums.clear()
+        log.step(step)
+
+    net, report = train_sketch_encoder(pack, photos, args.steps, batch=args.batch,
+                                       seed=args.seed, network=start, on_step=on_step)  # fmt: skip
+    log.finish(args.steps)
+    entry = install_sketch_encoder(args.pack, net, pack.encoder_latent_avg)
+    summary = {"file": entry.path, "bytes": entry.size,
+               "photos": 0 if photos is None else len(photos), **report.__dict__}  # fmt: skip
+    sys.stdout.write(json.dumps(summary) + "\n")
+    return 0
