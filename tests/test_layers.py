@@ -78,6 +78,9 @@ ALLOWED: dict[str, set[str]] = {
     "facesmith_train.distill": {*TRAIN_DATA, "facesmith_server.service", "facesmith_client.vision",
                                 "facesmith_client.pipeline", "facesmith_train.gan",
                                 "facesmith_train.classify", "facesmith_train.measure"},
+    "facesmith_train.sketch": {*TRAIN_DATA, "facesmith_server.service", "facesmith_client.vision",
+                               "facesmith_train.gan", "facesmith_train.encoder",
+                               "facesmith_train.measure"},
     # commands on top
     "facesmith_client.cli": {*BASE, "facesmith_host", "facesmith_server.*", "facesmith_train.*",
                              *CLIENT_STAGES, "facesmith_client.packs",

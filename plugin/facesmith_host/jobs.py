@@ -17,6 +17,7 @@ from facesmith_host.link import Array, WorkerLink
 ORDERS = ("RGBA", "BGRA", "RGB", "BGR")
 BYTES_PER_CHANNEL = {"u8": 1, "u16": 2, "f16": 2, "f32": 4}
 MAX_SEED = 2**32 - 1  # of a new face (facesmith.quality.MAX_SEED, which hosts cannot import)
+DEFAULT_FOLLOW = 0.5  # of a face from a sketch (facesmith.quality.DEFAULT_FOLLOW, likewise)
 ProgressFn = Callable[[float, str], None]  # (fraction done 0..1, what is happening)
 
 
@@ -139,6 +140,12 @@ class ServerStatus:
     device: str
     edits: tuple[EditRange, ...]
     fast: tuple[tuple[str, str], ...] = ()  # (edit, mode) the pack's students make in one pass
+    sketch: bool = False  # the pack makes faces from line drawings (it has a sketch encoder)
+
+    def check_sketch(self) -> None:
+        """WorkerError (``no_sketch``) unless the pack can make faces from drawings."""
+        if not self.sketch:
+            raise no_sketch(self.pack)
 
     def has_fast(self, edits: Sequence[EditLike]) -> bool:
         """Whether every one of ``edits`` can be made in one pass (none: False)."""
@@ -225,6 +232,28 @@ def preset_edit(preset: Preset, status: ServerStatus) -> HostEdit:
     return HostEdit(preset.edit, preset_strength(preset, status))
 
 
+def no_sketch(pack: str) -> WorkerError:
+    """The refusal of a face from a sketch by a pack without a sketch encoder: the same words
+    in Krita, GIMP and from the runtime."""
+    return WorkerError(
+        "no_sketch",
+        f"the server's model pack ({pack}) cannot make faces from sketches: it has no sketch "
+        "encoder",
+        "Use a model pack with a sketch encoder (facesmith train sketch adds one to a pack; "
+        "facesmith info shows whether a pack has it).",
+    )
+
+
+def no_lines() -> WorkerError:
+    """The refusal of a face from a layer (or a selection) with no lines on it."""
+    return WorkerError(
+        "no_lines",
+        "there are no lines to make a face from on this layer (inside the selection, if any)",
+        "Draw dark lines on the layer first — the face's outline, eyes and mouth, on a "
+        "transparent layer or on light paper — then run Face from sketch again.",
+    )
+
+
 def layer_name(edits: Sequence[EditLike]) -> str:
     """ "facesmith: age +20, bald +1" — what the new layer holds, readable in the layer list."""
     parts = [host_edit(e).label() for e in edits]
@@ -255,6 +284,7 @@ def server_info(link: WorkerLink) -> ServerStatus:
         device=str(header.get("device", "")),
         edits=edits,
         fast=tuple((str(f["edit"]), str(f["mode"])) for f in header.get("fast", [])),
+        sketch=header.get("sketch") is True,
     )
 
 
@@ -306,8 +336,10 @@ def edit(
 
 @dataclass(frozen=True)
 class NewFace:
-    """A face that does not exist: its square of pixels and where it goes in the rectangle
-    asked for (``left``, ``top`` from the rectangle's corner)."""
+    """A new face layer's pixels and where they go: for a face that does not exist, a square
+    in the rectangle asked for; for a face from a sketch, the square the lines were drawn in
+    (as much of it as lies on the canvas). ``left``, ``top``: from the corner of the rectangle
+    asked for, or of the drawing sent (negative: left of or above it)."""
 
     image: HostImage
     left: int
@@ -346,6 +378,47 @@ def generate(
     if memoryview(result.data).nbytes != side * side * 4 * BYTES_PER_CHANNEL.get(dtype, 0):
         raise WorkerError("internal", "the facesmith runtime returned a face of the wrong size")
     image = HostImage(side, side, 4, dtype, order, result.data)
+    return NewFace(image, int(reply.header.get("left", 0)), int(reply.header.get("top", 0)))
+
+
+def sketch(
+    link: WorkerLink,
+    drawing: HostImage,
+    follow: float = DEFAULT_FOLLOW,
+    *,
+    edits: Sequence[EditLike] = (),
+    selection: Selection | None = None,
+    canvas: tuple[int, int, int, int] | None = None,
+    on_progress: ProgressFn | None = None,
+) -> NewFace:
+    """The face ``drawing`` shows (dark lines on a transparent layer or on light paper; only
+    those inside ``selection`` if given), as large as the lines were drawn, where they were
+    drawn. ``follow`` 0..1: how closely the face follows the lines (0: fastest). ``canvas``
+    (x, y, width, height from the drawing's corner) clips the face to what is visible.
+
+    The face comes back opaque in the drawing's dtype and order, with alpha added if the
+    drawing had none (RGB → RGBA). WorkerError ``no_lines`` for a drawing without lines,
+    ``no_sketch`` for a pack that cannot make faces from sketches; cancel with
+    ``link.cancel_all``."""
+    fields: dict[str, Any] = {
+        "order": drawing.order,
+        "follow": float(follow),
+        "edits": [host_edit(e).to_wire() for e in edits],
+    }
+    if canvas is not None:
+        fields["canvas"] = [int(v) for v in canvas]
+    reply = link.request(
+        "sketch", fields, _image_arrays(drawing, selection), _progress_adapter(on_progress)
+    )
+    result = reply.arrays.get("image")
+    if result is None or len(result.shape) != 3 or result.shape[2] != 4:
+        raise WorkerError("internal", "the facesmith runtime returned no face")
+    height, width = result.shape[:2]
+    expected = width * height * 4 * BYTES_PER_CHANNEL.get(drawing.dtype, 0)
+    if result.dtype != drawing.dtype or memoryview(result.data).nbytes != expected:
+        raise WorkerError("internal", "the facesmith runtime returned a face of the wrong size")
+    order = drawing.order if len(drawing.order) == 4 else drawing.order + "A"
+    image = HostImage(width, height, 4, drawing.dtype, order, result.data)
     return NewFace(image, int(reply.header.get("left", 0)), int(reply.header.get("top", 0)))
 
 

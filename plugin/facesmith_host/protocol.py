@@ -12,12 +12,12 @@ Every header carries "id" (the request id the adapter chose; replies repeat it, 
 worker cannot tell) and "op". header["arrays"] is a list of {"name", "shape", "dtype"}:
 row-major, little-endian arrays of dtype u8/u16/f16/f32 whose sizes add up to P.
 
-Requests: hello, info, detect, edit, cancel, shutdown. Replies: the same op (hello, info),
-"faces" (detect), "progress"* then "result" (edit), "bye" (shutdown), or "error"
-{"code", "message", "hint"}. A frame that cannot be delimited (bad magic, lengths over the
-limits, the stream ending inside a frame) is fatal: the worker answers "error" with code
-"protocol" and exits, since nothing after it can be trusted. Anything else malformed gets an
-"error" reply and the worker goes on.
+Requests: hello, info, detect, edit, generate, sketch, cancel, shutdown. Replies: the same op
+(hello, info), "faces" (detect), "progress"* then "result" (edit, generate, sketch), "bye"
+(shutdown), or "error" {"code", "message", "hint"}. A frame that cannot be delimited (bad
+magic, lengths over the limits, the stream ending inside a frame) is fatal: the worker answers
+"error" with code "protocol" and exits, since nothing after it can be trusted. Anything else
+malformed gets an "error" reply and the worker goes on.
 
 Standard library only: adapters inside Krita and GIMP import this.
 """

@@ -11,6 +11,7 @@ import os
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -313,3 +314,209 @@ def test_generate_refuses_bad_requests(
     with pytest.raises(WorkerError) as info:
         jobs.generate(link, seed, width, 64, order=order, truncation=truncation)
     assert info.value.code == "bad_request" and message in str(info.value)
+
+
+# -- a face from a sketch -------------------------------------------------------------------------
+
+FAKE_WORKER = """
+import sys
+from facesmith_client.host.session import HostSession
+from facesmith_client.host.worker import Worker, protocol_stdout
+from facesmith_client.remote.fake_client import FakeClient
+out = protocol_stdout()
+sys.exit(Worker(HostSession(FakeClient, lambda: None), out).serve(sys.stdin.buffer))
+"""
+
+
+@pytest.fixture()
+def fake_link():
+    """The real worker process in front of the fake server (whose packs draw sketches)."""
+    worker = WorkerLink([sys.executable, "-c", FAKE_WORKER])
+    yield worker
+    worker.close()
+
+
+def drawn_layer(
+    height: int, width: int, faces: list[tuple[int, int]], dtype=np.uint8, channels: int = 4
+) -> np.ndarray:
+    """Face outlines with eyes in black around each (x, y): on a transparent layer (4
+    channels) or on white paper (3)."""
+    import cv2
+
+    layer = np.zeros((height, width, 4), np.uint8)
+    for x, y in faces:
+        cv2.ellipse(layer, (x, y), (40, 52), 0, 0, 360, (0, 0, 0, 255), 3)
+        for dx in (-16, 16):
+            cv2.circle(layer, (x + dx, y - 13), 5, (0, 0, 0, 255), -1)
+    if np.issubdtype(dtype, np.floating):
+        top, layer = 1.0, (layer / 255).astype(dtype)
+    else:
+        top, layer = np.iinfo(dtype).max, layer.astype(dtype) * (np.iinfo(dtype).max // 255)
+    if channels == 3:
+        return np.repeat(top - layer[:, :, 3:], 3, axis=2)
+    return layer
+
+
+def expected_box(layer: np.ndarray):
+    from facesmith_client.pipeline.sketch import frame_drawing
+
+    return frame_drawing(layer, 64)[1]
+
+
+def test_sketch_makes_an_opaque_face_where_the_lines_were_drawn(fake_link: WorkerLink) -> None:
+    drawing = drawn_layer(240, 300, [(200, 120)])
+    image = host_image(drawing, "u8", "BGRA")
+    progress: list[tuple[float, str]] = []
+    status = jobs.server_info(fake_link)
+    assert status.sketch
+    status.check_sketch()
+    face = jobs.sketch(fake_link, image, 0.2, on_progress=lambda f, s: progress.append((f, s)))
+    box = expected_box(drawing)
+    assert (face.left, face.top) == (box.x, box.y)
+    layer = face.image
+    assert (layer.width, layer.height, layer.channels) == (box.side, box.side, 4)
+    assert (layer.dtype, layer.order) == ("u8", "BGRA")
+    pixels = np.frombuffer(layer.data, np.uint8).reshape(box.side, box.side, 4)
+    assert (pixels[:, :, 3] == 255).all()
+    # the fake server's face is the drawing's lines, dark on skin: dark where the lines are
+    lines = drawing[box.y : box.y + box.side, box.x : box.x + box.side, 3] > 0
+    assert pixels[:, :, :3][lines].mean() < pixels[:, :, :3][~lines].mean() - 50
+    assert progress and progress[-1][0] == 1.0 and {s for _, s in progress} >= {"refine"}
+
+
+def test_sketch_keeps_the_drawings_depth_clips_to_the_canvas_and_honours_the_selection(
+    fake_link: WorkerLink,
+) -> None:
+    paper = drawn_layer(200, 400, [(60, 100), (330, 100)], np.uint16, channels=3)
+    image = host_image(paper, "u16", "RGB")
+    mask = np.zeros((200, 400), np.uint8)
+    mask[:, 200:] = 255  # the right face only
+    selection = jobs.Selection(400, 200, mask.tobytes())
+    canvas = (0, 0, 380, 200)  # the face is cut 20 px from the drawing's right edge
+    face = jobs.sketch(fake_link, image, 0.0, selection=selection, canvas=canvas)
+    right = paper.copy()
+    right[:, :200] = np.iinfo(np.uint16).max  # what the selection leaves: the right face
+    box = expected_box(right)
+    assert (face.left, face.top) == (box.x, max(box.y, 0))
+    assert face.image.width == 380 - box.x
+    assert face.image.height == min(box.y + box.side, 200) - max(box.y, 0)
+    assert (face.image.dtype, face.image.order, face.image.channels) == ("u16", "RGBA", 4)
+    pixels = np.frombuffer(face.image.data, "<u2").reshape(face.image.height, face.image.width, 4)
+    assert (pixels[:, :, 3] == 65535).all()
+    with pytest.raises(WorkerError) as off:
+        jobs.sketch(fake_link, image, 0.0, canvas=(500, 0, 100, 100))
+    assert off.value.code == "bad_request" and "off the canvas" in off.value.message
+
+
+def test_sketch_refuses_an_empty_drawing_and_bad_requests(fake_link: WorkerLink) -> None:
+    empty = host_image(np.zeros((80, 80, 4), np.uint8), "u8", "BGRA")
+    with pytest.raises(WorkerError) as no_lines:
+        jobs.sketch(fake_link, empty)
+    assert no_lines.value.code == "no_lines"
+    assert "Draw dark lines on the layer first" in no_lines.value.hint
+    drawing = host_image(drawn_layer(160, 160, [(80, 80)]), "u8", "BGRA")
+    mask = np.zeros((160, 160), np.uint8)  # a selection with no lines in it
+    mask[:20, :20] = 255
+    with pytest.raises(WorkerError) as outside:
+        jobs.sketch(fake_link, drawing, selection=jobs.Selection(160, 160, mask.tobytes()))
+    assert outside.value.code == "no_lines"
+    bad_fields: list[tuple[dict[str, Any], str]] = [
+        ({"follow": 1.5}, "follow must be"),
+        ({"follow": True}, "follow must be"),
+        ({"canvas": [0, 0, 0, 10]}, "canvas must be"),
+        ({"canvas": "all"}, "canvas must be"),
+        ({"edits": [{"name": "wings", "strength": 1}]}, "wings"),
+    ]
+    for fields, words in bad_fields:
+        header = {"order": "BGRA", "follow": 0.5, **fields}
+        with pytest.raises(WorkerError) as bad:
+            fake_link.request("sketch", header, [drawing.array()])
+        assert words in bad.value.message, (fields, bad.value)
+    with pytest.raises(WorkerError) as no_image:
+        fake_link.request("sketch", {"order": "BGRA"})
+    assert no_image.value.code == "bad_request"
+    assert jobs.server_info(fake_link).pack == "fake"  # the worker kept serving
+
+
+def test_sketch_is_refused_by_a_pack_without_a_sketch_encoder(link: WorkerLink) -> None:
+    status = jobs.server_info(link)
+    assert not status.sketch
+    with pytest.raises(WorkerError) as hosts:
+        status.check_sketch()
+    drawing = host_image(drawn_layer(160, 160, [(80, 80)]), "u8", "BGRA")
+    with pytest.raises(WorkerError) as worker:
+        jobs.sketch(link, drawing)
+    assert hosts.value.code == worker.value.code == "no_sketch"
+    assert str(hosts.value) == str(worker.value) == str(jobs.no_sketch("test"))
+    assert "cannot make faces from sketches" in hosts.value.message
+
+
+def test_sketch_through_a_real_server_with_a_sketch_encoder(sketch_pack: Path) -> None:
+    import torch
+
+    from facesmith_server.model.pack import load_pack
+    from facesmith_server.service.engine import Engine
+    from facesmith_server.service.servicer import create_server
+
+    device = torch.device("cpu")
+    engine = Engine(load_pack(sketch_pack, device), device, default_refine_steps=0)
+    grpc_server, port = create_server("127.0.0.1:0", engine)
+    argv = [sys.executable, "-m", "facesmith_client.host.worker", "--server", f"127.0.0.1:{port}"]
+    worker = WorkerLink(argv)
+    drawing = drawn_layer(200, 260, [(130, 100)], np.float16)
+    try:
+        assert jobs.server_info(worker).sketch
+        stages: list[str] = []
+        face = jobs.sketch(
+            worker,
+            host_image(drawing, "f16", "RGBA"),
+            0.05,
+            edits=[("age", 20.0)],
+            on_progress=lambda _f, s: stages.append(s),
+        )
+    finally:
+        worker.close()
+        grpc_server.stop(grace=None)
+    box = expected_box(drawing.astype(np.float32))  # f16 layers travel widened to f32
+    assert (face.left, face.top, face.image.width) == (box.x, box.y, box.side)
+    assert (face.image.dtype, face.image.order) == ("f16", "RGBA")
+    pixels = np.frombuffer(face.image.data, "<f2").reshape(box.side, box.side, 4)
+    assert (pixels[:, :, 3] == 1).all() and pixels[:, :, :3].std() > 0.01
+    assert {"encode", "follow"} <= set(stages)
+
+
+class BlockingSketchClient(FakeClient):
+    """Faces from sketches that wait until cancelled: cancelling is tested without racing."""
+
+    started = threading.Event()
+
+    def from_sketch(self, drawings, follow=0.5, edits=(), *, output_dtype=np.uint8, cancel=None):
+        def events():
+            self.started.set()
+            while cancel is not None and not cancel.cancelled:
+                cancel.wait(0.05)
+            raise ClientError("cancelled", "cancelled")
+            yield  # a generator, as the real clients' calls
+
+        return events()
+
+
+def test_cancel_stops_a_running_sketch():
+    read_fd, write_fd = os.pipe()
+    out = io.BytesIO()
+    worker = Worker(HostSession(BlockingSketchClient, lambda: None), out)  # type: ignore[arg-type, return-value]
+    served = threading.Thread(target=worker.serve, args=(os.fdopen(read_fd, "rb"),))
+    served.start()
+    drawing = host_image(drawn_layer(160, 160, [(80, 80)]), "u8", "BGRA").array()
+    with os.fdopen(write_fd, "wb") as requests:
+        protocol.write_frame(requests, {"id": 5, "op": "sketch", "order": "BGRA"}, (drawing,))
+        assert BlockingSketchClient.started.wait(10)
+        protocol.write_frame(requests, {"id": 6, "op": "cancel", "target": 5})
+    served.join(10)
+    assert not served.is_alive()
+    reply = protocol.read_frame(io.BytesIO(out.getvalue()))
+    assert reply is not None and (reply.id, reply.op, reply.header["code"]) == (
+        5,
+        "error",
+        "cancelled",
+    )

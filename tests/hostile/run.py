@@ -51,8 +51,8 @@ from facesmith.v1 import facesmith_pb2 as pb
 from hostile.h2 import NonReadingCall
 
 SERVICE = "/facesmith.v1.Facesmith/"
-METHODS = ("GetInfo", "Render", "Invert", "Edit", "Generate", "Translate")
-STREAMING = {"Invert", "Edit"}
+METHODS = ("GetInfo", "Render", "Invert", "Edit", "Generate", "Translate", "FromSketch")
+STREAMING = {"Invert", "Edit", "FromSketch"}
 CALL_TIMEOUT_S = 30.0  # a call without an answer by then is a hang
 SLOW_READER_S = 2.0
 IDLE_S = 3.5  # the server hands freed memory back after 2 s idle
@@ -186,6 +186,15 @@ class Templates:
         side = self.resolution
         return wire.encode_image(np.full((side, side, 3), value, dtype))
 
+    def drawing(self) -> pb.Image:
+        """A square outline in black on white paper."""
+        side = self.resolution
+        paper = np.full((side, side, 3), 255, np.uint8)
+        paper[side // 4 : 3 * side // 4, side // 4] = paper[
+            side // 4, side // 4 : 3 * side // 4
+        ] = 0
+        return wire.encode_image(paper)
+
     def latent(self) -> pb.Latent:
         return wire.encode_latent(np.zeros((self.num_ws, self.dim), np.float32), "w+")
 
@@ -201,6 +210,9 @@ class Templates:
             "Generate": pb.GenerateRequest(seeds=[rng.randrange(2**32)], edits=edits),
             "Translate": pb.TranslateRequest(
                 faces=faces, edits=[pb.EditSpec(name="age", strength=rng.uniform(-20, 20))]
+            ),
+            "FromSketch": pb.FromSketchRequest(
+                drawings=[self.drawing()], follow=rng.choice([0.0, 0.05]), edits=edits
             ),
         }[method]
         return method, request.SerializeToString()
@@ -271,7 +283,7 @@ KINDS: dict[str, Maker] = {
         pb.InvertRequest(faces=[t.face()], options=pb.InvertOptions(refine_steps=10**6)),
     ),
     "no faces": lambda t, rng: (
-        rng.choice(["Render", "Invert", "Edit", "Generate", "Translate"]), b""
+        rng.choice(["Render", "Invert", "Edit", "Generate", "Translate", "FromSketch"]), b""
     ),
     "65 seeds": lambda t, rng: ("Generate", pb.GenerateRequest(seeds=list(range(65)))),
     "seed 2^64-1": lambda t, rng: ("Generate", pb.GenerateRequest(seeds=[2**64 - 1])),
@@ -289,6 +301,14 @@ KINDS: dict[str, Maker] = {
     )),
     "33 one-pass edits": lambda t, rng: (
         "Translate", pb.TranslateRequest(faces=[t.face()], edits=[pb.EditSpec(name="age")] * 33)
+    ),
+    "blank drawing": lambda t, rng: ("FromSketch", pb.FromSketchRequest(drawings=[t.face(255)])),
+    "65 drawings": lambda t, rng: ("FromSketch", pb.FromSketchRequest(drawings=[t.drawing()] * 65)),
+    "NaN follow": lambda t, rng: (
+        "FromSketch", pb.FromSketchRequest(drawings=[t.drawing()], follow=float("nan"))
+    ),
+    "drawing 8192² declared": lambda t, rng: (
+        "FromSketch", pb.FromSketchRequest(drawings=[_declared(8192)])
     ),
 }  # fmt: skip
 BIG_KINDS: dict[str, Maker] = {
@@ -791,14 +811,21 @@ def _writer_kills(kills: int) -> tuple[int, int]:
 # -- the report ----------------------------------------------------------------------------------
 
 
-def with_students(pack: Path) -> Path:
-    """The test pack with two untrained students (Translate has work to do)."""
+def with_optional_parts(pack: Path) -> Path:
+    """The test pack with two untrained students (Translate has work to do) and a sketch
+    encoder (a copy of its encoder: FromSketch has work to do)."""
+    import torch
+
+    from facesmith_server.model.pack import load_pack
     from facesmith_server.model.student import StudentConfig, StudentNet
     from facesmith_train.distill.install import install_student
+    from facesmith_train.sketch.install import install_sketch_encoder
 
     age, swap = StudentNet(StudentConfig()), StudentNet(StudentConfig(conditioned=False))
     install_student(pack, "age", age, edit="age", mode="relative", strength_range=(-50, 50))
     install_student(pack, "gender-swap", swap, edit="gender", mode="swap")
+    loaded = load_pack(pack, torch.device("cpu"))
+    install_sketch_encoder(pack, loaded.encoder, loaded.encoder_latent_avg)
     return pack
 
 
@@ -807,7 +834,7 @@ def run(sizes: Sizes, seed: int, pack: Path | None = None) -> tuple[bool, dict[s
     from facesmith_server.model.testpack import make_test_pack
 
     with tempfile.TemporaryDirectory() as scratch:
-        pack = pack or with_students(make_test_pack(Path(scratch) / "test", seed=0))
+        pack = pack or with_optional_parts(make_test_pack(Path(scratch) / "test", seed=0))
         report: dict[str, Any] = {}
         misses: list[str] = []
         server = ServerProcess(pack, "--max-queue", "8")

@@ -49,6 +49,7 @@ FACE_MARGIN = 0.6  # changed pixels must lie within each face box grown by this 
 EDIT = "plug-in-facesmith-edit"
 OLDER = "plug-in-facesmith-older"
 NEW_FACE = "plug-in-facesmith-new-face"
+SKETCH = "plug-in-facesmith-sketch"
 SET_UP = "plug-in-facesmith-set-up"
 PRESET_KEYS = ("older", "younger", "bald", "masculine", "feminine", "smile")
 NUMPY_TYPES = {"u8": np.uint8, "u16": np.uint16, "u32": np.uint32, "half": np.float16}
@@ -638,6 +639,118 @@ def test_one_pass_edits_through_the_fast_argument(
     assert_unchanged(bald, "cannot make bald +")
 
 
+@pytest.fixture()
+def sketch_server(sketch_pack: Path) -> Iterator[str]:
+    """A real server on a copy of the test pack with a sketch encoder → its address."""
+    import torch
+
+    from facesmith_server.model.pack import load_pack
+    from facesmith_server.service.engine import Engine
+    from facesmith_server.service.servicer import create_server
+
+    device = torch.device("cpu")
+    engine = Engine(load_pack(sketch_pack, device), device, default_refine_steps=0)
+    grpc_server, port = create_server("127.0.0.1:0", engine)
+    yield f"127.0.0.1:{port}"
+    grpc_server.stop(grace=None)
+
+
+def drawing_file(
+    path: Path, size: tuple[int, int], faces: Sequence[tuple[int, int]], paper: bool = False
+) -> Path:
+    """A PNG (width, height) with a face outline and eyes, in black, around each (x, y):
+    transparent around the lines, or on white paper without alpha → its path."""
+    width, height = size
+    layer = np.zeros((height, width, 4), np.uint8)
+    for x, y in faces:
+        cv2.ellipse(layer, (x, y), (40, 52), 0, 0, 360, (0, 0, 0, 255), 3)
+        for dx in (-16, 16):
+            cv2.circle(layer, (x + dx, y - 13), 5, (0, 0, 0, 255), -1)
+    if paper:
+        layer = np.repeat(255 - layer[:, :, 3:], 3, axis=2)
+    cv2.imwrite(str(path), layer)  # B,G,R(,A): black lines are the same either way
+    return path
+
+
+def face_box(path: Path, select: Sequence[int] | None, offset: Sequence[int] = (0, 0)) -> tuple:
+    """Where the runtime puts the face from the drawing at ``path`` (lines inside ``select``
+    only), in image coordinates, clipped to the image: (x, y, width, height)."""
+    from facesmith_client.pipeline.sketch import frame_drawing
+
+    drawing = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    assert drawing is not None, path
+    height, width = drawing.shape[:2]
+    dx, dy = offset
+    if select is not None:
+        x, y, w, h = select[0] - dx, select[1] - dy, select[2], select[3]
+        inside = np.zeros((height, width), bool)
+        inside[max(y, 0) : max(y + h, 0), max(x, 0) : max(x + w, 0)] = True
+        if drawing.shape[2] == 4:
+            drawing[~inside, 3] = 0  # transparent
+        else:
+            drawing[~inside] = 255  # white paper
+    _, box = frame_drawing(drawing, 64)
+    x0, y0 = max(box.x + dx, 0), max(box.y + dy, 0)
+    x1, y1 = min(box.x + box.side + dx, width + 2 * dx), min(box.y + box.side + dy, height + 2 * dy)
+    return x0, y0, x1 - x0, y1 - y0
+
+
+def assert_face_above(outcome: Outcome, box: tuple) -> LayerDump:
+    """A new opaque face layer at ``box`` directly above the untouched drawing → the face."""
+    assert outcome.rc == 0 and outcome.status == "success", outcome.log[-3000:]
+    assert [d.name for d in outcome.after] == ["facesmith: face from sketch",
+                                               outcome.before[0].name]  # fmt: skip
+    face, lines = outcome.after
+    original = outcome.before[0]
+    assert lines.offsets == original.offsets
+    assert np.array_equal(lines.pixels, original.pixels), "the drawing's layer was changed"
+    assert (*face.offsets, face.pixels.shape[1], face.pixels.shape[0]) == box
+    assert face.pixels.shape[2] == 4 and (face.pixels[:, :, 3] == 255).all()
+    assert face.pixels[:, :, :3].std() > 2  # a face, not a flat fill
+    return face
+
+
+def test_face_from_sketch_is_a_layer_above_the_drawing(
+    gimp: GimpHome, tmp_path: Path, sketch_server: str
+) -> None:
+    """Filters ▸ facesmith ▸ Face from sketch…: the face where the lines were drawn (on a
+    transparent layer moved inside a larger canvas; or on white paper without alpha, only the
+    lines inside the selection, the face cut at the image's edge), the drawing untouched; an
+    empty layer is refused with the next step."""
+    write_config(gimp.host / "sketch.json", sketch_server)
+    env = {"FACESMITH_RUNTIME_CONFIG": f"{gimp.inside}/sketch.json"}
+    one = drawing_file(tmp_path / "one.png", (300, 240), [(150, 120)])
+    moved = run_gimp(gimp, one, "sketch-moved", env=env, offset=[60, 40], procedure=SKETCH,
+                     args={"follow": 0.0}, describe=[SKETCH])  # fmt: skip
+    assert_face_above(moved, face_box(one, None, (60, 40)))
+    info = moved.procedures[SKETCH]
+    assert info["label"] == "Face from sketch…" and info["menu_paths"] == [
+        "<Image>/Filters/facesmith"
+    ]
+    assert "follow" in info["arguments"]
+    two = drawing_file(tmp_path / "two.png", (400, 240), [(90, 120), (345, 120)], paper=True)
+    select = [250, 40, 150, 170]  # around the right face, which is near the image's edge
+    chosen = run_gimp(gimp, two, "sketch-selected", env=env, select=select, procedure=SKETCH,
+                      args={"follow": 0.0})  # fmt: skip
+    face = assert_face_above(chosen, face_box(two, select))
+    assert face.offsets[0] > 250 and face.offsets[0] + face.pixels.shape[1] == 400  # cut there
+    empty = drawing_file(tmp_path / "empty.png", (200, 200), [])
+    refused = run_gimp(gimp, empty, "sketch-empty", env=env, procedure=SKETCH,
+                       args={"follow": 0.0})  # fmt: skip
+    assert_unchanged(refused, "draw dark lines on the layer first")
+
+
+def test_face_from_sketch_is_refused_by_a_pack_without_a_sketch_encoder(
+    gimp: GimpHome, tmp_path: Path
+) -> None:
+    from facesmith_host import jobs
+
+    one = drawing_file(tmp_path / "one.png", (200, 200), [(100, 100)])
+    outcome = run_gimp(gimp, one, "sketch-refused", procedure=SKETCH, args={})
+    assert_unchanged(outcome, "cannot make faces from sketches")
+    assert jobs.no_sketch("test").hint in outcome.message  # the words Krita shows too
+
+
 # -- the plug-in's pure rules (no GIMP needed) -------------------------------------------------
 
 
@@ -692,3 +805,10 @@ def test_selection_and_strength_rules(rules: Any) -> None:
     assert (
         rules.error_text("no face found", "Select one.") == "facesmith: no face found\nSelect one."
     )
+
+
+def test_the_sketch_default_is_the_runtimes(rules: Any) -> None:
+    from facesmith.quality import DEFAULT_FOLLOW
+    from facesmith_host import jobs
+
+    assert rules.DEFAULT_FOLLOW == jobs.DEFAULT_FOLLOW == DEFAULT_FOLLOW

@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ HERE = Path(__file__).resolve().parent
 SCRIPTS = HERE / "krita_scripts"
 EDITS = [["age", 30.0]]
 # Self-test steps that wait for the worker (its start included): Krita's UI must keep running.
-WORKER_WAITS = ("the server status", "faces found", "the preview")
+WORKER_WAITS = ("the server status", "faces found", "the preview", "the face from the sketch")
 GUI_DEADLINE_S = 180.0  # Krita's start, the self-test's steps, and its quitting
 QUIT_GRACE_S = 30.0
 FACE_MARGIN = 0.5  # edits may reach this far (× the face box) beyond a detected face box
@@ -38,6 +39,22 @@ FACE_MARGIN = 0.5  # edits may reach this far (× the face box) beyond a detecte
 @pytest.fixture(scope="module")
 def kritarunner() -> str:
     return _krita_program("kritarunner")
+
+
+@pytest.fixture()
+def sketch_server(sketch_pack: Path) -> Iterator[str]:
+    """A real server on a copy of the test pack with a sketch encoder → its address."""
+    import torch
+
+    from facesmith_server.model.pack import load_pack
+    from facesmith_server.service.engine import Engine
+    from facesmith_server.service.servicer import create_server
+
+    device = torch.device("cpu")
+    engine = Engine(load_pack(sketch_pack, device), device, default_refine_steps=0)
+    grpc_server, port = create_server("127.0.0.1:0", engine)
+    yield f"127.0.0.1:{port}"
+    grpc_server.stop(grace=None)
 
 
 @pytest.fixture(scope="module")
@@ -278,9 +295,97 @@ def test_new_random_face_is_a_layer_over_the_selection(
     assert Path(again["raw"]).read_bytes() == Path(face["raw"]).read_bytes()  # same seed
 
 
-def test_gui_loads_the_installed_plugin(tmp_path: Path, server: str, photos_dir: Path) -> None:
+def expected_face_box(
+    lines: dict[str, Any], selection: list[int] | None, canvas: list[int]
+) -> list[int]:
+    """Where the runtime puts a face from the lines on ``lines`` (only those inside
+    ``selection``), clipped to ``canvas`` (x, y, w, h)."""
+    from facesmith_client.pipeline.sketch import frame_drawing
+
+    x, y, width, height = lines["rect"]
+    drawing = pixels(lines)[..., [2, 1, 0, 3]].copy()  # Krita's B,G,R,A → R,G,B,A
+    if selection is not None:
+        sx, sy, sw, sh = selection
+        inside = np.zeros((height, width), bool)
+        inside[max(sy - y, 0) : max(sy + sh - y, 0), max(sx - x, 0) : max(sx + sw - x, 0)] = True
+        drawing[~inside, 3] = 0
+    _, box = frame_drawing(drawing, 64)
+    cx, cy, cw, ch = canvas
+    x0, y0 = max(box.x + x, cx), max(box.y + y, cy)
+    x1, y1 = min(box.x + box.side + x, cx + cw), min(box.y + box.side + y, cy + ch)
+    return [x0, y0, x1 - x0, y1 - y0]
+
+
+def test_face_from_sketch_is_a_layer_above_the_drawing(
+    kritarunner: str, krita_env: dict, tmp_path: Path, sketch_server: str
+) -> None:
+    """The plugin's "Face from sketch" path in Krita: a new opaque face layer above the
+    drawing where the lines were drawn (clipped to the canvas; only the lines inside the
+    selection), the drawing untouched; an empty layer is refused with the next step."""
+    config = tmp_path / "runtime.json"
+    config.write_text(json.dumps({"version": 1, "python": sys.executable,
+                                  "server": sketch_server}))  # fmt: skip
+    env = {**krita_env, "FACESMITH_RUNTIME_CONFIG": str(config)}
+    cases: list[dict[str, Any]] = [
+        {"faces": [[250, 150, 40, 52]]},  # in the middle
+        {"faces": [[45, 150, 40, 52]]},  # at the left edge: the face is cut at the canvas
+        {"faces": [[100, 150, 40, 52], [300, 150, 40, 52]], "selection": [230, 70, 150, 160]},
+        {"faces": []},  # nothing drawn yet
+    ]
+    job = {"run": "sketch", "blank": [400, 300], "follow": 0.0, "cases": cases,
+           "dump": str(tmp_path / "sketch")}  # fmt: skip
+    made = run_job(kritarunner, env, tmp_path, job)["cases"]
+    for case, out in zip(cases[:3], made[:3], strict=True):
+        assert "worker_error" not in out, out["worker_error"]
+        before, after = out["before"], out["after"]
+        assert len(before) == 2 and before[1]["name"] == "lines"
+        assert [layer["name"] for layer in after] == [
+            before[0]["name"],
+            "lines",
+            "facesmith: face from sketch",
+        ]  # the face directly above the drawing
+        for old, new in zip(before, after[:2], strict=True):  # the drawing and background kept
+            assert old["rect"] == new["rect"]
+            assert Path(old["raw"]).read_bytes() == Path(new["raw"]).read_bytes()
+        face = after[2]
+        assert face["type"] == "paintlayer" and face["depth"] == "U8"
+        assert face["rect"] == expected_face_box(before[1], case.get("selection"), [0, 0, 400, 300])
+        rgba = pixels(face)
+        assert (rgba[..., 3] == 255).all()  # opaque over the whole square
+        assert rgba[..., :3].std() > 2  # a face, not a flat fill
+    assert made[1]["after"][2]["rect"][0] == 0  # cut at the canvas' left edge
+    x, _, width, _ = made[2]["after"][2]["rect"]
+    assert x >= 230 and x + width <= 380  # around the selected drawing only
+    empty = made[3]
+    assert empty["worker_error"]["code"] == "no_lines"
+    assert "Draw dark lines on the layer first" in empty["worker_error"]["text"]
+    assert [layer["name"] for layer in empty["after"]] == [
+        layer["name"] for layer in empty["before"]
+    ]
+
+
+def test_face_from_sketch_is_refused_by_a_pack_without_a_sketch_encoder(
+    kritarunner: str, krita_env: dict, tmp_path: Path
+) -> None:
+    from facesmith_host import jobs
+
+    job = {"run": "sketch", "blank": [200, 200], "follow": 0.5,
+           "cases": [{"faces": [[100, 100, 40, 52]]}], "dump": str(tmp_path / "plain")}  # fmt: skip
+    (out,) = run_job(kritarunner, krita_env, tmp_path, job)["cases"]
+    refusal = jobs.no_sketch("test")
+    assert out["worker_error"]["code"] == "no_sketch"
+    assert "cannot make faces from sketches" in out["worker_error"]["text"]
+    assert refusal.hint in out["worker_error"]["text"]  # the words GIMP shows too
+    assert len(out["after"]) == len(out["before"])
+
+
+def test_gui_loads_the_installed_plugin(
+    tmp_path: Path, sketch_server: str, photos_dir: Path
+) -> None:
     """Real Krita under Xvfb, the plugin installed by the installer into isolated folders; a
-    test-only plugin (krita_scripts/facesmith_selftest) drives it and reports."""
+    test-only plugin (krita_scripts/facesmith_selftest) drives it and reports. The server's
+    pack has a sketch encoder, for "Face from sketch"."""
+    server = sketch_server
     data, config = tmp_path / "xdg-data", tmp_path / "xdg-config"
     pykrita, kritarc = data / "krita" / "pykrita", config / "kritarc"
     install = [
@@ -299,12 +404,13 @@ def test_gui_loads_the_installed_plugin(tmp_path: Path, server: str, photos_dir:
 
 
 def test_the_release_zip_installs_through_kritas_importer(
-    tmp_path: Path, server: str, photos_dir: Path, runtime_wheels: Path
+    tmp_path: Path, sketch_server: str, photos_dir: Path, runtime_wheels: Path
 ) -> None:
     """The artist's path: Tools ▸ Scripts ▸ Import Python Plugin from File… with the built zip
     (Krita's own action; its file dialog and question answered by the self-test), a restart,
     the docker's set-up (offline, from a folder of wheel files), and the plugin works as when
     installed by the installer."""
+    server = sketch_server
     dist = tmp_path / "dist"
     build = [
         sys.executable,
@@ -389,7 +495,8 @@ def _check_selftest(
     assert list(result["actions"].values()) == ["Age…", *presets]
     # Krita read facesmith_krita.action (installed beside pykrita/): its tooltips are set
     assert result["tooltips"]["facesmith_older"] == "Make every face older"
-    assert result["menu"] == ["Age…", "New random face", *presets]  # Tools ▸ Scripts ▸ facesmith
+    # Tools ▸ Scripts ▸ facesmith
+    assert result["menu"] == ["Age…", "New random face", "Face from sketch", *presets]
     assert result["docker"] == "facesmith"
     assert result["status"].startswith(f"Server: {server}")
     # Ungrouped edits first, then the pack's groups (the test pack groups age and gender).
@@ -403,10 +510,20 @@ def _check_selftest(
     assert result["layers_after_undo"] == ["Background"]  # one undo step
     assert result["layers_after_preset"] == ["Background", "facesmith: age +25"]
     assert result["layers_after_age"] == ["Background", "facesmith: age -20"]
-    assert len(result["error_boxes"]) == 1 and "no face" in shown, shown  # a message box
+    assert len(result["error_boxes"]) == 2 and "no face" in result["error_boxes"][0], shown
     assert len(result["blank_layers"]) == 1  # nothing added
     new_face = result["blank_after_new_face"]
     assert new_face[0] == result["blank_layers"][0] and new_face[1].startswith("facesmith: face ")
+    # Face from sketch: the docker's button on an empty layer says to draw first; the menu
+    # action adds the face above the drawing, the drawing untouched; one undo removes it
+    assert "Draw dark lines on the layer first" in result["error_boxes"][1]
+    assert result["sketch_follow_remembered"] == "0"
+    drawn = result["sketch_layers_before"]
+    assert drawn[-1] == "lines"
+    assert result["sketch_layers_after"] == [*drawn, "facesmith: face from sketch"]
+    assert result["sketch_face_opaque"]
+    assert result["sketch_lines_untouched"]
+    assert result["sketch_layers_after_undo"] == drawn
     waits = {k: v for k, v in result["ui_pauses_s"].items() if k in WORKER_WAITS}
     assert max(waits.values()) < 1.0, f"the UI thread blocked while the worker ran: {waits}"
     assert result["done"] and returncode == 0, log
@@ -537,7 +654,8 @@ print(json.dumps({"qt": qt.QT_MAJOR, "actions": sorted(window.actions), "buttons
     assert done.returncode == 0, done.stderr[-3000:]
     loaded = json.loads(done.stdout.strip().splitlines()[-1])
     assert loaded["qt"] == 6
-    assert {"facesmith_age", "facesmith_new_face", "facesmith_older"} <= set(loaded["actions"])
-    assert {"facesmith_apply", "facesmith_setup_start", "facesmith_new_random_face"} <= set(
-        loaded["buttons"]
-    )
+    actions = {"facesmith_age", "facesmith_new_face", "facesmith_face_from_sketch",
+               "facesmith_older"}  # fmt: skip
+    assert actions <= set(loaded["actions"])
+    assert {"facesmith_apply", "facesmith_setup_start", "facesmith_new_random_face",
+            "facesmith_face_from_sketch"} <= set(loaded["buttons"])  # fmt: skip

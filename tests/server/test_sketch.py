@@ -89,7 +89,9 @@ def test_following_the_lines_draws_the_face_closer_to_them(sketch_pack: Path) ->
     engine = Engine(load_pack(sketch_pack, device), device)
     steps: list[tuple[str, int, int]] = []
     loose = engine.from_sketch([drawing()], 0.0)[0]
-    close = engine.from_sketch([drawing()], 0.5, on_progress=lambda s, d, t, _: steps.append((s, d, t)))[0]
+    close = engine.from_sketch(
+        [drawing()], 0.5, on_progress=lambda s, d, t, _: steps.append((s, d, t))
+    )[0]
     assert steps[-1] == ("follow", 50, 50)
     ink = engine._drawings_to_ink([drawing()])
     images = engine.render([loose.latent, close.latent])

@@ -86,7 +86,9 @@ def _wanted(plan: Planned, overwrite: bool) -> bool:
     return True
 
 
-def _sketch_one(plan: Planned, client: FacesmithClient, edits: list[EditSpec], follow: float) -> bool:
+def _sketch_one(
+    plan: Planned, client: FacesmithClient, edits: list[EditSpec], follow: float
+) -> bool:
     from facesmith_client.cli.edit import per_input
     from facesmith_client.pipeline.sketch import face_from_sketch
     from facesmith_client.vision.images import read_image, write_image

@@ -119,6 +119,7 @@ def add_train_parser(commands: Any) -> None:
     _add_student_parser(sub)
     _add_measure_students_parser(sub)
     _add_sketch_parser(sub)
+    _add_measure_sketch_parser(sub)
 
     from facesmith_train.measure.args import DESCRIPTION as MEASURE_DESCRIPTION
     from facesmith_train.measure.args import add_measure_arguments
@@ -264,6 +265,35 @@ def run_sketch(args: argparse.Namespace) -> int:
     from facesmith_train.sketch.run import run
 
     return run(args)
+
+
+def _add_measure_sketch_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "measure-sketch",
+        help="measure how well a pack's faces from sketches follow them, on held-out faces",
+        description="Each held-out face's lines are its sketch: sketch -> face (at each "
+        "--follow) -> lines again, against the sketch (edge F1 at 1 px), beside the photo "
+        "inverted by the pack's encoder and another face's lines (chance); the detector's hit "
+        "rate on the faces made and on the photos; seconds per face. Writes OUT/table.md, "
+        "sketch.json and grid.png; prints the table.",
+    )
+    p.add_argument("--pack", type=Path, required=True, metavar="DIR")
+    p.add_argument("--data", type=Path, action="append", required=True, metavar="FILE.npz")
+    p.add_argument("--limit", type=int_between(1), default=100, metavar="N", help="per set")
+    p.add_argument("--follow", type=float, action="append", metavar="F",
+                   help="a follow value to measure (repeatable; 0 and the default)")  # fmt: skip
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, required=True, metavar="DIR")
+    add_threads_argument(p)
+    p.set_defaults(run=run_measure_sketch)
+
+
+def run_measure_sketch(args: argparse.Namespace) -> int:
+    from facesmith.quality import DEFAULT_FOLLOW
+    from facesmith_train.sketch.run import run_measure
+
+    args.follow = args.follow or [0.0, DEFAULT_FOLLOW]
+    return run_measure(args)
 
 
 def _add_measure_students_parser(sub: Any) -> None:

@@ -1,5 +1,5 @@
 """What the worker does for a host adapter: detect faces and edit them in a layer, and make a
-new layer with a face that does not exist.
+new layer with a face that does not exist or with the face a drawing on a layer shows.
 
 Requests arrive as protocol frames (see facesmith_host.protocol); this module turns their
 fields and arrays into pipeline calls and the results back into fields and arrays. Domain
@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from facesmith import pixels
-from facesmith.quality import MAX_SEED
+from facesmith.quality import DEFAULT_FOLLOW, MAX_SEED
 from facesmith_client.events import Progress
 from facesmith_client.pipeline.photo import (
     InvertedPhoto,
@@ -26,6 +26,7 @@ from facesmith_client.pipeline.photo import (
     invert_photo,
     render_photo,
 )
+from facesmith_client.pipeline.sketch import HEAD_MARGIN, INKED, face_from_sketch
 from facesmith_client.remote.client import (
     CancelToken,
     ClientError,
@@ -38,6 +39,7 @@ from facesmith_client.remote.client import (
 from facesmith_client.vision.align import ffhq_quad
 from facesmith_client.vision.detect import Detector, Face, detect_faces
 from facesmith_host.errors import WorkerError
+from facesmith_host.jobs import no_sketch
 from facesmith_host.protocol import Array, Frame
 
 ProgressFn = Callable[[Progress], None]
@@ -45,6 +47,10 @@ PREVIEW_SIDE = 256  # previews render at the smallest preview size at least this
 MIN_FACE_PX = 4  # landmarks must frame a crop at least this wide
 MAX_NEW_FACE_SIDE = 8192  # px: a new face is at most this big (1 GiB as float RGBA)
 PICK_FACES = "Find the faces again (or let facesmith detect them) and pick from those."
+DRAW_LINES = (
+    "Draw the face's outline, eyes and mouth as dark lines on a transparent layer or on light "
+    "paper (not a filled area), then try again."
+)
 
 
 @dataclass(frozen=True)
@@ -104,6 +110,7 @@ class HostSession:
                 for e in info.edits
             ],
             "fast": [{"edit": t.edit, "mode": t.mode} for t in info.students],
+            "sketch": info.sketch,
         }
 
     def detect(self, frame: Frame) -> dict[str, Any]:
@@ -170,6 +177,49 @@ class HostSession:
             raise WorkerError("bad_request", message) from None
         fields = {"seed": seed, "left": (width - side) // 2, "top": (height - side) // 2}
         return fields, [Array("image", (side, side, 4), dtype, data)]
+
+    def sketch(
+        self, frame: Frame, cancel: CancelToken, on_event: ProgressFn
+    ) -> tuple[dict[str, Any], list[Array]]:
+        """The face a drawing shows (its lines inside the selection, if one is sent), as large
+        as the lines were drawn: its opaque pixels, clipped to the canvas if one is given,
+        and where they sit from the drawing's corner. In the drawing's dtype and order, alpha
+        added if it had none."""
+        layer = layer_image(frame)
+        header = frame.header
+        follow = _unit_field(header, "follow", DEFAULT_FOLLOW)
+        canvas = _rect_field(header, "canvas")
+        order = layer.order if len(layer.order) == 4 else layer.order + "A"
+        client = self.client()
+        info = client.info()
+        if not info.sketch:
+            raise no_sketch(info.pack_name)
+        specs = edit_specs(header, info)
+        drawing = masked_drawing(layer.image, selection_mask(frame, layer.image))
+        _check_sketch_size(drawing)
+        try:
+            face, box = face_from_sketch(client, drawing, follow, specs, on_event=on_event,
+                                         cancel=cancel)  # fmt: skip
+        except ClientError as err:
+            if err.code != "invalid_argument":
+                raise
+            raise WorkerError("bad_drawing", err.message, DRAW_LINES) from None
+        x0, y0, x1, y1 = box.x, box.y, box.x + box.side, box.y + box.side
+        if canvas is not None:
+            cx, cy, cw, ch = canvas
+            x0, y0, x1, y1 = max(x0, cx), max(y0, cy), min(x1, cx + cw), min(y1, cy + ch)
+            if x1 <= x0 or y1 <= y0:
+                raise WorkerError(
+                    "bad_request",
+                    "the face would lie wholly off the canvas",
+                    "Draw the face on the canvas.",
+                )
+        shown = face[y0 - box.y : y1 - box.y, x0 - box.x : x1 - box.x]
+        opaque = np.concatenate([shown, np.ones((*shown.shape[:2], 1), np.float32)], axis=2)
+        data = pixels.to_host(pixels.from_float(opaque, pixels.dtype_for_host(layer.dtype)),
+                              layer.dtype, order)  # fmt: skip
+        fields = {"left": x0, "top": y0, "box": [box.x, box.y, box.side], "follow": follow}
+        return fields, [Array("image", (y1 - y0, x1 - x0, 4), layer.dtype, data)]
 
     # -- parts -----------------------------------------------------------------------------
 
@@ -348,6 +398,59 @@ def face_square(face: np.ndarray, side: int) -> np.ndarray:
     interpolation = cv2.INTER_AREA if side < face.shape[0] else cv2.INTER_CUBIC
     scaled = np.clip(cv2.resize(face, (side, side), interpolation=interpolation), 0.0, 1.0)
     return np.concatenate([scaled, np.ones((side, side, 1), np.float32)], axis=2)
+
+
+def masked_drawing(image: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+    """``image`` as float RGB(A), with everything outside ``mask`` (if any) made transparent:
+    no lines there."""
+    drawing = pixels.to_float(image)
+    if mask is None:
+        return drawing
+    cover = (mask > 127).astype(np.float32)[:, :, None]
+    colour = pixels.rgb(drawing)
+    alpha = pixels.alpha(drawing)
+    return np.concatenate([colour, cover if alpha is None else alpha * cover], axis=2)
+
+
+def _check_sketch_size(drawing: np.ndarray) -> None:
+    """WorkerError if the lines were drawn so large that the face would be bigger than
+    MAX_NEW_FACE_SIDE (checked only for drawings big enough for that)."""
+    if max(drawing.shape[:2]) * (1 + 2 * HEAD_MARGIN) <= MAX_NEW_FACE_SIDE:
+        return
+    inked = pixels.ink(drawing) >= INKED
+    rows, cols = np.flatnonzero(inked.any(axis=1)), np.flatnonzero(inked.any(axis=0))
+    if not rows.size:
+        return  # no lines: the pipeline says so
+    span = max(rows[-1] - rows[0], cols[-1] - cols[0]) + 1
+    if span * (1 + 2 * HEAD_MARGIN) > MAX_NEW_FACE_SIDE:
+        raise WorkerError(
+            "unsupported_image",
+            f"the lines span {span} px: a face from them would be larger than "
+            f"{MAX_NEW_FACE_SIDE} px",
+            "Draw the face smaller, or scale the image down.",
+        )
+
+
+def _unit_field(header: dict[str, Any], name: str, default: float) -> float:
+    value = header.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise WorkerError("bad_request", f"{name} must be a number from 0 to 1")
+    return float(value)
+
+
+def _rect_field(header: dict[str, Any], name: str) -> tuple[int, int, int, int] | None:
+    value = header.get(name)
+    if value is None:
+        return None
+    if (
+        not isinstance(value, list)
+        or len(value) != 4
+        or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+        or value[2] < 1
+        or value[3] < 1
+    ):
+        raise WorkerError("bad_request", f"{name} must be [x, y, width, height] (whole numbers)")
+    return value[0], value[1], value[2], value[3]
 
 
 def _int_field(header: dict[str, Any], name: str, low: int, high: int) -> int:

@@ -22,14 +22,16 @@ from typing import IO, Any
 from facesmith_client.events import Progress
 from facesmith_client.host.session import HostSession, client_error
 from facesmith_client.pipeline.photo import NoFaceFound
+from facesmith_client.pipeline.sketch import EmptyDrawing
 from facesmith_client.remote.client import CancelToken, ClientError, FacesmithClient
 from facesmith_client.remote.local_server import LocalServer, LocalServerError, default_pack_dir
 from facesmith_client.vision.detect import load_detector
 from facesmith_host import protocol
 from facesmith_host.errors import WorkerError
+from facesmith_host.jobs import no_lines
 from facesmith_host.protocol import Array, Frame
 
-QUEUED_OPS = ("info", "detect", "edit", "generate")
+QUEUED_OPS = ("info", "detect", "edit", "generate", "sketch")
 EXIT_PROTOCOL_ERROR = 2
 
 
@@ -134,6 +136,9 @@ class Worker:
         if frame.op == "generate":
             fields, arrays = self.session.generate(frame, self._progress_to(frame.id))
             return "result", fields, arrays
+        if frame.op == "sketch":
+            fields, arrays = self.session.sketch(frame, cancel, self._progress_to(frame.id))
+            return "result", fields, arrays
         fields, arrays = self.session.edit(frame, cancel, self._progress_to(frame.id))
         return "result", fields, arrays
 
@@ -172,6 +177,8 @@ def as_worker_error(err: Exception) -> WorkerError:
             "facesmith edits faces at least 40 pixels wide that look towards the camera; "
             "pick the layer holding the photo, or select faces to edit.",
         )
+    if isinstance(err, EmptyDrawing):
+        return no_lines()
     if isinstance(err, LocalServerError):
         return WorkerError(
             "unavailable",

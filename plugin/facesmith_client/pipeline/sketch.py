@@ -50,7 +50,7 @@ def frame_drawing(drawing: np.ndarray, size: int) -> tuple[np.ndarray, Box]:
         raise EmptyDrawing("the drawing has no lines: draw dark lines on light paper or on a "
                            "transparent layer")  # fmt: skip
     top, bottom, left, right = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
-    side = int(round(max(bottom - top, right - left) * (1 + 2 * HEAD_MARGIN)))
+    side = round(max(bottom - top, right - left) * (1 + 2 * HEAD_MARGIN))
     box = Box(int((left + right - side) // 2), int((top + bottom - side) // 2), max(side, 1))
     square = np.zeros((box.side, box.side), np.float32)  # no ink beyond the drawing
     y0, x0 = max(box.y, 0), max(box.x, 0)

@@ -288,8 +288,10 @@ class FakeClient(FacesmithClient):
         for i, drawing in enumerate(drawings):
             ink = pixels.ink(drawing)
             if ink.shape != (size, size):
-                raise ClientError("invalid_argument", f"drawing {i} is {ink.shape[1]}x"
-                                  f"{ink.shape[0]}; this pack needs {size}x{size} drawings")  # fmt: skip
+                got, wanted = f"{ink.shape[1]}x{ink.shape[0]}", f"{size}x{size}"
+                raise ClientError(
+                    "invalid_argument", f"drawing {i} is {got}; this pack needs {wanted} drawings"
+                )
             if ink.max() < 0.05:
                 raise ClientError("invalid_argument", f"drawing {i} has no lines")
             inks.append(ink)

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """facesmith for GIMP 3: Filters ▸ facesmith ▸ Older, Younger, Bald, …, Edit faces…, New random
-face… and Set up….
+face…, Face from sketch… and Set up….
 
 Each procedure reads the selected layer through GEGL, hands it to the facesmith runtime (a child
 process in its own Python environment, see facesmith_host) and adds the result as a new layer
@@ -10,6 +10,7 @@ added when anything fails. Scripts call the procedures non-interactively with th
     pdb.lookup_procedure("plug-in-facesmith-older")   # strength: 0–100 % of the edit's range
     pdb.lookup_procedure("plug-in-facesmith-edit")    # edit: "age", strength: in the pack's units
     pdb.lookup_procedure("plug-in-facesmith-new-face")  # seed: -1 for a random face
+    pdb.lookup_procedure("plug-in-facesmith-sketch")  # follow: 0–1, how closely to the lines
     pdb.lookup_procedure("plug-in-facesmith-set-up")  # server, token, wheels: the runtime
 """
 
@@ -321,11 +322,21 @@ def new_face_layer(image: Gimp.Image, config: Gimp.ProcedureConfig) -> Gimp.Laye
 
 
 def add_face_layer(
-    image: Gimp.Image, area: rules.Rect, fmt: rules.PixelFormat, name: str, data: bytes
+    image: Gimp.Image,
+    area: rules.Rect,
+    fmt: rules.PixelFormat,
+    name: str,
+    data: bytes,
+    above: Gimp.Layer | None = None,
 ) -> Gimp.Layer:
+    """A new opaque-face layer holding ``data`` (``fmt``, RGBA) at ``area``, directly above
+    ``above`` (None: above the selected layer); one undo group."""
     layer = Gimp.Layer.new(image, name, area.width, area.height, Gimp.ImageType.RGBA_IMAGE,
                            100.0, Gimp.LayerMode.NORMAL)  # fmt: skip
-    with inserted(image, layer, None, -1):  # -1: above the selected layer
+    parent, position = None, -1  # -1: above the selected layer
+    if above is not None:  # at its own index in its parent (0 = top): directly above it
+        parent, position = above.get_parent(), image.get_item_position(above)
+    with inserted(image, layer, parent, position):
         layer.set_offsets(area.x, area.y)
         buffer = layer.get_buffer()
         buffer.set(gegl_rect(rules.Rect(0, 0, area.width, area.height)), babl_name(fmt, layer),
@@ -333,6 +344,62 @@ def add_face_layer(
         buffer.flush()
         layer.update(0, 0, area.width, area.height)
     return layer
+
+
+def sketch_face_layer(
+    image: Gimp.Image, drawables: list, config: Gimp.ProcedureConfig
+) -> Gimp.Layer:
+    """The face the lines on the selected layer show (only those inside the selection, if
+    any), as a new layer directly above it where and as large as they were drawn (clipped to
+    the image); one undo group. The drawing's layer is only read."""
+    if HOST_MISSING is not None:
+        raise WorkerError(
+            "not_installed",
+            f"the plug-in's facesmith_host files are missing ({HOST_MISSING}).",
+            REINSTALL,
+        )
+    source = source_layer(image, drawables)
+    precision = image.get_precision().value_nick
+    fmt = rules.pixel_format(precision, source.has_alpha())
+    area = layer_rect(source)
+    selection = None
+    if not Gimp.Selection.is_empty(image):
+        _, _, x1, y1, x2, y2 = Gimp.Selection.bounds(image)
+        chosen = rules.overlap(area, rules.Rect(x1, y1, x2 - x1, y2 - y1))
+        if chosen is None:
+            raise jobs.no_lines()
+        area = chosen
+        mask = image.get_selection().get_buffer()  # in image coordinates
+        data = mask.get(gegl_rect(area), 1.0, "Y u8", Gegl.AbyssPolicy.NONE)
+        selection = jobs.Selection(area.width, area.height, data)
+    _, x, y = source.get_offsets()
+    inside = rules.Rect(area.x - x, area.y - y, area.width, area.height)  # layer coordinates
+    data = source.get_buffer().get(gegl_rect(inside), 1.0, babl_name(fmt, source),
+                                   Gegl.AbyssPolicy.CLAMP)  # fmt: skip
+    drawing = jobs.HostImage(area.width, area.height, fmt.channels, fmt.dtype, fmt.order, data)
+    canvas = (-area.x, -area.y, image.get_width(), image.get_height())  # from the drawing
+    follow = float(config.get_property("follow"))
+    link = WorkerLink(*worker_command(load_config()))
+    try:
+        report = progress_reporter(rules.SKETCH_LABEL)
+        report(0.0, "starting the facesmith runtime")
+        jobs.server_info(link).check_sketch()
+        face = jobs.sketch(link, drawing, follow, selection=selection, canvas=canvas,
+                           on_progress=report)  # fmt: skip
+    finally:
+        link.close()
+        Gimp.progress_end()
+    square = rules.Rect(area.x + face.left, area.y + face.top, face.image.width,
+                        face.image.height)  # fmt: skip
+    fmt = rules.pixel_format(precision, True)  # the face comes back with alpha
+    return add_face_layer(image, square, fmt, rules.SKETCH_LAYER_NAME, bytes(face.image.data),
+                          above=source)  # fmt: skip
+
+
+def run_sketch(procedure, run_mode, image, drawables, config, _data):
+    if run_mode == Gimp.RunMode.INTERACTIVE and not ask(procedure, config, rules.SKETCH_LABEL):
+        return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
+    return finish_run(procedure, lambda: sketch_face_layer(image, list(drawables), config))
 
 
 def run_new_face(procedure, run_mode, image, _drawables, config, _data):
@@ -517,11 +584,14 @@ class Facesmith(Gimp.PlugIn):
         return False
 
     def do_query_procedures(self):
-        return [*presets(), rules.EDIT_PROCEDURE, rules.NEW_FACE_PROCEDURE, rules.SETUP_PROCEDURE]
+        return [*presets(), rules.EDIT_PROCEDURE, rules.NEW_FACE_PROCEDURE,
+                rules.SKETCH_PROCEDURE, rules.SETUP_PROCEDURE]  # fmt: skip
 
     def do_create_procedure(self, name):
         if name == rules.NEW_FACE_PROCEDURE:
             return self._new_face_procedure(name)
+        if name == rules.SKETCH_PROCEDURE:
+            return self._sketch_procedure(name)
         if name == rules.SETUP_PROCEDURE:
             return self._set_up_procedure(name)
         preset = presets().get(name)
@@ -594,6 +664,28 @@ class Facesmith(Gimp.PlugIn):
         )
         procedure.add_int_argument(
             "seed", "_Seed", "The face's seed (-1: a random one)", -1, rules.MAX_SEED, -1,
+            GObject.ParamFlags.READWRITE,
+        )  # fmt: skip
+        return procedure
+
+    def _sketch_procedure(self, name):
+        procedure = Gimp.ImageProcedure.new(self, name, Gimp.PDBProcType.PLUGIN, run_sketch, None)
+        procedure.set_image_types("RGB*")
+        procedure.set_sensitivity_mask(Gimp.ProcedureSensitivityMask.DRAWABLE)
+        procedure.set_menu_label(f"{rules.SKETCH_LABEL}…")
+        procedure.add_menu_path(rules.MENU_PATH)
+        procedure.set_attribution("facesmith", "facesmith contributors", "2025")
+        procedure.set_documentation(
+            "facesmith: the face a line drawing shows, as a new layer",
+            "Makes the face that the dark lines on the selected layer show (on a transparent "
+            "layer or on light paper; only the lines inside the selection, if there is one) "
+            "and adds it as a new layer directly above, where and as large as the lines were "
+            "drawn. Follow: how closely the face follows the lines, 0 (fastest) to 1.",
+            name,
+        )
+        procedure.add_double_argument(
+            "follow", "_Follow the lines", "How closely the face follows the lines: 0 is "
+            "fastest, 1 follows them most closely", 0.0, 1.0, rules.DEFAULT_FOLLOW,
             GObject.ParamFlags.READWRITE,
         )  # fmt: skip
         return procedure

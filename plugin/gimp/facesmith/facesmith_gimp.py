@@ -14,6 +14,10 @@ from dataclasses import dataclass
 EDIT_PROCEDURE = "plug-in-facesmith-edit"
 NEW_FACE_PROCEDURE = "plug-in-facesmith-new-face"
 NEW_FACE_LABEL = "New random face"
+SKETCH_PROCEDURE = "plug-in-facesmith-sketch"
+SKETCH_LABEL = "Face from sketch"
+SKETCH_LAYER_NAME = "facesmith: face from sketch"
+DEFAULT_FOLLOW = 0.5  # facesmith_host.jobs.DEFAULT_FOLLOW (which a broken install lacks)
 SETUP_PROCEDURE = "plug-in-facesmith-set-up"
 SETUP_LABEL = "Set up"
 MAX_SEED = 2**31 - 1  # GIMP's integer arguments are 32-bit signed

@@ -1,6 +1,7 @@
 """The facesmith docker: the set-up while there is no runtime, server status, the faces found
 (tick those to edit), a slider per edit, Preview (fast, low resolution, shown here) and Apply
-(a new layer), progress and Cancel.
+(a new layer), progress and Cancel, New random face, and Face from sketch with how closely the
+face follows the lines.
 
 Every worker request runs in the background (``tasks``); Krita is only touched here, on the
 UI thread, before a request starts and after it ends.
@@ -18,7 +19,7 @@ from facesmith_host import jobs
 from facesmith_host.config import load_config
 from facesmith_host.errors import WorkerError
 
-from . import apply, new_face, runtime, thumbs
+from . import apply, new_face, runtime, sketch, thumbs
 from .faces import ICON, FaceList
 from .messages import show_error
 from .qt import Qt, QtCore, QtGui, QtWidgets
@@ -83,6 +84,24 @@ class FacesmithPanel(QtWidgets.QWidget):
         cancel = self._button("Cancel", runtime.cancel_all, busy_ok=True)
         layout.addLayout(_row(self.progress, cancel))
         layout.addLayout(_row(self._button("New random face", new_face.start_new_face)))
+        self.follow = QtWidgets.QDoubleSpinBox()
+        self.follow.setObjectName("facesmith_follow")
+        self.follow.setRange(0.0, 1.0)
+        self.follow.setSingleStep(0.05)
+        self.follow.setDecimals(2)
+        self.follow.setValue(sketch.remembered_follow())
+        self.follow.setToolTip(
+            "How closely the face follows the lines: 0 is fastest, 1 follows them most closely"
+        )
+        self.follow.valueChanged.connect(sketch.remember_follow)
+        follow_label = QtWidgets.QLabel("Follow lines")
+        follow_label.setBuddy(self.follow)
+        drawn = self._button(sketch.LABEL, sketch.start_face_from_sketch)
+        drawn.setToolTip(
+            "The face the lines on the active layer show (inside the selection, if any), as a "
+            "new layer above it"
+        )
+        layout.addLayout(_row(follow_label, self.follow, drawn))
         layout.addStretch(1)
         self._set_busy(False)
 

@@ -1,5 +1,5 @@
-"""Tools ▸ Scripts ▸ facesmith: one-click edits (the presets), "Age…" with a strength, and
-"New random face"."""
+"""Tools ▸ Scripts ▸ facesmith: one-click edits (the presets), "Age…" with a strength,
+"New random face" and "Face from sketch"."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from krita import Extension, Krita
 from facesmith_host import jobs
 from facesmith_host.errors import WorkerError
 
-from . import apply, new_face, runtime
+from . import apply, new_face, runtime, sketch
 from .messages import main_window, run_with_progress, show_error
 from .qt import QtWidgets
 from .tasks import run_in_background
@@ -34,6 +34,8 @@ class FacesmithExtension(Extension):
         age.triggered.connect(ask_age)
         face = window.createAction("facesmith_new_face", "New random face", MENU)
         face.triggered.connect(new_face.start_new_face)
+        drawn = window.createAction("facesmith_face_from_sketch", sketch.LABEL, MENU)
+        drawn.triggered.connect(sketch.start_face_from_sketch)
         for preset in jobs.PRESETS:
             action = window.createAction(f"facesmith_{preset.key}", preset.label, MENU)
             action.triggered.connect(partial(run_preset, preset))

@@ -53,7 +53,8 @@ def load_sketch_encoder(path: Path, device: torch.device | str) -> SketchEncoder
         raise ValueError(f"{path}: not an e4e encoder's weights ({err})") from None
     latent_avg = data.get("latent_avg")
     if not isinstance(latent_avg, torch.Tensor) or latent_avg.shape != (
-        network.num_ws, network.style_dim
+        network.num_ws,
+        network.style_dim,
     ):
         raise ValueError(f"{path}: latent_avg must be [{network.num_ws}, {network.style_dim}]")
     network = network.to(device).eval().requires_grad_(False)

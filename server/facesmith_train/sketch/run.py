@@ -1,4 +1,5 @@
-"""`facesmith train sketch`: train the pack's sketch encoder and install it in the pack."""
+"""`facesmith train sketch`: train the pack's sketch encoder and install it in the pack;
+`facesmith train measure-sketch`: how well its faces follow their sketches."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import argparse
 import json
 import sys
 
+import numpy as np
 import torch
 
 from facesmith_server.model.encoder import Encoder4Editing
@@ -43,4 +45,37 @@ def run(args: argparse.Namespace) -> int:
     summary = {"file": entry.path, "bytes": entry.size,
                "photos": 0 if photos is None else len(photos), **report.__dict__}  # fmt: skip
     sys.stdout.write(json.dumps(summary) + "\n")
+    return 0
+
+
+def run_measure(args: argparse.Namespace) -> int:
+    """`facesmith train measure-sketch`: the table (printed, OUT/table.md, OUT/sketch.json)
+    and OUT/grid.png."""
+    import cv2
+
+    from facesmith.files import atomic_write
+    from facesmith_client.vision.detect import load_detector
+    from facesmith_train.gan.samples import write_png
+    from facesmith_train.measure.models import engine_for
+    from facesmith_train.measure.sets import load_npz_set
+    from facesmith_train.sketch.measure import grid, measure_sketches, table
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+        cv2.setNumThreads(args.threads)
+    pack = load_pack(args.pack, "cpu")
+    size = pack.generator.size
+    sets = [load_npz_set(path, size, args.limit, args.seed) for path in args.data]
+    photos = np.concatenate([s.crops for s in sets])
+    engine = engine_for(pack, torch.device("cpu"))
+    figures, refs, made = measure_sketches(
+        engine, photos, load_detector("cpu"), args.follow, log=lambda s: print(s, file=sys.stderr)
+    )
+    text = table(figures, refs, torch.get_num_threads())
+    args.out.mkdir(parents=True, exist_ok=True)
+    report = {"figures": [f.__dict__ for f in figures], "references": refs.__dict__}
+    atomic_write(args.out / "sketch.json", (json.dumps(report, indent=2) + "\n").encode())
+    atomic_write(args.out / "table.md", text.encode())
+    write_png(args.out / "grid.png", grid(photos, made))
+    sys.stdout.write(text)
     return 0

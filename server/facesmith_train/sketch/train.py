@@ -73,7 +73,7 @@ def _generated(pack: Pack, count: int, rng: torch.Generator) -> tuple[torch.Tens
     g = pack.generator
     device = pack.latent_avg.device
     z = torch.randn(count, g.style_dim, generator=rng).to(device)
-    psi = (TRUNCATION[0] + (TRUNCATION[1] - TRUNCATION[0]) * torch.rand(count, generator=rng))
+    psi = TRUNCATION[0] + (TRUNCATION[1] - TRUNCATION[0]) * torch.rand(count, generator=rng)
     with torch.no_grad():
         w = g.mapping(z)
         w = pack.latent_avg + psi.to(device)[:, None] * (w - pack.latent_avg)

@@ -11,6 +11,10 @@ Jobs:
   dump:  open job["kra"] and write every top-level layer's pixels and properties.
   new_face: a blank document, optionally with job["selection"]; the plugin's "New random
          face" path with job["seed"]; every layer before and after.
+  sketch: per job["cases"] item, a blank document with a transparent paint layer "lines" on
+         top holding the item's "faces" (outlines with eyes, drawn black) and optionally its
+         "selection"; the plugin's "Face from sketch" path with job["follow"]; every layer
+         before and after, the lines' extent and any WorkerError.
 """
 
 from __future__ import annotations
@@ -103,6 +107,60 @@ def run_new_face(job: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def run_sketch(job: dict[str, Any]) -> dict[str, Any]:
+    from krita import Krita, Selection
+
+    from facesmith_host.errors import WorkerError
+    from facesmith_krita import runtime, sketch
+
+    app = Krita.instance()
+    cases = []
+    for i, case in enumerate(job["cases"]):
+        document = open_document(app, job)
+        width, height = job["blank"]
+        lines = document.createNode("lines", "paintlayer")
+        document.rootNode().addChildNode(lines, None)
+        if case["faces"]:
+            lines.setPixelData(draw_faces(width, height, case["faces"]), 0, 0, width, height)
+        document.setActiveNode(lines)
+        document.waitForDone()
+        if case.get("selection"):
+            selection = Selection()
+            selection.select(*case["selection"], 255)
+            document.setSelection(selection)
+        folder = Path(job["dump"]) / str(i)
+        out: dict[str, Any] = {"before": dump_layers(document, folder / "before")}
+        out["lines_rect"] = extent(lines)
+        try:
+            layer = sketch.face_from_sketch(document, runtime.shared_link(), job["follow"])
+            out["new_layer"] = layer.name()
+        except WorkerError as err:
+            out["worker_error"] = {"code": err.code, "text": str(err)}
+        document.waitForDone()
+        out["after"] = dump_layers(document, folder / "after")
+        cases.append(out)
+        document.close()
+    runtime.close()
+    return {"cases": cases}
+
+
+def draw_faces(width: int, height: int, faces: list[list[int]]) -> bytes:
+    """Transparent B,G,R,A u8 pixels with, per (cx, cy, rx, ry), an elliptic outline 3 px
+    thick and two eyes, in opaque black (no numpy in Krita's Python)."""
+    data = bytearray(width * height * 4)
+    for cx, cy, rx, ry in faces:
+        eyes = [(cx - rx * 0.4, cy - ry * 0.25), (cx + rx * 0.4, cy - ry * 0.25)]
+        eye_r = max(2.0, rx * 0.12)
+        for y in range(max(0, cy - ry - 3), min(height, cy + ry + 4)):
+            for x in range(max(0, cx - rx - 3), min(width, cx + rx + 4)):
+                d = ((x - cx) / rx) ** 2 + ((y - cy) / ry) ** 2
+                ring = abs(d**0.5 - 1.0) * min(rx, ry) <= 1.5
+                eye = any((x - ex) ** 2 + (y - ey) ** 2 <= eye_r**2 for ex, ey in eyes)
+                if ring or eye:
+                    data[(y * width + x) * 4 + 3] = 255  # black: B, G, R stay 0
+    return bytes(data)
+
+
 def run_dump(job: dict[str, Any]) -> dict[str, Any]:
     from krita import Krita
 
@@ -162,4 +220,4 @@ def info_object() -> Any:
     return InfoObject()
 
 
-RUNS = {"apply": run_apply, "dump": run_dump, "new_face": run_new_face}
+RUNS = {"apply": run_apply, "dump": run_dump, "new_face": run_new_face, "sketch": run_sketch}

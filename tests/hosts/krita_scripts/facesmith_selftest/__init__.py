@@ -3,8 +3,9 @@ Krita GUI and writes what it saw to $FACESMITH_SELFTEST_FILE (JSON), then quits 
 
 It checks the plugin loaded, its menu actions and docker exist, and uses the docker as a user
 would: connect, find faces, move a slider, Preview (screenshot of the docker to
-$FACESMITH_SELFTEST_SHOT), Apply, Undo; then a menu preset, Undo, "Age…" with its dialog, and
-"New random face" on a blank document.
+$FACESMITH_SELFTEST_SHOT), Apply, Undo; then a menu preset, Undo, "Age…" with its dialog,
+"New random face" on a blank document, and "Face from sketch" there: on an empty layer (an
+error box), then on a drawing, and Undo.
 
 With $FACESMITH_SELFTEST_IMPORT (a plugin zip) it does what a user does instead: Tools ▸
 Scripts ▸ Import Python Plugin from File…, picks the zip, says Yes to enabling it.
@@ -119,7 +120,58 @@ def script(result: dict[str, Any]) -> Iterator[Step]:
     click(panel, "facesmith_new_random_face")
     yield "the new face's layer", lambda: len(names(blank)) == 2
     result["blank_after_new_face"] = names(blank)
+    yield from face_from_sketch(app, blank, panel, result)
     result["done"] = True
+
+
+def face_from_sketch(app: Any, document: Any, panel: Any, result: dict[str, Any]) -> Iterator[Step]:
+    """The docker's "Face from sketch" on an empty layer (an error box), then the menu action
+    on a face drawn there, then Undo."""
+    panel.findChild(QtWidgets.QDoubleSpinBox, "facesmith_follow").setValue(0.0)  # the fastest
+    result["sketch_follow_remembered"] = app.readSetting("facesmith", "sketch_follow", "")
+    lines = document.createNode("lines", "paintlayer")
+    document.rootNode().addChildNode(lines, None)
+    document.setActiveNode(lines)
+    yield "the empty lines layer", lambda: settled(document) and "lines" in names(document)
+    # later, outside this generator: the error box's own event loop ticks the driver
+    QtCore.QTimer.singleShot(0, lambda: click(panel, "facesmith_face_from_sketch"))
+    yield "an error box (no lines)", lambda: len(result["error_boxes"]) == 2
+    width, height = document.width(), document.height()
+    drawing = draw_face(width, height, width // 2, height // 2, width // 5, width // 4)
+    lines.setPixelData(drawing, 0, 0, width, height)
+    yield "the drawing", lambda: settled(document)
+    result["sketch_layers_before"] = before = names(document)
+    app.action("facesmith_face_from_sketch").trigger()
+    yield "the face from the sketch", lambda: len(names(document)) == len(before) + 1
+    result["sketch_layers_after"] = names(document)
+    face = document.topLevelNodes()[-1]
+    bounds = face.bounds()
+    data = bytes(face.pixelData(bounds.x(), bounds.y(), bounds.width(), bounds.height()))
+    result["sketch_face_opaque"] = len(data) > 0 and all(a == 255 for a in data[3::4])
+    result["sketch_lines_untouched"] = bytes(lines.pixelData(0, 0, width, height)) == drawing
+    yield "the face's undo step", lambda: undo_ready(app, document)
+    app.action("edit_undo").trigger()
+
+    def undone() -> bool:
+        return settled(document) and len(names(document)) == len(before)
+
+    yield "one undo removes the face", undone
+    result["sketch_layers_after_undo"] = names(document)
+
+
+def draw_face(width: int, height: int, cx: int, cy: int, rx: int, ry: int) -> bytes:
+    """Transparent B,G,R,A u8 pixels with an elliptic outline 3 px thick and two eyes in
+    opaque black."""
+    data = bytearray(width * height * 4)
+    eyes = [(cx - rx * 0.4, cy - ry * 0.25), (cx + rx * 0.4, cy - ry * 0.25)]
+    eye_r = max(2.0, rx * 0.12)
+    for y in range(max(0, cy - ry - 3), min(height, cy + ry + 4)):
+        for x in range(max(0, cx - rx - 3), min(width, cx + rx + 4)):
+            d = ((x - cx) / rx) ** 2 + ((y - cy) / ry) ** 2
+            ring = abs(d**0.5 - 1.0) * min(rx, ry) <= 1.5
+            if ring or any((x - ex) ** 2 + (y - ey) ** 2 <= eye_r**2 for ex, ey in eyes):
+                data[(y * width + x) * 4 + 3] = 255
+    return bytes(data)
 
 
 def set_up(panel: Any, result: dict[str, Any]) -> Iterator[Step]:
