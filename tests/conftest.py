@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from needs import unavailable
+from serving import serve
 
 REPO = Path(__file__).resolve().parents[1]
 PHOTOS = REPO.parent / "shared" / "photos"
@@ -128,14 +129,14 @@ def sketch_pack(test_pack: Path, tmp_path: Path) -> Path:
 @pytest.fixture(scope="module")
 def server(test_pack: Path) -> Iterator[str]:
     """A real facesmith server on the test pack, in this process → its address."""
-    import torch
+    grpc_server, address = serve(test_pack)
+    yield address
+    grpc_server.stop(grace=None)
 
-    from facesmith_server.model.pack import load_pack
-    from facesmith_server.service.engine import Engine
-    from facesmith_server.service.servicer import create_server
 
-    device = torch.device("cpu")
-    engine = Engine(load_pack(test_pack, device), device, default_refine_steps=0)  # fast tests
-    grpc_server, port = create_server("127.0.0.1:0", engine)
-    yield f"127.0.0.1:{port}"
+@pytest.fixture()
+def sketch_server(sketch_pack: Path) -> Iterator[str]:
+    """A real server on a copy of the test pack with a sketch encoder → its address."""
+    grpc_server, address = serve(sketch_pack)
+    yield address
     grpc_server.stop(grace=None)

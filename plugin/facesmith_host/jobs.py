@@ -17,7 +17,7 @@ from facesmith_host.link import Array, WorkerLink
 ORDERS = ("RGBA", "BGRA", "RGB", "BGR")
 BYTES_PER_CHANNEL = {"u8": 1, "u16": 2, "f16": 2, "f32": 4}
 MAX_SEED = 2**32 - 1  # of a new face (facesmith.quality.MAX_SEED, which hosts cannot import)
-DEFAULT_FOLLOW = 0.5  # of a face from a sketch (facesmith.quality.DEFAULT_FOLLOW, likewise)
+DEFAULT_FOLLOW = 0.0  # of a face from a sketch (facesmith.quality.DEFAULT_FOLLOW, likewise)
 ProgressFn = Callable[[float, str], None]  # (fraction done 0..1, what is happening)
 
 
@@ -387,14 +387,16 @@ def sketch(
     follow: float = DEFAULT_FOLLOW,
     *,
     edits: Sequence[EditLike] = (),
+    seed: int = 0,
     selection: Selection | None = None,
     canvas: tuple[int, int, int, int] | None = None,
     on_progress: ProgressFn | None = None,
 ) -> NewFace:
     """The face ``drawing`` shows (dark lines on a transparent layer or on light paper; only
     those inside ``selection`` if given), as large as the lines were drawn, where they were
-    drawn. ``follow`` 0..1: how closely the face follows the lines (0: fastest). ``canvas``
-    (x, y, width, height from the drawing's corner) clips the face to what is visible.
+    drawn. ``follow`` 0..1: how closely the face follows the lines (0: fastest); ``seed``:
+    whose colours it takes (another seed, another variation). ``canvas`` (x, y, width,
+    height from the drawing's corner) clips the face to what is visible.
 
     The face comes back opaque in the drawing's dtype and order, with alpha added if the
     drawing had none (RGB → RGBA). WorkerError ``no_lines`` for a drawing without lines,
@@ -403,6 +405,7 @@ def sketch(
     fields: dict[str, Any] = {
         "order": drawing.order,
         "follow": float(follow),
+        "seed": int(seed),
         "edits": [host_edit(e).to_wire() for e in edits],
     }
     if canvas is not None:

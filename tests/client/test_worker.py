@@ -490,7 +490,9 @@ class BlockingSketchClient(FakeClient):
 
     started = threading.Event()
 
-    def from_sketch(self, drawings, follow=0.5, edits=(), *, output_dtype=np.uint8, cancel=None):
+    def from_sketch(
+        self, drawings, follow=0.5, edits=(), *, seed=0, output_dtype=np.uint8, cancel=None
+    ):
         def events():
             self.started.set()
             while cancel is not None and not cancel.cancelled:

@@ -15,7 +15,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,22 +38,6 @@ FACE_MARGIN = 0.5  # edits may reach this far (× the face box) beyond a detecte
 @pytest.fixture(scope="module")
 def kritarunner() -> str:
     return _krita_program("kritarunner")
-
-
-@pytest.fixture()
-def sketch_server(sketch_pack: Path) -> Iterator[str]:
-    """A real server on a copy of the test pack with a sketch encoder → its address."""
-    import torch
-
-    from facesmith_server.model.pack import load_pack
-    from facesmith_server.service.engine import Engine
-    from facesmith_server.service.servicer import create_server
-
-    device = torch.device("cpu")
-    engine = Engine(load_pack(sketch_pack, device), device, default_refine_steps=0)
-    grpc_server, port = create_server("127.0.0.1:0", engine)
-    yield f"127.0.0.1:{port}"
-    grpc_server.stop(grace=None)
 
 
 @pytest.fixture(scope="module")

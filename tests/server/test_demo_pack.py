@@ -63,3 +63,37 @@ def test_the_demo_pack_can_set_age_and_swap_gender(engine: Engine) -> None:
             goal = target if mode == "set" else -now
             expected = now + float(np.clip(goal - now, -reach, reach))
             assert score.value(after) == pytest.approx(expected, abs=0.01), name
+
+
+def test_the_demo_pack_makes_faces_from_line_drawings(engine: Engine) -> None:
+    """Its sketch encoder's faces from two drawings, in two seeds' colours: the detector finds a
+    face in each (drawn at the demo pack's 64 px, so upscaled for it)."""
+    import cv2
+
+    from facesmith import pixels
+    from facesmith_client.vision.detect import detect_faces, load_detector
+
+    drawings = [cartoon(0), cartoon(6)]
+    faces = []
+    for seed in (0, 3):
+        made = engine.from_sketch(drawings, 0.0, seed)
+        faces += engine.render([face.latent for face in made])
+    detector = load_detector(CPU)
+    for i, face in enumerate(faces):
+        big = cv2.resize(face, (256, 256), interpolation=cv2.INTER_CUBIC).clip(0, 1)
+        assert detect_faces(pixels.from_float(big, np.uint8), detector), f"face {i}"
+    assert np.abs(faces[0] - faces[2]).mean() > 0.02  # another seed, other colours
+
+
+def cartoon(chin: int) -> np.ndarray:
+    """A face drawn in black lines on white at 64 px: outline, hair line, eyes, nose, mouth."""
+    import cv2
+
+    paper = np.full((64, 64, 3), 255, np.uint8)
+    cv2.ellipse(paper, (32, 35), (15, 20 + chin // 3), 0, 0, 360, (0, 0, 0), 1)
+    cv2.ellipse(paper, (32, 29), (17, 19), 0, 180, 360, (0, 0, 0), 1)
+    for x in (26, 38):
+        cv2.circle(paper, (x, 32), 2, (0, 0, 0), -1)
+    cv2.line(paper, (32, 34), (31, 40), (0, 0, 0), 1)
+    cv2.ellipse(paper, (32, 45), (5, 2), 0, 0, 180, (0, 0, 0), 1)
+    return paper

@@ -3,13 +3,13 @@ face per drawing and its handle, following the lines, every refusal with its sta
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
 import numpy as np
 import pytest
 import torch
+from serving import serve
 
 from facesmith import wire
 from facesmith.v1 import facesmith_pb2 as pb
@@ -23,23 +23,8 @@ from facesmith_client.vision.images import read_image, write_image
 from facesmith_server.latent.sketch import lines_loss
 from facesmith_server.model.pack import load_pack
 from facesmith_server.service.engine import Engine
-from facesmith_server.service.servicer import create_server
 
 SIZE = 64
-
-
-def start(pack: Path) -> tuple[grpc.Server, str]:
-    device = torch.device("cpu")
-    engine = Engine(load_pack(pack, device), device, default_refine_steps=0)
-    server, port = create_server("127.0.0.1:0", engine)
-    return server, f"127.0.0.1:{port}"
-
-
-@pytest.fixture()
-def address(sketch_pack: Path) -> Iterator[str]:
-    server, where = start(sketch_pack)
-    yield where
-    server.stop(grace=None)
 
 
 def drawing(size: int = SIZE, shift: int = 0) -> np.ndarray:
@@ -66,8 +51,8 @@ def refusal(address: str, request: pb.FromSketchRequest) -> tuple[grpc.StatusCod
     return err.value.code(), err.value.details()
 
 
-def test_a_face_per_drawing_with_a_handle_that_renders_edits(address: str) -> None:
-    with GrpcClient(address) as client:
+def test_a_face_per_drawing_with_a_handle_that_renders_edits(sketch_server: str) -> None:
+    with GrpcClient(sketch_server) as client:
         assert client.info().sketch
         events = list(client.from_sketch([drawing(), drawing(shift=3)], follow=0.0))
         result = events[-1]
@@ -78,6 +63,10 @@ def test_a_face_per_drawing_with_a_handle_that_renders_edits(address: str) -> No
         again = collect_result(client.from_sketch([drawing(), drawing(shift=3)], follow=0.0))
         assert np.array_equal(again.faces[0].image, face.image)  # the same drawing, the same face
         assert not np.array_equal(result.faces[1].image, face.image)
+        recoloured = collect_result(client.from_sketch([drawing(), drawing(shift=3)], 0.0,
+                                                       seed=7)).faces[0]  # fmt: skip
+        assert np.abs(recoloured.image.astype(int) - face.image.astype(int)).mean() > 1
+        assert np.array_equal(recoloured.latent[:8], face.latent[:8])  # the drawing's rows
         plain = client.render([face.handle]).faces[0].image
         assert np.array_equal(plain, face.image)
         older = client.render([face.handle], [EditSpec("age", 40.0)]).faces[0].image
@@ -100,7 +89,7 @@ def test_following_the_lines_draws_the_face_closer_to_them(sketch_pack: Path) ->
     assert after < 0.9 * before
 
 
-def test_refusals_name_what_is_wrong(address: str, test_pack: Path) -> None:
+def test_refusals_name_what_is_wrong(sketch_server: str, test_pack: Path) -> None:
     white = np.full((SIZE, SIZE, 3), 255, np.uint8)
     black = np.zeros((SIZE, SIZE, 3), np.uint8)
     cases = [
@@ -108,13 +97,14 @@ def test_refusals_name_what_is_wrong(address: str, test_pack: Path) -> None:
         (sketch_request([black]), "mostly ink"),
         (sketch_request([drawing(32)]), "needs 64x64 drawings"),
         (sketch_request([drawing()], follow=1.5), "follow must be in [0, 1]"),
+        (sketch_request([drawing()], seed=2**40), "seed 1099511627776 is out of range"),
         (sketch_request([]), "no drawings"),
         (sketch_request([drawing()], edits=[pb.EditSpec(name="nose", strength=1)]), "unknown edit"),
     ]
     for request, words in cases:
-        code, details = refusal(address, request)
+        code, details = refusal(sketch_server, request)
         assert code == grpc.StatusCode.INVALID_ARGUMENT and words in details, (words, details)
-    server, plain = start(test_pack)
+    server, plain = serve(test_pack)
     try:
         code, details = refusal(plain, sketch_request([drawing()]))
     finally:
@@ -122,22 +112,25 @@ def test_refusals_name_what_is_wrong(address: str, test_pack: Path) -> None:
     assert code == grpc.StatusCode.FAILED_PRECONDITION and "no sketch encoder" in details
 
 
-def test_the_face_lands_where_the_drawing_was(address: str) -> None:
+def test_the_face_lands_where_the_drawing_was(sketch_server: str) -> None:
     layer = np.zeros((300, 400, 4), np.uint8)  # lines on a transparent layer
     lines = drawing(120)
     layer[100:220, 200:320, 3] = 255 - lines[:, :, 0]
-    with GrpcClient(address) as client:
+    with GrpcClient(sketch_server) as client:
         face, box = face_from_sketch(client, layer, follow=0.0)
     assert face.shape == (box.side, box.side, 3) and face.dtype == np.uint8
     assert abs(box.x + box.side / 2 - 260) <= 2 and abs(box.y + box.side / 2 - 160) <= 2
     assert 100 < box.side < 160  # the lines' box and a margin for the head around them
 
 
-def test_cli_writes_a_face_per_drawing(address: str, tmp_path: Path, capsys) -> None:
+def test_cli_writes_a_face_per_drawing(sketch_server: str, tmp_path: Path, capsys) -> None:
+    assert main(["info", "--server", sketch_server]) == 0
+    assert "faces from line drawings: facesmith sketch" in capsys.readouterr().out
     write_image(tmp_path / "lines.png", drawing(128))
     write_image(tmp_path / "blank.png", np.full((50, 50, 3), 255, np.uint8))
-    argv = ["sketch", str(tmp_path / "lines.png"), str(tmp_path / "blank.png"), "--follow", "0",
-            "--age", "10", "--server", address, "--out-dir", str(tmp_path / "out")]  # fmt: skip
+    drawings = [str(tmp_path / "lines.png"), str(tmp_path / "blank.png")]
+    argv = ["sketch", *drawings, "--follow", "0", "--age", "10", "--server", sketch_server,
+            "--out-dir", str(tmp_path / "out")]  # fmt: skip
     assert main(argv) == 1  # the blank page is skipped, with the reason
     out = capsys.readouterr()
     assert "has no lines" in out.err

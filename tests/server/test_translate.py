@@ -9,7 +9,7 @@ from pathlib import Path
 import grpc
 import numpy as np
 import pytest
-import torch
+from serving import serve
 
 from facesmith import wire
 from facesmith.v1 import facesmith_pb2 as pb
@@ -18,21 +18,11 @@ from facesmith_client.cli.main import main
 from facesmith_client.remote.client import ClientError, EditSpec
 from facesmith_client.remote.grpc_client import GrpcClient
 from facesmith_client.vision.images import read_image
-from facesmith_server.model.pack import load_pack
-from facesmith_server.service.engine import Engine
-from facesmith_server.service.servicer import create_server
-
-
-def start(pack: Path) -> tuple[grpc.Server, str]:
-    device = torch.device("cpu")
-    engine = Engine(load_pack(pack, device), device, default_refine_steps=0)
-    server, port = create_server("127.0.0.1:0", engine)
-    return server, f"127.0.0.1:{port}"
 
 
 @pytest.fixture()
 def address(student_pack: Path) -> Iterator[str]:
-    server, where = start(student_pack)
+    server, where = serve(student_pack)
     yield where
     server.stop(grace=None)
 

@@ -31,6 +31,8 @@ def run_info(args: argparse.Namespace) -> int:
         for student in info.students:
             how = "swap" if student.mode == "swap" else f"[{student.min:g}, {student.max:g}]"
             print(f"  {student.edit:<18} {how}  {student.description}")
+    if info.sketch:
+        print(" faces from line drawings: facesmith sketch DRAWING")
     return 0
 
 

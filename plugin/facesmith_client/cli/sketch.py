@@ -1,6 +1,6 @@
 """`facesmith sketch`: a face from each line drawing.
 
-facesmith sketch DRAWING... [--follow F] [--age 30 | --set age=60 ...] [--out-dir D]
+facesmith sketch DRAWING... [--follow F] [--seed N] [--age 30 | --set age=60 ...] [--out-dir D]
 
 Writes STEM_facesmith_face.png per drawing (beside it, or in --out-dir): the face the lines
 show, at the size they were drawn. Parser only at import.
@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from facesmith.arguments import add_server_arguments
-from facesmith.quality import DEFAULT_FOLLOW
+from facesmith.quality import DEFAULT_FOLLOW, MAX_SEED
 from facesmith_client.cli.connect import CliError, connect, status
 from facesmith_client.cli.edit import add_edit_choices, collect_edits
 from facesmith_client.cli.generate import unit_interval
@@ -21,6 +21,7 @@ from facesmith_client.cli.outputs import (
     OUTPUT_SUFFIX,
     Planned,
     add_output_arguments,
+    int_between,
     plan_outputs,
     prepare_out_dir,
     usable_inputs,
@@ -48,6 +49,9 @@ def add_sketch_parser(commands: Any) -> None:
         help=f"how closely the face follows the lines: 0 (fastest: the sketch encoder's face) "
         f"… 1 (the most refinement against the lines) ({DEFAULT_FOLLOW})",
     )
+    p.add_argument("--seed", type=int_between(0, MAX_SEED), default=0, metavar="N",
+                   help="the face whose colours and fine texture the faces take; another seed, "
+                   "another variation (0)")  # fmt: skip
     add_edit_choices(p)
     p.add_argument("--out-dir", type=Path, help="output folder (default: beside each drawing)")
     add_output_arguments(p)
@@ -75,7 +79,7 @@ def run_sketch(args: argparse.Namespace) -> int:
             check_edits(info, edits)
         except ValueError as err:
             raise CliError(str(err)) from None
-        failures += sum(not _sketch_one(plan, client, edits, args.follow) for plan in todo)
+        failures += sum(not _sketch_one(plan, client, edits, args) for plan in todo)
     return 1 if failures else 0
 
 
@@ -86,15 +90,15 @@ def _wanted(plan: Planned, overwrite: bool) -> bool:
     return True
 
 
-def _sketch_one(
-    plan: Planned, client: FacesmithClient, edits: list[EditSpec], follow: float
-) -> bool:
+def _sketch_one(plan: Planned, client: FacesmithClient, edits: list[EditSpec], args: Any) -> bool:
     from facesmith_client.cli.edit import per_input
     from facesmith_client.pipeline.sketch import face_from_sketch
     from facesmith_client.vision.images import read_image, write_image
 
     def work(bar: ProgressBar) -> tuple[Path, str]:
-        face, box = face_from_sketch(client, read_image(plan.name), follow, edits, on_event=bar)
+        drawing = read_image(plan.name)
+        face, box = face_from_sketch(client, drawing, args.follow, edits, seed=args.seed,
+                                     on_event=bar)  # fmt: skip
         write_image(plan.out, face)
         return plan.out, f"a face of {box.side} px"
 

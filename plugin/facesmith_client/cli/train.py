@@ -267,6 +267,9 @@ def run_sketch(args: argparse.Namespace) -> int:
     return run(args)
 
 
+MEASURED_FOLLOWS = (0.0, 0.5)  # of measure-sketch: the encoder alone, and with refinement
+
+
 def _add_measure_sketch_parser(sub: Any) -> None:
     p = sub.add_parser(
         "measure-sketch",
@@ -281,7 +284,7 @@ def _add_measure_sketch_parser(sub: Any) -> None:
     p.add_argument("--data", type=Path, action="append", required=True, metavar="FILE.npz")
     p.add_argument("--limit", type=int_between(1), default=100, metavar="N", help="per set")
     p.add_argument("--follow", type=float, action="append", metavar="F",
-                   help="a follow value to measure (repeatable; 0 and the default)")  # fmt: skip
+                   help="a follow value to measure (repeatable; 0 and 0.5)")  # fmt: skip
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, required=True, metavar="DIR")
     add_threads_argument(p)
@@ -289,10 +292,9 @@ def _add_measure_sketch_parser(sub: Any) -> None:
 
 
 def run_measure_sketch(args: argparse.Namespace) -> int:
-    from facesmith.quality import DEFAULT_FOLLOW
     from facesmith_train.sketch.run import run_measure
 
-    args.follow = args.follow or [0.0, DEFAULT_FOLLOW]
+    args.follow = args.follow or list(MEASURED_FOLLOWS)
     return run_measure(args)
 
 

@@ -188,6 +188,7 @@ class HostSession:
         layer = layer_image(frame)
         header = frame.header
         follow = _unit_field(header, "follow", DEFAULT_FOLLOW)
+        seed = _int_field(header, "seed", 0, MAX_SEED) if "seed" in header else 0
         canvas = _rect_field(header, "canvas")
         order = layer.order if len(layer.order) == 4 else layer.order + "A"
         client = self.client()
@@ -198,8 +199,8 @@ class HostSession:
         drawing = masked_drawing(layer.image, selection_mask(frame, layer.image))
         _check_sketch_size(drawing)
         try:
-            face, box = face_from_sketch(client, drawing, follow, specs, on_event=on_event,
-                                         cancel=cancel)  # fmt: skip
+            face, box = face_from_sketch(client, drawing, follow, specs, seed=seed,
+                                         on_event=on_event, cancel=cancel)  # fmt: skip
         except ClientError as err:
             if err.code != "invalid_argument":
                 raise
@@ -218,7 +219,8 @@ class HostSession:
         opaque = np.concatenate([shown, np.ones((*shown.shape[:2], 1), np.float32)], axis=2)
         data = pixels.to_host(pixels.from_float(opaque, pixels.dtype_for_host(layer.dtype)),
                               layer.dtype, order)  # fmt: skip
-        fields = {"left": x0, "top": y0, "box": [box.x, box.y, box.side], "follow": follow}
+        fields = {"left": x0, "top": y0, "box": [box.x, box.y, box.side], "follow": follow,
+                  "seed": seed}  # fmt: skip
         return fields, [Array("image", (y1 - y0, x1 - x0, 4), layer.dtype, data)]
 
     # -- parts -----------------------------------------------------------------------------

@@ -68,14 +68,16 @@ def face_from_sketch(
     follow: float = DEFAULT_FOLLOW,
     edits: Sequence[EditSpec] = (),
     *,
+    seed: int = 0,
     on_event: ProgressFn | None = None,
     cancel: CancelToken | None = None,
 ) -> tuple[np.ndarray, Box]:
-    """The face the drawing shows, scaled to the square it was drawn in (RGB, the drawing's
-    dtype), and that square."""
+    """The face the drawing shows, its colours from ``seed``'s face, scaled to the square it
+    was drawn in (RGB, the drawing's dtype), and that square."""
     info = client.info()
     square, box = frame_drawing(drawing, info.resolution)
-    events = client.from_sketch([square], follow, edits, output_dtype=np.float32, cancel=cancel)
+    events = client.from_sketch([square], follow, edits, seed=seed, output_dtype=np.float32,
+                                cancel=cancel)  # fmt: skip
     face = collect_result(events, on_event).faces[0].image
     if face is None:
         raise ValueError("the server returned no face")

@@ -340,13 +340,14 @@ class FacesmithClient(ABC):
         follow: float = DEFAULT_FOLLOW,
         edits: Sequence[EditSpec] = (),
         *,
+        seed: int = 0,
         output_dtype: DTypeLike = np.uint8,
         cancel: CancelToken | None = None,
     ) -> Iterator[Progress | Result]:
-        """Square line drawings (side = info().resolution; pipeline.sketch.drawing_to_square
-        makes one of any drawing) → progress, then a Result with the face, its latent and a
-        handle (before ``edits``) per drawing. ``follow`` 0..1: how closely the face follows
-        the lines (0: the sketch encoder only)."""
+        """Square line drawings (side = info().resolution; pipeline.sketch.frame_drawing makes
+        one of any drawing) → progress, then a Result with the face, its latent and a handle
+        (before ``edits``) per drawing. ``follow`` 0..1: how closely the face follows the
+        lines (0: the sketch encoder only); ``seed``: whose colours the faces take."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections; the default holds none."""

@@ -3,7 +3,7 @@
 Its "generator" reconstructs a crop as a slightly blurred copy and an edit as a colour shift
 (age → brightness, gender → red, bald → green, smile → blue, in proportion to strength / max),
 so tests can see where and how strongly a face changed; a face from a sketch is the drawing's
-lines, dark on a skin-coloured face.
+lines, dark on a face of the seed's colour.
 """
 
 from __future__ import annotations
@@ -44,7 +44,6 @@ FAKE_STUDENTS = (
     StudentInfo("age", "age", "relative", -50.0, 50.0),
     StudentInfo("gender-swap", "gender", "swap"),
 )
-SKIN = (0.85, 0.65, 0.55)  # of a fake face from a sketch
 # RGB shift of a full-strength edit; edits not listed shift all channels a little.
 _EDIT_COLOURS = {
     "age": (0.2, 0.2, 0.2),
@@ -186,15 +185,20 @@ class FakeClient(FacesmithClient):
         follow: float = DEFAULT_FOLLOW,
         edits: Sequence[EditSpec] = (),
         *,
+        seed: int = 0,
         output_dtype: DTypeLike = np.uint8,
         cancel: CancelToken | None = None,
     ) -> Iterator[Progress | Result]:
+        """The lines dark on a face whose colour the seed draws (as generate's faces)."""
         self._called("from_sketch", len(drawings))
         if not 0.0 <= follow <= 1.0:
             raise ClientError("invalid_argument", f"follow must be in [0, 1], got {follow:g}")
+        if not 0 <= seed <= MAX_SEED:
+            raise ClientError("invalid_argument", f"seed {seed} is out of range: 0 to {MAX_SEED}")
         self._check_edits(edits)
         inks = self._check_drawings(drawings)
-        return self._sketch_events(inks, follow, edits, output_dtype, cancel)
+        skin = np.random.default_rng(seed).random(3).astype(np.float32)
+        return self._sketch_events(inks, follow, skin, edits, output_dtype, cancel)
 
     def close(self) -> None:
         self.closed = True
@@ -259,6 +263,7 @@ class FakeClient(FacesmithClient):
         self,
         inks: list[np.ndarray],
         follow: float,
+        skin: np.ndarray,
         edits: Sequence[EditSpec],
         output_dtype: DTypeLike,
         cancel: CancelToken | None,
@@ -267,7 +272,7 @@ class FakeClient(FacesmithClient):
         yield from _progress(InvertOptions(refine_steps=steps), cancel)
         faces = []
         for ink in inks:
-            face = (np.asarray(SKIN, np.float32) * (1 - ink[:, :, None])).astype(np.float32)
+            face = (skin * (1 - ink[:, :, None])).astype(np.float32)
             faces.append(FaceResult(handle=self._store(face), latent=self._latent(face),
                                     image=pixels.from_float(_apply_edits(face, edits),
                                                             output_dtype)))  # fmt: skip

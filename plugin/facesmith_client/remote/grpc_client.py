@@ -230,12 +230,14 @@ class GrpcClient(FacesmithClient):
         follow: float = DEFAULT_FOLLOW,
         edits: Sequence[EditSpec] = (),
         *,
+        seed: int = 0,
         output_dtype: DTypeLike = np.uint8,
         cancel: CancelToken | None = None,
     ) -> Iterator[Progress | Result]:
         request = pb.FromSketchRequest(
             drawings=[wire.encode_image(drawing) for drawing in drawings],
             follow=follow,
+            seed=seed,
             edits=[edit_spec_to_pb(spec) for spec in edits],
             output_dtype=wire.dtype_to_wire(np.dtype(output_dtype)),
         )

@@ -379,13 +379,14 @@ def sketch_face_layer(
     drawing = jobs.HostImage(area.width, area.height, fmt.channels, fmt.dtype, fmt.order, data)
     canvas = (-area.x, -area.y, image.get_width(), image.get_height())  # from the drawing
     follow = float(config.get_property("follow"))
+    seed = rules.chosen_seed(int(config.get_property("seed")))
     link = WorkerLink(*worker_command(load_config()))
     try:
         report = progress_reporter(rules.SKETCH_LABEL)
         report(0.0, "starting the facesmith runtime")
         jobs.server_info(link).check_sketch()
-        face = jobs.sketch(link, drawing, follow, selection=selection, canvas=canvas,
-                           on_progress=report)  # fmt: skip
+        face = jobs.sketch(link, drawing, follow, seed=seed, selection=selection,
+                           canvas=canvas, on_progress=report)  # fmt: skip
     finally:
         link.close()
         Gimp.progress_end()
@@ -680,12 +681,18 @@ class Facesmith(Gimp.PlugIn):
             "Makes the face that the dark lines on the selected layer show (on a transparent "
             "layer or on light paper; only the lines inside the selection, if there is one) "
             "and adds it as a new layer directly above, where and as large as the lines were "
-            "drawn. Follow: how closely the face follows the lines, 0 (fastest) to 1.",
+            "drawn. Follow: how closely the face follows the lines, 0 (fastest) to 1. Seed: "
+            "the face whose colours it takes (-1: a random one).",
             name,
         )
         procedure.add_double_argument(
             "follow", "_Follow the lines", "How closely the face follows the lines: 0 is "
             "fastest, 1 follows them most closely", 0.0, 1.0, rules.DEFAULT_FOLLOW,
+            GObject.ParamFlags.READWRITE,
+        )  # fmt: skip
+        procedure.add_int_argument(
+            "seed", "_Colours from seed", "The face whose colours it takes (-1: a random one; "
+            "another seed, another variation)", -1, rules.MAX_SEED, 0,
             GObject.ParamFlags.READWRITE,
         )  # fmt: skip
         return procedure

@@ -17,7 +17,7 @@ NEW_FACE_LABEL = "New random face"
 SKETCH_PROCEDURE = "plug-in-facesmith-sketch"
 SKETCH_LABEL = "Face from sketch"
 SKETCH_LAYER_NAME = "facesmith: face from sketch"
-DEFAULT_FOLLOW = 0.5  # facesmith_host.jobs.DEFAULT_FOLLOW (which a broken install lacks)
+DEFAULT_FOLLOW = 0.0  # facesmith_host.jobs.DEFAULT_FOLLOW (which a broken install lacks)
 SETUP_PROCEDURE = "plug-in-facesmith-set-up"
 SETUP_LABEL = "Set up"
 MAX_SEED = 2**31 - 1  # GIMP's integer arguments are 32-bit signed
@@ -155,7 +155,8 @@ def error_text(message: str, hint: str) -> str:
 
 
 def chosen_seed(seed: int) -> int:
-    """The seed a "New random face" run uses: the one given, or a random one for -1."""
+    """The seed a "New random face" or "Face from sketch" run uses: the one given, or a random
+    one for -1."""
     return random.randint(0, MAX_SEED) if seed < 0 else seed
 
 

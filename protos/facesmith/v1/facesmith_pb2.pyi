@@ -343,16 +343,18 @@ class TranslateResponse(_message.Message):
     def __init__(self, images: _Optional[_Iterable[_Union[Image, _Mapping]]] = ...) -> None: ...
 
 class FromSketchRequest(_message.Message):
-    __slots__ = ("drawings", "follow", "edits", "output_dtype")
+    __slots__ = ("drawings", "follow", "edits", "output_dtype", "seed")
     DRAWINGS_FIELD_NUMBER: _ClassVar[int]
     FOLLOW_FIELD_NUMBER: _ClassVar[int]
     EDITS_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_DTYPE_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
     drawings: _containers.RepeatedCompositeFieldContainer[Image]
     follow: float
     edits: _containers.RepeatedCompositeFieldContainer[EditSpec]
     output_dtype: DType
-    def __init__(self, drawings: _Optional[_Iterable[_Union[Image, _Mapping]]] = ..., follow: _Optional[float] = ..., edits: _Optional[_Iterable[_Union[EditSpec, _Mapping]]] = ..., output_dtype: _Optional[_Union[DType, str]] = ...) -> None: ...
+    seed: int
+    def __init__(self, drawings: _Optional[_Iterable[_Union[Image, _Mapping]]] = ..., follow: _Optional[float] = ..., edits: _Optional[_Iterable[_Union[EditSpec, _Mapping]]] = ..., output_dtype: _Optional[_Union[DType, str]] = ..., seed: _Optional[int] = ...) -> None: ...
 
 class SketchResult(_message.Message):
     __slots__ = ("faces",)

@@ -20,6 +20,7 @@ from facesmith import pixels, wire
 from facesmith.quality import (
     CHEAP_REFINE_MAX_RESOLUTION,
     CHEAP_REFINE_STEPS,
+    DEFAULT_TRUNCATION,
     EDIT_MODES,
     MAX_PIVOTAL_STEPS,
     MAX_REFINE_STEPS,
@@ -308,9 +309,10 @@ class Engine:
 
     # -- faces from sketches -----------------------------------------------------------------
 
-    def check_sketch(self, follow: float) -> int:
+    def check_sketch(self, follow: float, seed: int = 0) -> int:
         """The refinement steps of ``follow``; PackError if the pack has no sketch encoder,
-        InvalidInput for a follow outside [0, 1] (cheap: checked before a request queues)."""
+        InvalidInput for a follow outside [0, 1] or a seed out of range (cheap: checked
+        before a request queues)."""
         if self.pack.sketch is None:
             raise PackError(
                 f"the pack {self.info.pack_name!r} has no sketch encoder (faces from "
@@ -318,19 +320,23 @@ class Engine:
             )
         if not 0.0 <= follow <= 1.0:
             raise InvalidInput(f"follow must be in [0, 1] (0 = the encoder only), got {follow:g}")
+        if not 0 <= seed <= MAX_SEED:
+            raise InvalidInput(f"seed {seed} is out of range: 0 to {MAX_SEED}")
         return round(follow * SKETCH_FOLLOW_STEPS)
 
     def from_sketch(
         self,
         drawings: Sequence[np.ndarray],
         follow: float,
+        seed: int = 0,
         *,
         on_progress: ProgressFn | None = None,
         should_stop: StopFn | None = None,
     ) -> list[Inverted]:
         """Line drawings (pixels conventions, side = resolution) → latents of faces drawn so,
-        cached by handle like inverted faces."""
-        steps = self.check_sketch(follow)
+        their colours from the face of ``seed`` (at the default truncation), cached by handle
+        like inverted faces."""
+        steps = self.check_sketch(follow, seed)
         encoder = self.pack.sketch
         assert encoder is not None  # check_sketch refuses a pack without one
         inks = list(torch.split(self._drawings_to_ink(drawings), self.max_batch))
@@ -340,6 +346,9 @@ class Engine:
             with self._device_lock:
                 with torch.inference_mode():
                     ws = sketch.encode_sketch(encoder.network, encoder.latent_avg, ink)
+                    colours = sample.seeded_ws(self.pack.generator, [seed], DEFAULT_TRUNCATION,
+                                               self.pack.latent_avg)  # fmt: skip
+                    ws = sketch.with_colours(ws, colours)
                 _report(on_progress, "encode", i + 1, len(inks))
                 if steps:
                     ws = sketch.follow_lines(

@@ -345,7 +345,7 @@ class FacesmithServicer(pb_grpc.FacesmithServicer):
         self, request: pb.FromSketchRequest, context: grpc.ServicerContext
     ) -> Iterator[pb.SketchEvent]:
         def check() -> None:
-            self.engine.check_sketch(request.follow)
+            self.engine.check_sketch(request.follow, request.seed)
             limits.check_faces(request.drawings, self.engine.info.resolution, noun="drawing")
             limits.check_edit_specs(request.edits)
             self.engine.check_edits(_edit_steps(request.edits))
@@ -357,7 +357,7 @@ class FacesmithServicer(pb_grpc.FacesmithServicer):
             dtype = _output_dtype(request.output_dtype)
             with job.turn():
                 faces = self.engine.from_sketch(
-                    drawings, request.follow, should_stop=job.stop,
+                    drawings, request.follow, request.seed, should_stop=job.stop,
                     on_progress=lambda stage, done, total, loss: job.report(
                         pb.Progress(stage=stage, done=done, total=total, loss=loss)),
                 )  # fmt: skip
