@@ -10,7 +10,7 @@ added when anything fails. Scripts call the procedures non-interactively with th
     pdb.lookup_procedure("plug-in-facesmith-older")   # strength: 0–100 % of the edit's range
     pdb.lookup_procedure("plug-in-facesmith-edit")    # edit: "age", strength: in the pack's units
     pdb.lookup_procedure("plug-in-facesmith-new-face")  # seed: -1 for a random face
-    pdb.lookup_procedure("plug-in-facesmith-sketch")  # follow: 0–1, how closely to the lines
+    pdb.lookup_procedure("plug-in-facesmith-sketch")  # follow: 0–1; seed: whose colours
     pdb.lookup_procedure("plug-in-facesmith-set-up")  # server, token, wheels: the runtime
 """
 

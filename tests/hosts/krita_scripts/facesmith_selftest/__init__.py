@@ -127,7 +127,9 @@ def script(result: dict[str, Any]) -> Iterator[Step]:
 def face_from_sketch(app: Any, document: Any, panel: Any, result: dict[str, Any]) -> Iterator[Step]:
     """The docker's "Face from sketch" on an empty layer (an error box), then the menu action
     on a face drawn there, then Undo."""
-    panel.findChild(QtWidgets.QDoubleSpinBox, "facesmith_follow").setValue(0.0)  # the fastest
+    follow = panel.findChild(QtWidgets.QDoubleSpinBox, "facesmith_follow")
+    follow.setValue(0.5)  # a change is remembered...
+    follow.setValue(0.0)  # ...and back to the fastest
     result["sketch_follow_remembered"] = app.readSetting("facesmith", "sketch_follow", "")
     lines = document.createNode("lines", "paintlayer")
     document.rootNode().addChildNode(lines, None)
