@@ -250,16 +250,21 @@ def progress_reporter(title: str):
     return report
 
 
-def edit_image(
-    image: Gimp.Image, drawables: list, config: Gimp.ProcedureConfig, request: EditRequest
-) -> Gimp.Layer:
-    """Read, edit through the runtime, then write the new layer → that layer."""
+def require_host() -> None:
+    """WorkerError (``not_installed``) if the plug-in's facesmith_host files did not import."""
     if HOST_MISSING is not None:
         raise WorkerError(
             "not_installed",
             f"the plug-in's facesmith_host files are missing ({HOST_MISSING}).",
             REINSTALL,
         )
+
+
+def edit_image(
+    image: Gimp.Image, drawables: list, config: Gimp.ProcedureConfig, request: EditRequest
+) -> Gimp.Layer:
+    """Read, edit through the runtime, then write the new layer → that layer."""
+    require_host()
     source = source_layer(image, drawables)
     fmt = rules.pixel_format(image.get_precision().value_nick, source.has_alpha())
     pixels = read_layer(source, fmt)
@@ -290,12 +295,7 @@ def new_face_layer(image: Gimp.Image, config: Gimp.ProcedureConfig) -> Gimp.Laye
     """A face that does not exist, as a new layer holding the face as large as fits the
     selection's bounds (or the image), centred in them; above the selected layer, one undo
     group."""
-    if HOST_MISSING is not None:
-        raise WorkerError(
-            "not_installed",
-            f"the plug-in's facesmith_host files are missing ({HOST_MISSING}).",
-            REINSTALL,
-        )
+    require_host()
     if image.get_base_type() != Gimp.ImageBaseType.RGB:
         raise WorkerError(
             "unsupported_image",
@@ -352,12 +352,7 @@ def sketch_face_layer(
     """The face the lines on the selected layer show (only those inside the selection, if
     any), as a new layer directly above it where and as large as they were drawn (clipped to
     the image); one undo group. The drawing's layer is only read."""
-    if HOST_MISSING is not None:
-        raise WorkerError(
-            "not_installed",
-            f"the plug-in's facesmith_host files are missing ({HOST_MISSING}).",
-            REINSTALL,
-        )
+    require_host()
     source = source_layer(image, drawables)
     precision = image.get_precision().value_nick
     fmt = rules.pixel_format(precision, source.has_alpha())
@@ -412,9 +407,7 @@ def run_new_face(procedure, run_mode, image, _drawables, config, _data):
 def set_up(config: Gimp.ProcedureConfig) -> str:
     """Make the runtime (this computer, or a client of a server elsewhere; from the internet
     or a folder of wheel files) and write runtime.json → what was done."""
-    if HOST_MISSING is not None:
-        raise WorkerError("not_installed", f"the plug-in's facesmith_host files are missing "
-                          f"({HOST_MISSING}).", REINSTALL)  # fmt: skip
+    require_host()
     from facesmith_host import setup
 
     server = str(config.get_property("server") or "").strip() or "local"
