@@ -315,7 +315,9 @@ def test_default_pack_is_the_built_in_demo_pack() -> None:
     assert "non-commercial" in pack.manifest.license.lower()
     assert {"age", "gender", "bald", "smile"} <= set(pack.directions)
     size = sum(f.stat().st_size for f in default_pack_dir().rglob("*") if f.is_file())
-    assert size <= 25 * 2**20  # small enough to live in the repository
+    # small enough to live in the repository: 20 MB of generator, encoder, directions and
+    # students, and the sketch encoder's 12 MB
+    assert size <= 35 * 2**20
 
 
 def test_astronaut_example_needs_no_files(

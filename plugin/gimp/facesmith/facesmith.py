@@ -680,7 +680,8 @@ class Facesmith(Gimp.PlugIn):
         )
         procedure.add_double_argument(
             "follow", "_Follow the lines", "How closely the face follows the lines: 0 is "
-            "fastest, 1 follows them most closely", 0.0, 1.0, rules.DEFAULT_FOLLOW,
+            "fastest and measures best; more refines the face against the lines (slower)",
+            0.0, 1.0, rules.DEFAULT_FOLLOW,
             GObject.ParamFlags.READWRITE,
         )  # fmt: skip
         procedure.add_int_argument(
