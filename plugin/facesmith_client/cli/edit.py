@@ -32,6 +32,7 @@ from facesmith_client.cli.outputs import (
     output_path,
     plan_outputs,
     prepare_out_dir,
+    to_write,
     usable_inputs,
 )
 from facesmith_client.cli.progress import ProgressBar
@@ -242,12 +243,7 @@ def run_edit(args: argparse.Namespace) -> int:
         plans = plan_outputs(names, args.out_dir, f"{OUTPUT_SUFFIX}_sweep_{args.sweep}", ".png")
     else:
         plans = plan_outputs(names, args.out_dir)
-    todo = []
-    for plan in plans:
-        if plan.exists and not args.overwrite:
-            status(f"{plan.name}: {plan.out} already exists — skipped (--overwrite replaces it)")
-        else:
-            todo.append(plan)
+    todo = to_write(plans, args.overwrite)
     if not todo:
         return 1 if failures else 0
     detector = load_detector("cpu")

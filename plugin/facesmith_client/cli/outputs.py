@@ -64,6 +64,20 @@ class Planned:
     exists: bool  # something (a file, a link) is already there
 
 
+def to_write(plans: Sequence[Planned], overwrite: bool) -> list[Planned]:
+    """The plans whose output may be written; those already there are skipped, saying so,
+    unless ``overwrite``."""
+    from facesmith_client.cli.connect import status
+
+    todo = []
+    for plan in plans:
+        if plan.exists and not overwrite:
+            status(f"{plan.name}: {plan.out} already exists — skipped (--overwrite replaces it)")
+        else:
+            todo.append(plan)
+    return todo
+
+
 def output_path(name: str, out_dir: Path | None, tag: str = OUTPUT_SUFFIX, ext: str = "") -> Path:
     """Where the result for input ``name`` goes: STEM + tag + extension, never the input."""
     source = Path(name)

@@ -24,6 +24,7 @@ from facesmith_client.cli.outputs import (
     int_between,
     plan_outputs,
     prepare_out_dir,
+    to_write,
     usable_inputs,
 )
 from facesmith_client.cli.progress import ProgressBar
@@ -67,7 +68,7 @@ def run_sketch(args: argparse.Namespace) -> int:
     prepare_out_dir(args.out_dir)
     names, failures = usable_inputs(args.drawings, status)
     plans = plan_outputs(names, args.out_dir, f"{OUTPUT_SUFFIX}_face", ".png")
-    todo = [plan for plan in plans if _wanted(plan, args.overwrite)]
+    todo = to_write(plans, args.overwrite)
     if not todo:
         return 1 if failures else 0
     with connect(args) as client:
@@ -81,13 +82,6 @@ def run_sketch(args: argparse.Namespace) -> int:
             raise CliError(str(err)) from None
         failures += sum(not _sketch_one(plan, client, edits, args) for plan in todo)
     return 1 if failures else 0
-
-
-def _wanted(plan: Planned, overwrite: bool) -> bool:
-    if plan.exists and not overwrite:
-        status(f"{plan.name}: {plan.out} already exists — skipped (--overwrite replaces it)")
-        return False
-    return True
 
 
 def _sketch_one(plan: Planned, client: FacesmithClient, edits: list[EditSpec], args: Any) -> bool:

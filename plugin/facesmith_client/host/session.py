@@ -26,7 +26,7 @@ from facesmith_client.pipeline.photo import (
     invert_photo,
     render_photo,
 )
-from facesmith_client.pipeline.sketch import HEAD_MARGIN, INKED, face_from_sketch
+from facesmith_client.pipeline.sketch import HEAD_MARGIN, EmptyDrawing, face_from_sketch, head_box
 from facesmith_client.remote.client import (
     CancelToken,
     ClientError,
@@ -419,16 +419,14 @@ def _check_sketch_size(drawing: np.ndarray) -> None:
     MAX_NEW_FACE_SIDE (checked only for drawings big enough for that)."""
     if max(drawing.shape[:2]) * (1 + 2 * HEAD_MARGIN) <= MAX_NEW_FACE_SIDE:
         return
-    inked = pixels.ink(drawing) >= INKED
-    rows, cols = np.flatnonzero(inked.any(axis=1)), np.flatnonzero(inked.any(axis=0))
-    if not rows.size:
+    try:
+        side = head_box(pixels.ink(drawing)).side
+    except EmptyDrawing:
         return  # no lines: the pipeline says so
-    span = max(rows[-1] - rows[0], cols[-1] - cols[0]) + 1
-    if span * (1 + 2 * HEAD_MARGIN) > MAX_NEW_FACE_SIDE:
+    if side > MAX_NEW_FACE_SIDE:
         raise WorkerError(
             "unsupported_image",
-            f"the lines span {span} px: a face from them would be larger than "
-            f"{MAX_NEW_FACE_SIDE} px",
+            f"the lines would make a face of {side} px: larger than {MAX_NEW_FACE_SIDE} px",
             "Draw the face smaller, or scale the image down.",
         )
 

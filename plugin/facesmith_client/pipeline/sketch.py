@@ -40,18 +40,24 @@ class Box:
     side: int
 
 
-def frame_drawing(drawing: np.ndarray, size: int) -> tuple[np.ndarray, Box]:
-    """The drawing's lines framed as an aligned face (a square around their bounding box,
-    paper beyond the drawing's edges), as a uint8 gray image size x size (white paper, black
-    lines), and that square in the drawing."""
-    ink = pixels.ink(drawing)
+def head_box(ink: np.ndarray) -> Box:
+    """The square an aligned face of these lines fills: around their bounding box, with
+    HEAD_MARGIN more on each side. ink: H x W (pixels.ink); EmptyDrawing without lines."""
     rows, cols = np.nonzero(ink >= INKED)
     if not len(rows):
         raise EmptyDrawing("the drawing has no lines: draw dark lines on light paper or on a "
                            "transparent layer")  # fmt: skip
     top, bottom, left, right = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
     side = round(max(bottom - top, right - left) * (1 + 2 * HEAD_MARGIN))
-    box = Box(int((left + right - side) // 2), int((top + bottom - side) // 2), max(side, 1))
+    return Box(int((left + right - side) // 2), int((top + bottom - side) // 2), max(side, 1))
+
+
+def frame_drawing(drawing: np.ndarray, size: int) -> tuple[np.ndarray, Box]:
+    """The drawing's lines framed as an aligned face (`head_box`, paper beyond the drawing's
+    edges), as a uint8 gray image size x size (white paper, black lines), and that square in
+    the drawing."""
+    ink = pixels.ink(drawing)
+    box = head_box(ink)
     square = np.zeros((box.side, box.side), np.float32)  # no ink beyond the drawing
     y0, x0 = max(box.y, 0), max(box.x, 0)
     y1, x1 = min(box.y + box.side, ink.shape[0]), min(box.x + box.side, ink.shape[1])

@@ -288,10 +288,7 @@ class Engine:
     def _crops_to_tensor(self, crops: Sequence[np.ndarray]) -> torch.Tensor:
         """Validated crops → [N, 3, R, R] float in [-1, 1] on the device."""
         size = self.info.resolution
-        if not crops:
-            raise InvalidInput("no faces in the request")
-        if len(crops) > wire.MAX_FACES:
-            raise InvalidInput(f"{len(crops)} faces in one request; at most {wire.MAX_FACES}")
+        _check_count(len(crops), "face")
         arrays = []
         for i, crop in enumerate(crops):
             try:
@@ -340,14 +337,15 @@ class Engine:
         encoder = self.pack.sketch
         assert encoder is not None  # check_sketch refuses a pack without one
         inks = list(torch.split(self._drawings_to_ink(drawings), self.max_batch))
+        with self._device_lock, torch.inference_mode():
+            colours = sample.seeded_ws(self.pack.generator, [seed], DEFAULT_TRUNCATION,
+                                       self.pack.latent_avg)  # fmt: skip
         latents: list[np.ndarray] = []
         for i, ink in enumerate(inks):
             _stop_if_asked(should_stop)
             with self._device_lock:
                 with torch.inference_mode():
                     ws = sketch.encode_sketch(encoder.network, encoder.latent_avg, ink)
-                    colours = sample.seeded_ws(self.pack.generator, [seed], DEFAULT_TRUNCATION,
-                                               self.pack.latent_avg)  # fmt: skip
                     ws = sketch.with_colours(ws, colours)
                 _report(on_progress, "encode", i + 1, len(inks))
                 if steps:
@@ -363,10 +361,7 @@ class Engine:
         """Validated drawings → ink [N, 1, R, R] on the device, normalised like the encoder's
         training sketches; InvalidInput for a wrong size, an empty or an inked-over drawing."""
         size = self.info.resolution
-        if not drawings:
-            raise InvalidInput("no drawings in the request")
-        if len(drawings) > wire.MAX_FACES:
-            raise InvalidInput(f"{len(drawings)} drawings in one request; at most {wire.MAX_FACES}")
+        _check_count(len(drawings), "drawing")
         inks = []
         for i, drawing in enumerate(drawings):
             try:
@@ -550,6 +545,14 @@ class Engine:
                 f"{self.info.resolution}) or one of {list(self.info.preview_resolutions)}"
             )
         return resolution
+
+
+def _check_count(count: int, noun: str) -> None:
+    """InvalidInput for no items (faces, drawings) or more than one request may hold."""
+    if not count:
+        raise InvalidInput(f"no {noun}s in the request")
+    if count > wire.MAX_FACES:
+        raise InvalidInput(f"{count} {noun}s in one request; at most {wire.MAX_FACES}")
 
 
 def _run_student(student: Student, faces: torch.Tensor, strength: float | None) -> torch.Tensor:

@@ -58,7 +58,6 @@ def train_sketch_encoder(
     held_ink = rough_sketches(held[0], torch.Generator().manual_seed(seed + 10**6))
     start = held_out_loss(pack, net, held, held_ink)
     optimiser = torch.optim.Adam(net.parameters(), lr=LEARNING_RATE)
-    net.train()
     for step in range(steps):
         terms = _step(pack, net, optimiser, _batch(pack, photos, batch, rng), rng)
         if on_step is not None:
