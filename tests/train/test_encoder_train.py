@@ -90,6 +90,24 @@ def test_resume_equals_straight_run(gan, faces_npz, tiny_config, tmp_path) -> No
         assert torch.equal(value, resumed.encoder.state_dict()[key]), key
 
 
+def test_warm_start_begins_from_an_earlier_encoder(gan, faces_npz, tiny_config, tmp_path) -> None:
+    images = load_training_images([faces_npz], gan.generator.size)
+
+    def pixel_losses(out: Path, iterations: int, **kwargs: object) -> list[float]:
+        lines: list[str] = []
+        train_encoder(tiny_config(iterations), gan, images, out, CPU, log=lines.append, **kwargs)
+        assert any(line.startswith("started from") for line in lines) == ("warm_start" in kwargs)
+        return [float(line.split("pixel ")[1].split()[0]) for line in lines if "pixel " in line]
+
+    cold = pixel_losses(tmp_path / "cold", 30)
+    warm = pixel_losses(tmp_path / "warm", 3, warm_start=tmp_path / "cold" / EXPORT_NAME)
+    assert warm[0] < 0.5 * (cold[0] + cold[-1])  # nearer the trained encoder than a fresh one
+    wider = replace(tiny_config(1), block_width=16)
+    with pytest.raises(ValueError, match="--block-width"):
+        train_encoder(wider, gan, images, tmp_path / "wider", CPU, log=lambda _: None,
+                      warm_start=tmp_path / "cold" / EXPORT_NAME)  # fmt: skip
+
+
 def test_cli_trains_and_refuses_a_foreign_checkpoint(
     gan_checkpoint, faces_npz, tmp_path, capsys
 ) -> None:

@@ -57,6 +57,13 @@ def add_encoder_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sample-every", type=int, default=DEFAULTS.sample_every, metavar="N")
     p.add_argument("--checkpoint-every", type=int, default=DEFAULTS.checkpoint_every)
     p.add_argument("--resume", action="store_true", help="continue from OUT's checkpoint")
+    p.add_argument(
+        "--warm-start",
+        type=Path,
+        metavar="E4E",
+        help="start from this e4e file's encoder weights (e.g. the encoder of an earlier "
+        "snapshot of the same GAN run); same --width and --block-width",
+    )
     add_device_argument(p)
     add_threads_argument(p)
 

@@ -2,7 +2,7 @@
 
 Each step encodes a batch of real crops and a batch of generated faces (whose W is known),
 re-synthesises both with the frozen generator and minimises the terms of encoder.losses.
-Python API: `train_encoder(config, gan, images, out_dir, device, resume)`.
+Python API: `train_encoder(config, gan, images, out_dir, device, resume, warm_start)`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from facesmith_server.latent.invert import resize_images
-from facesmith_server.model.checkpoints import save_encoder
+from facesmith_server.model.checkpoints import load_encoder, save_encoder
 from facesmith_server.model.encoder import Encoder4Editing
 from facesmith_server.model.generator import Generator
 from facesmith_server.model.identity import FaceRecognitionNet, load_identity_net
@@ -118,14 +118,19 @@ def train_encoder(
     device: torch.device,
     resume: bool = False,
     log: Callable[[str], None] = print,
+    warm_start: Path | None = None,
 ) -> EncoderState:
-    """Train up to config.iterations steps; checkpoints, sample pairs and the e4e export."""
+    """Train up to config.iterations steps; checkpoints, sample pairs and the e4e export.
+    ``warm_start``: an e4e file whose encoder weights start a new run (a resumed run ignores it)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     state = build_state(config, gan, device)
     checkpoint = out_dir / CHECKPOINT_NAME
     if resume and checkpoint.is_file():
         restore_checkpoint(read_encoder_checkpoint(checkpoint), state)
         log(f"resumed from {checkpoint} at step {state.step}")
+    elif warm_start is not None:
+        load_warm_start(warm_start, state)
+        log(f"started from the encoder weights of {warm_start}")
     (out_dir / "samples").mkdir(exist_ok=True)
     shown = images[:SAMPLE_FACES].to(device).float().div(127.5).sub(1.0)
     log(f"training the encoder on {images.shape[0]} crops, steps {state.step}..{config.iterations}")
@@ -185,6 +190,18 @@ def read_encoder_checkpoint(path: Path) -> dict[str, Any]:
     return read_tagged(path, FORMAT, "encoder checkpoint")
 
 
+def load_warm_start(path: Path, state: EncoderState) -> None:
+    """Copy the weights of an e4e file (e.g. the encoder of an earlier generator of the same
+    run) into a new run's encoder; its offsets then start from the new generator's mean W."""
+    source, _ = load_encoder(path, "cpu")
+    if source.config != state.encoder.config:
+        raise ValueError(
+            f"{path}: its encoder's shape differs from this run's "
+            f"({source.config} against {state.encoder.config}); match --width/--block-width"
+        )
+    state.encoder.load_state_dict(source.state_dict())
+
+
 def restore_checkpoint(ckpt: dict[str, Any], state: EncoderState) -> None:
     saved = EncoderTrainConfig.from_dict(ckpt["config"])
     if (saved.width, saved.block_width) != (state.config.width, state.config.block_width):
@@ -211,6 +228,7 @@ def run(args: Any) -> int:
         gan.identity = load_identity_net(args.face_api, device)
     images = load_training_images(args.data, gan.generator.size)
     train_encoder(config, gan, images, args.out, device, resume=args.resume,
-                  log=lambda line: print(line, flush=True))  # fmt: skip
+                  log=lambda line: print(line, flush=True),
+                  warm_start=args.warm_start)  # fmt: skip
     print(f"wrote {args.out / EXPORT_NAME} and {args.out / CHECKPOINT_NAME}", flush=True)
     return 0
