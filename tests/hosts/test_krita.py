@@ -29,7 +29,13 @@ HERE = Path(__file__).resolve().parent
 SCRIPTS = HERE / "krita_scripts"
 EDITS = [["age", 30.0]]
 # Self-test steps that wait for the worker (its start included): Krita's UI must keep running.
-WORKER_WAITS = ("the server status", "faces found", "the preview", "the face from the sketch")
+WORKER_WAITS = (
+    "the server status",
+    "faces found",
+    "the preview",
+    "the canvas preview follows the slider",
+    "the face from the sketch",
+)
 GUI_DEADLINE_S = 180.0  # Krita's start, the self-test's steps, and its quitting
 QUIT_GRACE_S = 30.0
 FACE_MARGIN = 0.5  # edits may reach this far (× the face box) beyond a detected face box
@@ -491,6 +497,17 @@ def _check_selftest(
     assert json.loads(result["remembered"])["age"] == 30.0
     assert result["layers_after_apply"] == ["Background", "facesmith: age +30"]
     assert result["layers_after_undo"] == ["Background"]  # one undo step
+    # the preview on the canvas: a layer above the photo while it shows, following the slider,
+    # hidden by Before; Cancel and closing the docker take it away and leave no undo step
+    preview = ["Background", "facesmith preview (not applied)"]
+    assert result["canvas_preview_layers"] == preview
+    assert result["active_layer_under_the_preview"] == "Background"  # the artist's layer
+    assert result["canvas_preview_layers_after_slider"] == preview
+    assert result["canvas_preview_hidden_by_before"] and result["canvas_preview_shown_again"]
+    assert result["undo_after_cancel_as_before"] and result["modified_after_cancel_as_before"]
+    assert result["before_disabled_after_cancel"]
+    assert result["layers_after_closing_the_docker"] == ["Background"]
+    assert result["undo_kept_after_closing"]
     assert result["layers_after_preset"] == ["Background", "facesmith: age +25"]
     assert result["layers_after_age"] == ["Background", "facesmith: age -20"]
     assert len(result["error_boxes"]) == 2 and "no face" in result["error_boxes"][0], shown

@@ -1,7 +1,7 @@
 """The facesmith docker: the set-up while there is no runtime, server status, the faces found
-(tick those to edit), a slider per edit, Preview (fast, low resolution, shown here) and Apply
-(a new layer), progress and Cancel, New random face, and Face from sketch with how closely the
-face follows the lines.
+(tick those to edit), a slider per edit, Preview (fast, low resolution, shown here and on the
+canvas, following the sliders; Before shows the original) and Apply (a new layer), progress and
+Cancel, New random face, and Face from sketch with how closely the face follows the lines.
 
 Every worker request runs in the background (``tasks``); Krita is only touched here, on the
 UI thread, before a request starts and after it ends.
@@ -20,6 +20,7 @@ from facesmith_host.config import load_config
 from facesmith_host.errors import WorkerError
 
 from . import apply, new_face, runtime, sketch, thumbs
+from .canvas_preview import CanvasPreview
 from .faces import ICON, FaceList
 from .messages import show_error
 from .qt import Qt, QtCore, QtGui, QtWidgets
@@ -31,6 +32,7 @@ DOCKER_ID = "facesmith_docker"
 SETTINGS_GROUP, SLIDERS_KEY = "facesmith", "sliders"  # the docker's last settings, in kritarc
 PREVIEW = 120  # px, each of before / after
 FACE_MARGIN = 0.25  # thumbnails and preview show a little around each face box
+FOLLOW_MS = 400  # a shown preview renders again this long after the sliders stop
 
 
 class FacesmithPanel(QtWidgets.QWidget):
@@ -42,6 +44,11 @@ class FacesmithPanel(QtWidgets.QWidget):
         self._asked_status = False
         self._restoring = False
         self._status: jobs.ServerStatus | None = None
+        self.canvas = CanvasPreview()
+        self._preview_again = QtCore.QTimer(self)  # the sliders moved under a shown preview
+        self._preview_again.setSingleShot(True)
+        self._preview_again.setInterval(FOLLOW_MS)
+        self._preview_again.timeout.connect(self._follow_sliders)
         self._build()
 
     # -- layout ----------------------------------------------------------------------------
@@ -53,6 +60,7 @@ class FacesmithPanel(QtWidgets.QWidget):
         self.faces = FaceList()
         self.sliders = EditSliders()
         self.sliders.changed.connect(self._remember)
+        self.sliders.changed.connect(self._sliders_moved)
         self.before, self.after = _picture_label("before"), _picture_label("after")
         self.progress = QtWidgets.QProgressBar()
         self.progress.setObjectName("facesmith_progress_bar")
@@ -78,10 +86,20 @@ class FacesmithPanel(QtWidgets.QWidget):
         self.fast.setEnabled(False)
         layout.addLayout(_row(self._button("Reset", self.sliders.reset), self.fast))
         layout.addLayout(_row(self.before, self.after))
+        self.show_before = QtWidgets.QPushButton("Before")
+        self.show_before.setObjectName("facesmith_show_before")
+        self.show_before.setCheckable(True)
+        self.show_before.setToolTip("Show the original on the canvas instead of the preview")
+        self.show_before.toggled.connect(self.canvas.show_before)
+        self.show_before.setEnabled(False)
         layout.addLayout(
-            _row(self._button("Preview", self.preview), self._button("Apply", self.apply_edits))
+            _row(
+                self._button("Preview", self.preview),
+                self.show_before,
+                self._button("Apply", self.apply_edits),
+            )
         )
-        cancel = self._button("Cancel", runtime.cancel_all, busy_ok=True)
+        cancel = self._button("Cancel", self.cancel, busy_ok=True)
         layout.addLayout(_row(self.progress, cancel))
         layout.addLayout(_row(self._button("New random face", new_face.start_new_face)))
         self.follow = QtWidgets.QDoubleSpinBox()
@@ -149,6 +167,30 @@ class FacesmithPanel(QtWidgets.QWidget):
     def apply_edits(self) -> None:
         self._edit(preview=False)
 
+    def cancel(self) -> None:
+        """Stop the running request and take the canvas preview away."""
+        runtime.cancel_all()
+        self._preview_again.stop()
+        self.remove_canvas_preview()
+
+    def remove_canvas_preview(self) -> None:
+        self.canvas.remove()
+        self._show_before_off()
+        self.show_before.setEnabled(False)
+        self._set_busy(self._task is not None)
+
+    def _sliders_moved(self) -> None:
+        if self.canvas.showing() and not self._restoring:
+            self._preview_again.start()  # (re)started while the slider moves
+
+    def _follow_sliders(self) -> None:
+        if not self.canvas.showing():
+            return
+        if self._task is not None:  # one request at a time: try again once this one ends
+            self._preview_again.start()
+        elif self.sliders.values():
+            self.preview()
+
     def _remember(self) -> None:
         """Keep the sliders for the next session (Krita's settings, kritarc)."""
         if not self._restoring:
@@ -161,6 +203,7 @@ class FacesmithPanel(QtWidgets.QWidget):
 
     def forget(self) -> None:
         """The document changed: faces and preview belong to the old one."""
+        self.remove_canvas_preview()
         self.faces.forget()
         self._faces_of = None
         self.before.clear()
@@ -206,6 +249,7 @@ class FacesmithPanel(QtWidgets.QWidget):
             if preview:
                 self._show_preview(snap, faces, outcome)
             else:
+                self.remove_canvas_preview()
                 apply.commit(snap, outcome, edits)
 
         self._run(work, done)
@@ -251,6 +295,15 @@ class FacesmithPanel(QtWidgets.QWidget):
         rect = thumbs.union([thumbs.grown_box(f.box, FACE_MARGIN, image) for f in faces])
         for label, data in ((self.before, image.data), (self.after, outcome.data)):
             label.setPixmap(QtGui.QPixmap.fromImage(_picture(snap, data, rect, PREVIEW)))
+        self.canvas.show(snap, bytes(outcome.data))
+        self._show_before_off()
+        self.show_before.setEnabled(True)
+        self._set_busy(False)  # Cancel now takes the preview away
+
+    def _show_before_off(self) -> None:
+        self.show_before.blockSignals(True)  # the preview layer is shown already
+        self.show_before.setChecked(False)
+        self.show_before.blockSignals(False)
 
     # -- plumbing --------------------------------------------------------------------------
 
@@ -264,8 +317,10 @@ class FacesmithPanel(QtWidgets.QWidget):
             return None
 
     def _snapshot_and_link(self) -> tuple[apply.Snapshot | None, Any]:
+        document = Krita.instance().activeDocument()
+        self.canvas.hand_back_source(document)
         try:
-            snap = apply.snapshot(Krita.instance().activeDocument())
+            snap = apply.snapshot(document)
         except WorkerError as err:
             show_error(err)
             return None, None
@@ -304,10 +359,11 @@ class FacesmithPanel(QtWidgets.QWidget):
         self.progress.setFormat(f"{stage} %p%" if stage else "%p%")
 
     def _set_busy(self, busy: bool) -> None:
+        """While a request runs only Cancel works; Cancel also works while a preview shows."""
         for button in self.findChildren(QtWidgets.QPushButton):
             busy_ok = button.property("facesmith_busy_ok")
             if busy_ok is not None:  # the set-up panel's buttons are its own
-                button.setEnabled(busy == bool(busy_ok))
+                button.setEnabled(busy or self.canvas.showing() if busy_ok else not busy)
         if not busy:
             self.progress.setValue(0)
             self.progress.setFormat("%p%")
@@ -322,6 +378,10 @@ class FacesmithDocker(DockWidget):
 
     def canvasChanged(self, canvas: Any) -> None:
         self.panel.forget()
+
+    def closeEvent(self, event: Any) -> None:
+        self.panel.cancel()  # the canvas preview goes with the docker
+        super().closeEvent(event)
 
 
 def register_docker(app: Any) -> None:

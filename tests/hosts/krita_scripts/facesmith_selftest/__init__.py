@@ -2,10 +2,12 @@
 Krita GUI and writes what it saw to $FACESMITH_SELFTEST_FILE (JSON), then quits Krita.
 
 It checks the plugin loaded, its menu actions and docker exist, and uses the docker as a user
-would: connect, find faces, move a slider, Preview (screenshot of the docker to
-$FACESMITH_SELFTEST_SHOT), Apply, Undo; then a menu preset, Undo, "Age…" with its dialog,
-"New random face" on a blank document, and "Face from sketch" there: on an empty layer (an
-error box), then on a drawing, and Undo.
+would: connect, find faces, move a slider, Preview (the preview layer on the canvas follows
+the slider, Before hides it, Cancel removes it with no undo step left), Preview again
+(screenshot of the docker to $FACESMITH_SELFTEST_SHOT), Apply, Undo; Preview and close the
+docker; then a menu preset, Undo, "Age…" with its dialog, "New random face" on a blank
+document, and "Face from sketch" there: on an empty layer (an error box), then on a drawing,
+and Undo.
 
 With $FACESMITH_SELFTEST_IMPORT (a plugin zip) it does what a user does instead: Tools ▸
 Scripts ▸ Import Python Plugin from File…, picks the zip, says Yes to enabling it.
@@ -72,10 +74,16 @@ def script(result: dict[str, Any]) -> Iterator[Step]:
     faces = panel.findChild(QtWidgets.QListWidget, "facesmith_faces")
     yield "faces found", lambda: faces.count() > 0 and idle(panel)
     result["faces"] = faces.count()
-    panel.findChild(QtWidgets.QSlider, "facesmith_slider_age").setValue(80)  # age +30
+    age = panel.findChild(QtWidgets.QSlider, "facesmith_slider_age")
+    age.setValue(80)  # age +30
+    undo_text, modified = app.action("edit_undo").text(), document.modified()
     click(panel, "facesmith_preview")
     after = panel.findChild(QtWidgets.QLabel, "facesmith_after")
     yield "the preview", lambda: has_picture(after) and idle(panel)
+    yield from canvas_preview(app, document, panel, result, undo_text, modified)
+    age.setValue(80)
+    click(panel, "facesmith_preview")
+    yield "the preview again", lambda: len(names(document)) == 2 and idle(panel)
     dock.setFloating(True)  # a screenshot of the docker alone, at a readable size
     dock.resize(340, 620)
     yield "the floating docker", lambda: dock.isFloating()
@@ -98,6 +106,14 @@ def script(result: dict[str, Any]) -> Iterator[Step]:
     app.action("edit_undo").trigger()
     yield "one undo removes it", lambda: settled(document) and len(names(document)) == 1
     result["layers_after_undo"] = names(document)
+    undo_text = app.action("edit_undo").text()
+    click(panel, "facesmith_preview")
+    yield "a preview to close the docker on", lambda: len(names(document)) == 2 and idle(panel)
+    dock.close()
+    yield "the docker closed", lambda: not dock.isVisible() and settled(document)
+    result["layers_after_closing_the_docker"] = names(document)
+    result["undo_kept_after_closing"] = app.action("edit_undo").text() == undo_text
+    dock.show()
 
     app.action("facesmith_older").trigger()
     yield "the menu preset's new layer", lambda: len(names(document)) == 2
@@ -122,6 +138,38 @@ def script(result: dict[str, Any]) -> Iterator[Step]:
     result["blank_after_new_face"] = names(blank)
     yield from face_from_sketch(app, blank, panel, result)
     result["done"] = True
+
+
+def canvas_preview(
+    app: Any, document: Any, panel: Any, result: dict[str, Any], undo_text: str, modified: bool
+) -> Iterator[Step]:
+    """The preview layer: above the source, following a slider, hidden by Before, and gone on
+    Cancel with the document as it was (no undo step, not modified)."""
+    result["canvas_preview_layers"] = names(document)
+    result["active_layer_under_the_preview"] = document.activeNode().name()
+    layer = document.topLevelNodes()[-1]
+    first = layer_pixels(layer)
+    panel.findChild(QtWidgets.QSlider, "facesmith_slider_age").setValue(20)  # age -30
+    yield (
+        "the canvas preview follows the slider",
+        lambda: idle(panel) and layer_pixels(layer) != first,
+    )
+    result["canvas_preview_layers_after_slider"] = names(document)
+    before = panel.findChild(QtWidgets.QPushButton, "facesmith_show_before")
+    before.click()
+    result["canvas_preview_hidden_by_before"] = before.isChecked() and not layer.visible()
+    before.click()
+    result["canvas_preview_shown_again"] = layer.visible()
+    click(panel, "facesmith_cancel")
+    yield "the preview removed", lambda: settled(document) and len(names(document)) == 1
+    result["undo_after_cancel_as_before"] = app.action("edit_undo").text() == undo_text
+    result["modified_after_cancel_as_before"] = document.modified() == modified
+    result["before_disabled_after_cancel"] = not before.isEnabled()
+
+
+def layer_pixels(layer: Any) -> bytes:
+    bounds = layer.bounds()
+    return bytes(layer.pixelData(bounds.x(), bounds.y(), bounds.width(), bounds.height()))
 
 
 def face_from_sketch(app: Any, document: Any, panel: Any, result: dict[str, Any]) -> Iterator[Step]:
