@@ -170,10 +170,10 @@ class FacesmithPanel(QtWidgets.QWidget):
     def cancel(self) -> None:
         """Stop the running request and take the canvas preview away."""
         runtime.cancel_all()
-        self._preview_again.stop()
         self.remove_canvas_preview()
 
     def remove_canvas_preview(self) -> None:
+        self._preview_again.stop()
         self.canvas.remove()
         self._show_before_off()
         self.show_before.setEnabled(False)
@@ -295,6 +295,8 @@ class FacesmithPanel(QtWidgets.QWidget):
         rect = thumbs.union([thumbs.grown_box(f.box, FACE_MARGIN, image) for f in faces])
         for label, data in ((self.before, image.data), (self.after, outcome.data)):
             label.setPixmap(QtGui.QPixmap.fromImage(_picture(snap, data, rect, PREVIEW)))
+        if not self.isVisible() or Krita.instance().activeDocument() != snap.document:
+            return  # the docker was closed, or another document shown, while this rendered
         self.canvas.show(snap, bytes(outcome.data))
         self._show_before_off()
         self.show_before.setEnabled(True)
@@ -380,7 +382,7 @@ class FacesmithDocker(DockWidget):
         self.panel.forget()
 
     def closeEvent(self, event: Any) -> None:
-        self.panel.cancel()  # the canvas preview goes with the docker
+        self.panel.remove_canvas_preview()  # the preview goes with the docker; work goes on
         super().closeEvent(event)
 
 
