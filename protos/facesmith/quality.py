@@ -21,7 +21,7 @@ DEFAULT_PIVOTAL_STEPS = 60
 MAX_SEED = 2**32 - 1  # of a generated face
 DEFAULT_TRUNCATION = 0.7  # of a generated face: 0 the average face, 1 none
 SKETCH_FOLLOW_STEPS = 100  # refinement steps against a drawing's lines at follow 1
-DEFAULT_FOLLOW = 0.0  # of a face from a sketch: the sketch encoder only (measured best)
+DEFAULT_FOLLOW = 0.0  # of a face from a sketch: encoder only (refining washes drawings out)
 
 
 def most_steps(quality: str, refine_steps: int, pivotal_steps: int) -> tuple[int, int]:

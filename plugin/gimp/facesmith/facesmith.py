@@ -680,7 +680,7 @@ class Facesmith(Gimp.PlugIn):
         )
         procedure.add_double_argument(
             "follow", "_Follow the lines", "How closely the face follows the lines: 0 is "
-            "fastest and measures best; more refines the face against the lines (slower)",
+            "fastest and best for hand drawings; more follows lines traced from a photo (slower)",
             0.0, 1.0, rules.DEFAULT_FOLLOW,
             GObject.ParamFlags.READWRITE,
         )  # fmt: skip

@@ -109,8 +109,8 @@ class FacesmithPanel(QtWidgets.QWidget):
         self.follow.setDecimals(2)
         self.follow.setValue(sketch.remembered_follow())
         self.follow.setToolTip(
-            "How closely the face follows the lines: 0 is fastest and measures best; more refines "
-            "the face against the lines (slower)"
+            "How closely the face follows the lines: 0 is fastest and best for hand drawings; "
+            "more follows lines traced from a photo (slower)"
         )
         self.follow.valueChanged.connect(sketch.remember_follow)
         follow_label = QtWidgets.QLabel("Follow lines")
