@@ -194,9 +194,7 @@ def face_from_sketch(app: Any, document: Any, panel: Any, result: dict[str, Any]
     app.action("facesmith_face_from_sketch").trigger()
     yield "the face from the sketch", lambda: len(names(document)) == len(before) + 1
     result["sketch_layers_after"] = names(document)
-    face = document.topLevelNodes()[-1]
-    bounds = face.bounds()
-    data = bytes(face.pixelData(bounds.x(), bounds.y(), bounds.width(), bounds.height()))
+    data = layer_pixels(document.topLevelNodes()[-1])
     result["sketch_face_opaque"] = len(data) > 0 and all(a == 255 for a in data[3::4])
     result["sketch_lines_untouched"] = bytes(lines.pixelData(0, 0, width, height)) == drawing
     yield "the face's undo step", lambda: undo_ready(app, document)
