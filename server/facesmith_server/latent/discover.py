@@ -35,6 +35,7 @@ from facesmith_server.model.pack import (
     read_manifest_json,
     resolve_inside,
 )
+from facesmith_server.model.seeded_z import seeded_z
 
 ProgressFn = Callable[[int, int], None]  # (done, total) samples
 LatentScorer = Callable[[torch.Tensor, torch.Tensor], np.ndarray]  # (z, w) [B, dim] → [B]
@@ -116,8 +117,7 @@ def sample_and_score(
         raise ValueError(f"truncation ψ must be in [0, 1] (1 = none), got {truncation}")
     if truncation < 1.0 and latent_avg is None:
         raise ValueError("truncation needs the pack's mean latent")
-    rng = torch.Generator(device="cpu").manual_seed(seed)
-    z_all = torch.randn(n, generator.style_dim, generator=rng)
+    z_all = seeded_z(n, generator.style_dim, seed)
     zs, ws, scores = [], [], []
     for start in range(0, n, batch):
         z = z_all[start : start + batch].to(device)

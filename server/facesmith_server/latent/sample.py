@@ -12,6 +12,7 @@ import torch
 
 from facesmith.quality import MAX_SEED
 from facesmith_server.model.generator import Generator
+from facesmith_server.model.seeded_z import seeded_z
 
 
 @torch.no_grad()
@@ -24,12 +25,7 @@ def seeded_ws(
     for seed in seeds:
         if not 0 <= seed <= MAX_SEED:
             raise ValueError(f"seed {seed} is out of range: 0 to {MAX_SEED}")
-    z = torch.stack(
-        [
-            torch.randn(generator.style_dim, generator=torch.Generator().manual_seed(seed))
-            for seed in seeds
-        ]
-    )
+    z = torch.cat([seeded_z(1, generator.style_dim, seed) for seed in seeds])
     avg = latent_avg.reshape(1, -1)
     w = generator.mapping(z.to(avg.device))
     return avg + truncation * (w - avg)

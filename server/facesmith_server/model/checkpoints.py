@@ -24,6 +24,7 @@ from facesmith_server.errors import CheckpointError
 from facesmith_server.model.encoder import Encoder4Editing, EncoderConfig
 from facesmith_server.model.generator import Generator
 from facesmith_server.model.official_names import load_official_state_dict, official_state_dict
+from facesmith_server.model.seeded_z import seeded_z
 
 ENCODER_PREFIX = "encoder."
 DECODER_PREFIX = "decoder."
@@ -254,8 +255,7 @@ def _latent_avg_rows(path: Path, value: Any, dim: int, rows: int) -> torch.Tenso
 
 def _seeded_mean_latent(generator: Generator, device: torch.device | str) -> torch.Tensor:
     """Mean w [dim] of MEAN_LATENT_SAMPLES z drawn from a fixed seed."""
-    rng = torch.Generator().manual_seed(0)
-    z = torch.randn(MEAN_LATENT_SAMPLES, generator.style_dim, generator=rng).to(device)
+    z = seeded_z(MEAN_LATENT_SAMPLES, generator.style_dim, 0).to(device)
     with torch.no_grad():
         return generator.mapping(z).mean(dim=0)
 

@@ -34,6 +34,7 @@ from facesmith_server.errors import Cancelled, InvalidInput, PackError
 from facesmith_server.latent import edit, invert, pivotal, sample, sketch
 from facesmith_server.model.generator import SynthesisNetwork
 from facesmith_server.model.pack import Direction, Pack, Student
+from facesmith_server.model.seeded_z import seeded_z
 from facesmith_server.model.student import scaled_strength
 from facesmith_server.service.admission import HEAVY, FairQueue, Ticket
 from facesmith_server.service.cache import LatentCache, PivotCache
@@ -281,7 +282,7 @@ class Engine:
         """W+ [count, num_ws, dim] of the generator's own z (seeded: the same photo tunes the
         same way every time)."""
         g = self.pack.generator
-        z = torch.randn(count, g.style_dim, generator=torch.Generator().manual_seed(seed))
+        z = seeded_z(count, g.style_dim, seed)
         w = g.mapping(z.to(self.device))
         return w[:, None, :].expand(count, g.num_ws, g.style_dim)
 

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from facesmith_server.model.generator import Generator
+from facesmith_server.model.seeded_z import seeded_z
 from facesmith_train.gan.condition import Condition, labels_from_z, z_for_labels
 
 AXIS_SAMPLES = 4096
@@ -41,9 +42,7 @@ def label_axis(generator: Generator, condition: Condition, label: str) -> np.nda
     """Mean W change [1, dim] per raw unit of ``label`` (a year; side to side of a yes/no
     label) when it alone changes across `axis_span`."""
     device = next(generator.parameters()).device
-    z = torch.randn(
-        AXIS_SAMPLES, generator.style_dim, generator=torch.Generator().manual_seed(AXIS_SEED)
-    )
+    z = seeded_z(AXIS_SAMPLES, generator.style_dim, AXIS_SEED)
     i = condition.names.index(label)
     standard = labels_from_z(condition, z)
     low, high = axis_span(condition, label)

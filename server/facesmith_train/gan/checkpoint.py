@@ -16,6 +16,7 @@ import torch
 
 from facesmith_server.model.checkpoints import save_generator
 from facesmith_server.model.generator import Generator
+from facesmith_server.model.seeded_z import seeded_z
 from facesmith_train.checkpoint_files import atomic_export, atomic_torch_save, read_tagged
 from facesmith_train.gan.condition import Condition
 from facesmith_train.gan.config import ModelConfig
@@ -139,7 +140,7 @@ def export_generator(path: Path, g_ema: Generator) -> None:
 @torch.no_grad()
 def sample_w(generator: Generator, count: int, seed: int) -> torch.Tensor:
     """W [count, dim] of z from a private seeded RNG (the training RNG is untouched)."""
-    z = torch.randn(count, generator.style_dim, generator=torch.Generator().manual_seed(seed))
+    z = seeded_z(count, generator.style_dim, seed)
     device = next(generator.parameters()).device
     return generator.mapping(z.to(device))
 

@@ -12,6 +12,7 @@ import torch
 from facesmith import pixels
 from facesmith.files import atomic_write
 from facesmith_server.model.generator import Generator
+from facesmith_server.model.seeded_z import seeded_z
 
 GRID_SEED = 12345  # the same faces at every step and in every run
 RENDER_CHUNK = 16
@@ -19,7 +20,7 @@ RENDER_CHUNK = 16
 
 def fixed_latents(count: int, style_dim: int) -> torch.Tensor:
     """z [count, style_dim] from a private seeded RNG (the training RNG is untouched)."""
-    return torch.randn(count, style_dim, generator=torch.Generator().manual_seed(GRID_SEED))
+    return seeded_z(count, style_dim, GRID_SEED)
 
 
 @torch.no_grad()

@@ -14,6 +14,7 @@ import torch
 
 from facesmith import pixels
 from facesmith_server.model.pack import Direction, Pack
+from facesmith_server.model.seeded_z import seeded_z
 from facesmith_server.service.engine import EditStep, Engine
 from facesmith_train.classify.readers import Scorers, enlarge
 from facesmith_train.measure.sets import FaceSet
@@ -107,7 +108,7 @@ def edited(engine: Engine, faces: Sequence[tuple[str, np.ndarray]], edit: Edit) 
 @torch.no_grad()
 def random_samples(pack: Pack, count: int, seed: int, device: torch.device) -> np.ndarray:
     """``count`` images of z ~ N(0, I) (psi 1, a private seeded RNG): float32 [N, R, R, 3]."""
-    z = torch.randn(count, pack.generator.style_dim, generator=torch.Generator().manual_seed(seed))
+    z = seeded_z(count, pack.generator.style_dim, seed)
     parts = [pack.generator(z[i : i + CHUNK].to(device)) for i in range(0, count, CHUNK)]
     if not parts:
         return np.zeros((0, pack.generator.size, pack.generator.size, 3), np.float32)

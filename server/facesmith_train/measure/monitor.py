@@ -22,6 +22,7 @@ import torch
 
 from facesmith import pixels
 from facesmith_server.model.checkpoints import load_generator
+from facesmith_server.model.seeded_z import seeded_z
 from facesmith_train.classify.readers import Scorers, enlarge, load_real_scorers, resized
 from facesmith_train.data.prepared import load_many
 from facesmith_train.measure.diversity import frechet_distance, variety
@@ -59,7 +60,7 @@ def real_reference(data: Sequence[Path], size: int, count: int, seed: int = 0) -
 def render_samples(path: Path, count: int, seed: int = SAMPLE_SEED) -> np.ndarray:
     """``count`` faces of a generator file: float32 [N, R, R, 3] 0..1."""
     generator, _ = load_generator(path, "cpu")
-    z = torch.randn(count, generator.style_dim, generator=torch.Generator().manual_seed(seed))
+    z = seeded_z(count, generator.style_dim, seed)
     parts = [generator(z[i : i + CHUNK], noise_mode="const") for i in range(0, count, CHUNK)]
     rgb = torch.cat(parts).clamp(-1, 1).add(1).div(2)
     return rgb.permute(0, 2, 3, 1).contiguous().numpy()

@@ -18,6 +18,7 @@ from facesmith_server.latent.invert import resize_images
 from facesmith_server.latent.sketch import encoder_input, line_drawing, lines_loss, normalise_ink
 from facesmith_server.model.encoder import Encoder4Editing
 from facesmith_server.model.pack import Pack
+from facesmith_server.model.seeded_z import next_seed, seeded_z
 from facesmith_train.encoder.losses import delta_regulariser, multiscale_l1
 from facesmith_train.sketch.strokes import rough_sketches
 
@@ -71,7 +72,7 @@ def _generated(pack: Pack, count: int, rng: torch.Generator) -> tuple[torch.Tens
     """Random faces of the generator: images [N, 3, S, S] and their W+ [N, num_ws, dim]."""
     g = pack.generator
     device = pack.latent_avg.device
-    z = torch.randn(count, g.style_dim, generator=rng).to(device)
+    z = seeded_z(count, g.style_dim, next_seed(rng)).to(device)
     psi = TRUNCATION[0] + (TRUNCATION[1] - TRUNCATION[0]) * torch.rand(count, generator=rng)
     with torch.no_grad():
         w = g.mapping(z)
