@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from facesmith_server.latent.edit import apply_edits, hold_fixed
+from facesmith_server.latent.edit import SWAP_MARGIN, apply_edits, hold_fixed, strength_to_target
+from facesmith_server.model.pack import Score
 
 rng = np.random.default_rng(0)
 NUM_WS, DIM = 6, 16
@@ -47,3 +48,21 @@ def test_bad_direction_shape_is_refused(shape: tuple[int, ...]) -> None:
     latent = np.zeros((NUM_WS, DIM), np.float32)
     with pytest.raises(ValueError, match="direction must be"):
         apply_edits(latent, [np.zeros(shape, np.float32)], [1.0])
+
+
+@pytest.mark.parametrize("now", [-6.0, -3.0, 0.5, 4.0])
+def test_a_swap_mirrors_the_face_and_lands_at_least_the_margin_past_the_boundary(
+    now: float,
+) -> None:
+    normal = np.zeros(DIM, np.float32)
+    normal[0] = 2.0
+    score = Score(normal, 0.0, "binary", "", 0.0, 1.0)
+    latent = np.zeros((NUM_WS, DIM), np.float32)
+    latent[:, 0] = now / 2.0
+    direction = np.eye(1, DIM, 0, dtype=np.float32)  # 2 logits per unit
+    k = strength_to_target(latent, direction, score, "swap", 0.0, (-10.0, 10.0))
+    assert score.value(latent + k * direction) == pytest.approx(
+        -np.sign(now) * max(abs(now), SWAP_MARGIN), abs=1e-5
+    )
+    clipped = strength_to_target(latent, direction, score, "swap", 0.0, (-1.0, 1.0))
+    assert abs(clipped) <= 1.0

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 import torch
 
 from facesmith_server.errors import InvalidInput
+from facesmith_server.latent.edit import SWAP_MARGIN
 from facesmith_server.model.pack import load_pack
 from facesmith_server.model.testpack import make_test_pack
 from facesmith_server.service.engine import EditStep, Engine
@@ -47,14 +49,14 @@ def test_set_is_clipped_to_the_directions_range(engine: Engine) -> None:
     assert score.value(edited) == pytest.approx(score.value(young) + 50.0, abs=1e-3)  # max +50
 
 
-def test_swap_lands_at_the_mirrored_distance(engine: Engine) -> None:
+def test_swap_lands_at_the_mirrored_distance_and_at_least_the_margin(engine: Engine) -> None:
     score = engine.pack.directions["gender"].score
     assert score is not None
     faces = latents(engine, [-0.8, -0.3, 0.2, 0.7], "gender")
     before = [score.value(w) for w in faces]
     after = [score.value(w) for w in engine.apply_edits(faces, [EditStep("gender", mode="swap")])]
-    assert all(abs(b) > 0.1 for b in before)
-    assert after == pytest.approx([-b for b in before], abs=1e-3)
+    assert all(0.1 < abs(b) < SWAP_MARGIN for b in before)  # all land at the margin
+    assert after == pytest.approx([-math.copysign(SWAP_MARGIN, b) for b in before], abs=1e-3)
 
 
 def test_set_after_a_relative_edit_sees_the_moved_face(engine: Engine) -> None:

@@ -18,6 +18,9 @@ if TYPE_CHECKING:
 
 Array = npt.NDArray[np.float32]
 SET_PROBABILITY = (0.05, 0.95)  # a binary target of 0 / 1 means these probabilities
+# A swap lands at least this far past the boundary (P = 0.9 of the other side): mirrored, a
+# face the model reads as barely a man became barely a woman, which no one sees as a swap.
+SWAP_MARGIN = math.log(9.0)
 
 
 def _check_direction(direction: np.ndarray, num_ws: int, dim: int) -> None:
@@ -89,7 +92,8 @@ def strength_to_target(
 ) -> float:
     """The strength along ``direction`` [1 | num_ws, dim] that takes ``latent`` [num_ws, dim]
     to ``target`` by the attribute's linear model (mode "set"), or to the mirror point across
-    a binary attribute's boundary ("swap": the logit changes sign, same distance). Clipped to
+    a binary attribute's boundary ("swap": the logit changes sign, same distance, at least
+    SWAP_MARGIN). Clipped to
     ``limits`` (the direction's range). ValueError when the direction does not move the model.
 
     Set targets of binary attributes are probabilities, taken between SET_PROBABILITY.
@@ -99,7 +103,7 @@ def strength_to_target(
         raise ValueError("the direction does not move its attribute's model")
     now = score.value(latent)
     if mode == "swap":
-        goal = -now
+        goal = -math.copysign(max(abs(now), SWAP_MARGIN), now)
     elif score.kind == "binary":
         p = min(max(target, SET_PROBABILITY[0]), SET_PROBABILITY[1])
         goal = math.log(p / (1.0 - p))

