@@ -120,8 +120,10 @@ def _refit(
     rate = float(edit.direction.astype(np.float64).mean(axis=0) @ fit.normal)
     if not rate > 0:  # set and swap would push the wrong way along the edit
         return edit, {**report, "kept": "the photos' model falls along the edit"}
-    refitted = replace(edit, normal=fit.normal, intercept=fit.intercept)
-    return refitted, {**report, "model_change_per_unit": round(rate, 4)}
+    report["model_change_per_unit"] = round(rate, 4)
+    refitted = replace(edit, normal=fit.normal, intercept=fit.intercept,
+                       report={**edit.report, "model_change_per_unit": round(rate, 4)})  # fmt: skip
+    return refitted, report
 
 
 def read_photos(
