@@ -22,6 +22,7 @@ import torch
 from facesmith_server.latent.fitting import fit_direction, pearson
 from facesmith_server.latent.invert import encode, resize_images
 from facesmith_server.model.encoder import Encoder4Editing
+from facesmith_train.classify.model import to_signed
 from facesmith_train.data.prepared import PreparedSet, load_prepared
 from facesmith_train.directions.from_samples import EDIT_ALPHA, FittedEdit
 
@@ -77,7 +78,7 @@ def encode_crops(
     device = latent_avg.device
     out = []
     for i in range(0, len(crops), CHUNK):
-        x = torch.from_numpy(crops[i : i + CHUNK]).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+        x = to_signed(torch.from_numpy(crops[i : i + CHUNK]).permute(0, 3, 1, 2))
         x = resize_images(x.to(device), resolution)
         out.append(encode(encoder, latent_avg, x).mean(dim=1).double().cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, latent_avg.shape[-1]))
