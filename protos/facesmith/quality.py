@@ -1,7 +1,7 @@
 """How hard the server works to invert a face, by quality setting, and the edit modes: one
 place for the names and limits the command line, the client and the server share (no torch);
 the seed and truncation limits of generated faces, and how far a face from a sketch follows
-its lines.
+its lines; the modes of the client's paste-back.
 
 "encoder": the encoder only; "refine": then optimisation in W+; "pivotal": then pivotal
 tuning of a generator copy per face; "default": refinement where it is cheap (small packs),
@@ -12,6 +12,12 @@ from __future__ import annotations
 
 QUALITIES = ("default", "encoder", "refine", "pivotal")
 EDIT_MODES = ("relative", "set", "swap")
+# How an edited face goes back into the photo (the client's paste-back): "residual" only adds
+# the change; "adaptive" takes the render where the edit changes the face much and adds only
+# the change elsewhere; "replace" pastes the render. Residual is the default: on a 64 px pack
+# adaptive's render shows as a blur where it replaces sharp hair (README, paste-back modes).
+PASTE_MODES = ("residual", "adaptive", "replace")
+DEFAULT_PASTE_MODE = "residual"
 MAX_REFINE_STEPS = 2000
 MAX_PIVOTAL_STEPS = 1000
 DEFAULT_REFINE_STEPS = 100  # of "refine" and "pivotal"

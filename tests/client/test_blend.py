@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from facesmith_client.vision.align import align_face
-from facesmith_client.vision.blend import face_mask, paste_back
+from facesmith_client.vision.blend import CHANGE_FULL, face_mask, paste_back, replace_weight
 from facesmith_client.vision.detect import Face, detect_faces, load_detector
 from facesmith_client.vision.images import read_image
 
@@ -147,3 +147,41 @@ def _mask_in_photo(mask: np.ndarray, matrix: np.ndarray, shape: tuple[int, ...])
     height, width = shape[:2]
     flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
     return cv2.warpAffine(mask, matrix, (width, height), flags=flags, borderValue=0)
+
+
+def test_replace_weight_follows_the_size_of_the_change() -> None:
+    """No change: weight 0 (adaptive is residual there); a change of CHANGE_FULL or more over
+    a wide area: weight 1 (the render); in between, in proportion."""
+    rec = np.full((64, 64, 3), 0.5, np.float32)
+    np.testing.assert_array_equal(replace_weight(rec, rec), np.zeros((64, 64), np.float32))
+    edited = rec.copy()
+    edited[:, 32:] += CHANGE_FULL / np.sqrt(3) * 2  # twice CHANGE_FULL (RGB distance)
+    weight = replace_weight(edited, rec)
+    assert weight[:, 48:].min() == 1.0 and weight[:, :16].max() < 1e-3
+    half = rec + CHANGE_FULL / np.sqrt(3) / 2
+    np.testing.assert_allclose(replace_weight(half, rec), 0.5, atol=1e-5)
+
+
+def test_adaptive_paste_takes_the_render_where_the_edit_changes_much(
+    photo: tuple[np.ndarray, list[Face]],
+) -> None:
+    """Under a full mask, where the weight is 1 the result is the edited render, where it is 0
+    the photo plus the change; outside the mask the photo is bit-identical."""
+    image, faces = photo
+    crop, matrix = align_face(image, faces[0].landmarks, SIZE)
+    rec = np.clip(crop * 0.8 + 0.1, 0, 1)  # an imperfect reconstruction
+    edited = rec.copy()
+    edited[: SIZE // 2] = np.clip(edited[: SIZE // 2] + 0.3, 0, 1)  # a strong edit on top
+    frame = crop.astype(np.float32)  # the crop as the frame: the matrix is the identity
+    same = np.eye(2, 3)
+    full = np.ones((SIZE, SIZE), np.float32)
+    weight = replace_weight(edited, rec)
+    out = paste_back(frame, edited, full, same, rec, weight)
+    residual = paste_back(frame, edited, full, same, rec)
+    top, bottom = weight == 1.0, weight == 0.0
+    assert top[: SIZE // 4].all() and bottom[-SIZE // 4 :].all()
+    np.testing.assert_allclose(out[top], edited[top], atol=1e-5)
+    np.testing.assert_allclose(out[bottom], residual[bottom], atol=1e-5)
+    pasted = paste_back(image, edited, face_mask(SIZE), matrix, rec, weight)
+    outside = _mask_in_photo(face_mask(SIZE), matrix, image.shape[:2]) == 0
+    np.testing.assert_array_equal(pasted[outside], image[outside])

@@ -75,7 +75,7 @@ def test_output_keeps_depth_channels_and_alpha(dtype: Any, channels: int) -> Non
     assert changed(out, image).any()
 
 
-@pytest.mark.parametrize("mode", ["residual", "replace"])
+@pytest.mark.parametrize("mode", pipeline.MODES)
 def test_only_the_face_changes_in_the_edits_direction(mode: pipeline.Mode) -> None:
     image = photo()
     out, _ = edit_photo(image, FakeClient(), None, [EditSpec("gender", 2)], mode=mode, faces=[FACE])
@@ -121,17 +121,23 @@ def test_fast_edits_go_through_the_students_in_one_call() -> None:
 
 
 def test_residual_keeps_detail_that_replace_loses() -> None:
-    """The fake reconstructs a blurred face: replace blurs the photo's noise away there."""
+    """The fake reconstructs a blurred face: replace blurs the photo's noise away there, and
+    adaptive does too only where the edit changes the face much."""
     image = photo()
     client = FakeClient()
-    residual, _ = edit_photo(image, client, None, [EditSpec("age", 1)], faces=[FACE])
-    replace, _ = edit_photo(image, client, None, [EditSpec("age", 1)], mode="replace", faces=[FACE])
+    out = {
+        (mode, strength): edit_photo(image, client, None, [EditSpec("age", strength)],
+                                     mode=mode, faces=[FACE])[0]
+        for mode in pipeline.MODES for strength in (1, 50)
+    }  # fmt: skip
     centre = (slice(140, 180), slice(185, 215))
 
     def noise(a: np.ndarray) -> float:
         return float(np.abs(np.diff(a[centre].astype(float), axis=1)).mean())
 
-    assert noise(residual) > 1.5 * noise(replace)
+    assert noise(out["residual", 1]) > 1.5 * noise(out["replace", 1])
+    assert noise(out["adaptive", 1]) > 1.5 * noise(out["replace", 1])
+    assert noise(out["adaptive", 50]) < noise(out["residual", 50]) / 1.5
 
 
 def test_detection_is_used_when_no_faces_are_given(monkeypatch: pytest.MonkeyPatch) -> None:

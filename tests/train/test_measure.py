@@ -23,7 +23,7 @@ from facesmith_server.model.pack import Direction, Score
 from facesmith_train.classify.readers import Scorers, enlarge, load_real_scorers, median_box
 from facesmith_train.measure.figures import TARGETS, Figure, figure
 from facesmith_train.measure.grid import CELL, GAP, HEADER, edit_grid
-from facesmith_train.measure.models import GRID_ROWS, plan_edits
+from facesmith_train.measure.models import GRID_ROWS, pasted, plan_edits
 from facesmith_train.measure.run import run
 from facesmith_train.measure.sets import load_npz_set, standard_labels
 
@@ -348,3 +348,23 @@ def test_students_are_measured_against_the_inverted_path(student_pack: Path) -> 
     assert "| age +50 | age |" in text and "4 held-out faces" in text
     assert json.loads(json.dumps(report(figures)))[1]["student"]["right_way"] == 1.0
     assert len(lines) == 4  # the inversion, then one line per edit
+
+
+def test_edits_are_read_as_pasted_back() -> None:
+    """The measure reads what a user gets: with no edit, residual and adaptive paste-back give
+    the photo's crop back exactly; an edit shows through every mode; "render" is the render."""
+    rng = np.random.default_rng(0)
+    crops = rng.uniform(0, 1, (2, 32, 32, 3)).astype(np.float32)
+    recon = np.clip(crops * 0.7 + 0.15, 0, 1).astype(np.float32)  # blurrier, duller
+    edited = np.clip(recon + 0.3, 0, 1).astype(np.float32)
+    np.testing.assert_array_equal(pasted(crops, edited, recon, "render"), edited)
+    for mode in ("residual", "adaptive"):
+        np.testing.assert_array_equal(pasted(crops, recon, recon, mode), crops)
+    centre = (slice(None), slice(12, 20), slice(12, 20))
+    for mode in ("residual", "adaptive", "replace"):
+        out = pasted(crops, edited, recon, mode)
+        assert out[centre].mean() > crops[centre].mean() + 0.05, mode
+        np.testing.assert_array_equal(out[:, 0], crops[:, 0])  # the crop's edge: outside the mask
+    # adaptive takes the render where the edit changes much
+    np.testing.assert_allclose(pasted(crops, edited, recon, "adaptive")[centre], edited[centre],
+                               atol=1e-5)  # fmt: skip

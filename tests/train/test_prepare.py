@@ -24,7 +24,13 @@ from facesmith_train.data.datasets import (
     read_lfw_labels,
     utkface_records,
 )
-from facesmith_train.data.framing import FaceGeometry, choose_template
+from facesmith_train.data.framing import (
+    DEFAULT_MAX_PADDING,
+    FaceGeometry,
+    choose_template,
+    mean_padding,
+    scaled_template,
+)
 from facesmith_train.data.prepare import is_held_out
 
 LIMIT = 40
@@ -187,3 +193,14 @@ def test_duplicates_bad_names_and_broken_files_are_counted(tmp_path: Path) -> No
 )
 def test_utkface_names(name: str, labels: dict[str, int] | None) -> None:
     assert parse_utkface_name(name) == labels
+
+
+def test_a_little_padding_keeps_the_ffhq_framing() -> None:
+    # one face in 20 sits so low that FFHQ's square pads it and a square centred on the eyes
+    # does not: the mean padding (0.3 %) is within the limit, so FFHQ's centre stays
+    face = [[470, 470], [530, 470], [500, 500], [475, 530], [525, 530]]
+    shapes = [[1000, 1000]] * 19 + [[585, 1000]]
+    faces = FaceGeometry(np.array([face] * 20, np.float64), np.array(shapes, np.float64))
+    assert mean_padding({"f": faces}, scaled_template(1.0, 0.0))["f"] == 0.0
+    assert 0 < mean_padding({"f": faces}, FFHQ)["f"] <= DEFAULT_MAX_PADDING
+    assert choose_template({"f": faces}).template == FFHQ

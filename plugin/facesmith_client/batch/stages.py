@@ -15,6 +15,7 @@ import numpy as np
 from facesmith.alignment import Template
 from facesmith_client.batch.plan import Job
 from facesmith_client.pipeline.photo import (
+    DEFAULT_MODE,
     AlignedFace,
     Mode,
     align_faces,
@@ -44,7 +45,7 @@ class EditSettings:
     """What every photo of the batch gets."""
 
     edits: tuple[EditSpec, ...]
-    mode: Mode = "residual"
+    mode: Mode = DEFAULT_MODE
     quality: str = "default"
     refine_steps: int = 0
     min_face_size: int = 40
@@ -53,7 +54,7 @@ class EditSettings:
     def options(self) -> InvertOptions:
         return InvertOptions(
             refine_steps=self.refine_steps,
-            include_reconstruction=self.mode == "residual",
+            include_reconstruction=self.mode != "replace",
             quality=self.quality,
         )
 
@@ -82,6 +83,7 @@ class PhotoWork:
     faces: tuple[AlignedFace, ...] = ()
     edited: tuple[np.ndarray, ...] = ()
     reconstructions: tuple[np.ndarray, ...] | None = None
+    adaptive: bool = False  # paste-back mode "adaptive" (with reconstructions)
     error: str = ""
     seconds: float = 0.0
 
@@ -181,6 +183,7 @@ def edit_group(
                 out[i],
                 edited=tuple(edited[part]),
                 reconstructions=tuple(recons[part]) if recons is not None else None,
+                adaptive=settings.mode == "adaptive",
                 seconds=out[i].seconds + per_face * count,
             )
             start += count
@@ -198,7 +201,7 @@ def _edit_faces(
     pass by the pack's students (whose residual is taken against the crops themselves)."""
     if not settings.fast:
         return edit_crops(client, faces, settings.edits, settings.options(), dtype, cancel=cancel)
-    residual = settings.mode == "residual"
+    residual = settings.mode != "replace"
     return translate_crops(client, faces, settings.edits, dtype, residual=residual, cancel=cancel)
 
 
@@ -209,7 +212,8 @@ def finish_photo(work: PhotoWork, worker: str = "") -> Outcome:
     if work.error or work.image is None:
         return Outcome(work.job.name, "failed", faces, work.seconds, work.error, worker)
     try:
-        result = paste_faces(work.image, work.faces, work.edited, work.reconstructions)
+        result = paste_faces(work.image, work.faces, work.edited, work.reconstructions,
+                             adaptive=work.adaptive)  # fmt: skip
         work.job.out.parent.mkdir(parents=True, exist_ok=True)
         write_photo(work.job.out, result, work.source)
     except (ValueError, OSError) as err:

@@ -1,7 +1,8 @@
 """`facesmith edit` and `facesmith faces`: edit every face of photos, or list the faces found.
 
 facesmith edit IMG... --age 20 --gender -1 --bald 1 [--edit NAME=STRENGTH ...] [--out-dir D]
-               [--server HOST:PORT] [--token T] [--mode residual|replace] [--refine-steps N]
+               [--server HOST:PORT] [--token T] [--mode residual|adaptive|replace]
+               [--refine-steps N]
 facesmith edit --sweep age IMG          contact sheet: the photo at strengths across the range
 facesmith edit astronaut --age 20       scikit-image's astronaut photo (no file needed)
 facesmith faces IMG...                  detected faces as JSON (one line per image)
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from facesmith.arguments import add_server_arguments
-from facesmith.quality import MAX_REFINE_STEPS, QUALITIES
+from facesmith.quality import DEFAULT_PASTE_MODE, MAX_REFINE_STEPS, PASTE_MODES, QUALITIES
 from facesmith_client.cli.connect import CliError, connect, skip_or_raise, status
 from facesmith_client.cli.outputs import (
     EXAMPLE_NAME,
@@ -137,10 +138,11 @@ def add_edit_choices(p: argparse.ArgumentParser) -> None:
 def add_inversion_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--mode",
-        choices=("residual", "replace"),
-        default="residual",
-        help="residual: add only the edit to the photo (keeps its detail; default); "
-        "replace: paste the generated face",
+        choices=PASTE_MODES,
+        default=DEFAULT_PASTE_MODE,
+        help="residual: add only the edit's change (keeps the photo's detail, weakens edits "
+        "of hair and outline; default); adaptive: the generated face where the edit changes "
+        "the face much, elsewhere only the change; replace: the generated face",
     )
     p.add_argument(
         "--quality",

@@ -2,7 +2,7 @@
 
 facesmith score PHOTOS_DIR_OR_FILES... --edit age [--strengths -2 -1 0 1 2]
                 [--server HOST:PORT | --pack DIR] [--out report.json] [--chart chart.png]
-                [--mode residual|replace] [--min-face-size PX]
+                [--mode residual|adaptive|replace] [--min-face-size PX]
 
 Prints the report (JSON: per-photo rows and a summary per strength) and writes it to --out;
 --chart draws the summary against strength as a PNG. Needs the `score` extra.
@@ -15,6 +15,8 @@ import json
 import sys
 from pathlib import Path
 from typing import Any
+
+from facesmith.quality import DEFAULT_PASTE_MODE, PASTE_MODES
 
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp", ".exr"}
 DEFAULT_STRENGTHS = (-2.0, -1.0, 0.0, 1.0, 2.0)
@@ -45,8 +47,8 @@ def add_score_parser(commands: Any) -> None:
     p.add_argument("--chart", type=Path, metavar="FILE.png", help="chart of shifts vs strength")
     p.add_argument(
         "--mode",
-        choices=("residual", "replace"),
-        default="residual",
+        choices=PASTE_MODES,
+        default=DEFAULT_PASTE_MODE,
         help="paste-back mode (as in `facesmith edit`)",
     )
     p.add_argument("--min-face-size", type=int, default=40, metavar="PX")

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast
 
 import cv2
 import numpy as np
 
 from facesmith import pixels, wire
 from facesmith.alignment import FFHQ, Template, parse_alignment
+from facesmith.quality import DEFAULT_PASTE_MODE, PASTE_MODES
 from facesmith_client.events import FaceResult, Progress
 from facesmith_client.remote.client import (
     MAX_MESSAGE_BYTES,
@@ -31,11 +32,12 @@ from facesmith_client.remote.client import (
     collect_result,
 )
 from facesmith_client.vision.align import align_face
-from facesmith_client.vision.blend import face_mask, paste_back
+from facesmith_client.vision.blend import face_mask, paste_back, replace_weight
 from facesmith_client.vision.detect import Detector, Face, detect_faces
 
-Mode = Literal["residual", "replace"]
-MODES: tuple[Mode, ...] = ("residual", "replace")
+Mode = Literal["adaptive", "residual", "replace"]
+MODES: tuple[Mode, ...] = cast(tuple[Mode, ...], PASTE_MODES)
+DEFAULT_MODE = cast(Mode, DEFAULT_PASTE_MODE)
 ProgressFn = Callable[[Progress], None]
 
 # Most faces one request may hold (the server's limit) and the share of the gRPC message
@@ -104,11 +106,14 @@ def paste_faces(
     faces: Sequence[AlignedFace],
     edited: Sequence[np.ndarray],
     reconstructions: Sequence[np.ndarray] | None = None,
+    adaptive: bool = False,
 ) -> np.ndarray:
     """Blend each edited crop (float32 [r, r, 3]) back into ``image``.
 
     With ``reconstructions`` only the edit (edited − reconstruction) is added to the photo
-    (residual mode: the photo's own detail survives); without, the crop replaces the face.
+    (residual mode: the photo's own detail survives), or with ``adaptive`` the crop itself
+    where the edit changes the face much (`blend.replace_weight`); without, the crop replaces
+    the face.
     """
     out = image
     masks: dict[int, np.ndarray] = {}  # one per crop size; the framing sizes it to the face
@@ -117,7 +122,8 @@ def paste_faces(
         if crop.shape[0] not in masks:
             masks[crop.shape[0]] = face_mask(crop.shape[0])
         mask = masks[crop.shape[0]]
-        out = paste_back(out, crop, mask, aligned.matrix, reconstruction=recon)
+        replace = replace_weight(crop, recon) if adaptive and recon is not None else None
+        out = paste_back(out, crop, mask, aligned.matrix, reconstruction=recon, replace=replace)
     return out
 
 
@@ -130,7 +136,7 @@ def edit_photo(
     detector: Detector | None,
     edits: Sequence[EditSpec],
     *,
-    mode: Mode = "residual",
+    mode: Mode = DEFAULT_MODE,
     min_face_size: int = 40,
     refine_steps: int = 0,
     quality: str = "default",
@@ -155,16 +161,16 @@ def edit_photo(
     aligned = align_faces(image, found, info.resolution, template)
     if fast:
         edited, sent = translate_crops(
-            client, aligned, edits, wire_dtype(image), residual=mode == "residual", cancel=cancel
+            client, aligned, edits, wire_dtype(image), residual=mode != "replace", cancel=cancel
         )
-        return paste_faces(image, aligned, edited, sent), found
+        return paste_faces(image, aligned, edited, sent, adaptive=mode == "adaptive"), found
     options = InvertOptions(
-        refine_steps=refine_steps, include_reconstruction=mode == "residual", quality=quality
+        refine_steps=refine_steps, include_reconstruction=mode != "replace", quality=quality
     )
     edited, recons = edit_crops(
         client, aligned, edits, options, wire_dtype(image), on_event=on_event, cancel=cancel
     )
-    return paste_faces(image, aligned, edited, recons), found
+    return paste_faces(image, aligned, edited, recons, adaptive=mode == "adaptive"), found
 
 
 def edit_crops(
@@ -268,7 +274,7 @@ def render_photo(
     client: FacesmithClient,
     edits: Sequence[EditSpec],
     *,
-    mode: Mode = "residual",
+    mode: Mode = DEFAULT_MODE,
     resolution: int = 0,
 ) -> np.ndarray:
     """``photo`` with ``edits`` applied to its faces; no encoder runs.
@@ -296,7 +302,8 @@ def render_photo(
             ]
     if not preview:
         recons = list(photo.reconstructions)
-    return paste_faces(photo.image, photo.faces, edited, recons if mode == "residual" else None)
+    return paste_faces(photo.image, photo.faces, edited, recons if mode != "replace" else None,
+                       adaptive=mode == "adaptive")  # fmt: skip
 
 
 def _render(

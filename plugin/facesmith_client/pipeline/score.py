@@ -26,7 +26,13 @@ import cv2
 import numpy as np
 
 from facesmith import pixels
-from facesmith_client.pipeline.photo import InvertedPhoto, Mode, invert_photo, render_photo
+from facesmith_client.pipeline.photo import (
+    DEFAULT_MODE,
+    InvertedPhoto,
+    Mode,
+    invert_photo,
+    render_photo,
+)
 from facesmith_client.remote.client import EditSpec, FacesmithClient
 from facesmith_client.vision.align import align_face
 from facesmith_client.vision.blend import face_mask, paste_back
@@ -174,7 +180,7 @@ def score_photo(
     edit: str,
     strengths: Sequence[float],
     *,
-    mode: Mode = "residual",
+    mode: Mode = DEFAULT_MODE,
     min_face_size: int = 40,
     on_event: Any = None,
 ) -> list[dict[str, Any]]:

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 
 from facesmith import pixels
-from facesmith_client.pipeline.photo import InvertedPhoto, Mode, render_photo
+from facesmith_client.pipeline.photo import DEFAULT_MODE, InvertedPhoto, Mode, render_photo
 from facesmith_client.remote.client import EditInfo, EditSpec, FacesmithClient
 
 TILE_HEIGHT = 384
@@ -34,7 +34,7 @@ def contact_sheet(
     base_edits: Sequence[EditSpec] = (),
     *,
     hold: tuple[str, ...] = (),
-    mode: Mode = "residual",
+    mode: Mode = DEFAULT_MODE,
 ) -> np.ndarray:
     """The original then one tile per strength of edit ``name`` (plus ``base_edits``), cut to
     the region around the faces, in a grid → uint8 RGB [H, W, 3], each tile labelled."""

@@ -49,7 +49,7 @@ def builtin_packs_dir() -> Path:
 
 
 def default_pack_dir() -> Path:
-    """The built-in demo pack (64 px, trained by the project on UTKFace and CelebA)."""
+    """The built-in demo pack (64 px, trained by the project on LFW and CelebA)."""
     path = builtin_packs_dir() / DEFAULT_PACK
     if not (path / "manifest.json").is_file():
         raise LocalServerError(f"the built-in {DEFAULT_PACK} pack is missing ({path}); "

@@ -17,6 +17,12 @@ MASK_CENTRE = (0.5, 0.48)
 MASK_RADII = (0.42, 0.46)
 MASK_FEATHER = 0.3  # width of the soft edge, as a fraction of the ellipse's radius
 LUMA = np.array([0.299, 0.587, 0.114], np.float32)  # RGB → gray for one-channel frames
+# Adaptive paste-back: where an edit changes a crop pixel by CHANGE_FULL or more (RGB distance,
+# channels 0..1) the render replaces the photo; where it changes nothing only the change is added
+# (residual). Residual alone keeps the photo's own hair and outline under a swap or new hair,
+# which then shows as a faint ghost over them.
+CHANGE_FULL = 0.15
+CHANGE_BLUR = 1 / 32  # σ of the blur of the change, a fraction of the crop's side
 
 
 def face_mask(
@@ -58,19 +64,30 @@ def _framing_fractions(
     return 0.5 + along_x, 0.5 + along_y
 
 
+def replace_weight(edited: np.ndarray, reconstruction: np.ndarray) -> np.ndarray:
+    """Where adaptive paste-back takes the render: [S, S] float32 0..1, the blurred RGB distance
+    between the edited crop and the reconstruction (both [S, S, 3] 0..1) over CHANGE_FULL."""
+    change = np.sqrt(np.square(edited - reconstruction).sum(axis=2)).astype(np.float32)
+    sigma = CHANGE_BLUR * edited.shape[0]
+    change = cv2.GaussianBlur(change, (0, 0), sigma, borderType=cv2.BORDER_REPLICATE)
+    return np.clip(change / CHANGE_FULL, 0.0, 1.0)
+
+
 def paste_back(
     frame: np.ndarray,
     crop: np.ndarray,
     mask: np.ndarray,
     matrix: np.ndarray,
     reconstruction: np.ndarray | None = None,
+    replace: np.ndarray | None = None,
 ) -> np.ndarray:
     """A new frame with ``crop`` (float RGB [S, S, 3] 0..1) warped back through ``matrix``
     (image → crop) and blended under ``mask`` [S, S].
 
     With ``reconstruction`` (the unedited render of the same face) only the edit's change is
     added: frame + warp⁻¹(crop − reconstruction) · mask (residual mode), so inversion error
-    does not soften the rest of the face.
+    does not soften the rest of the face. ``replace`` [S, S] 0..1 (with ``reconstruction``;
+    `replace_weight`) takes the crop itself instead where it is 1 (adaptive mode).
     """
     frame = pixels.check_image(frame)
     size = crop.shape[0]
@@ -83,14 +100,20 @@ def paste_back(
     if x1 <= x0 or y1 <= y0:
         return out
     change = crop if reconstruction is None else crop - reconstruction
-    warped = _warp_back([change, mask[:, :, None]], matrix, (x0, y0), (x1 - x0, y1 - y0))
+    layers = [change, mask[:, :, None]]
+    if reconstruction is not None and replace is not None:
+        layers += [crop, replace[:, :, None]]
+    warped = _warp_back(layers, matrix, (x0, y0), (x1 - x0, y1 - y0))
     change_w, mask_w = warped[0], warped[1][:, :, 0:1]
     region = frame[y0:y1, x0:x1]
     colour = pixels.to_float(pixels.rgb(region))
     if reconstruction is None:
         blended = colour * (1 - mask_w) + change_w * mask_w
-    else:
+    elif replace is None:
         blended = colour + change_w * mask_w
+    else:
+        crop_w, replace_w = warped[2], warped[3][:, :, 0:1]
+        blended = colour + mask_w * ((1 - replace_w) * change_w + replace_w * (crop_w - colour))
     new_region = _like(region, blended)
     touched = mask_w[:, :, 0] > 0
     out[y0:y1, x0:x1][touched] = new_region[touched]

@@ -104,7 +104,8 @@ def choose_template(
     shifts: Sequence[float] = SHIFTS,
 ) -> TemplateChoice:
     """The largest framing whose mean padding is ≤ ``max_padding`` on every dataset; at that
-    scale, the centre shift with the least padding (ties: nearest FFHQ's)."""
+    scale, the centre shift nearest FFHQ's that fits (so whole-head data keeps FFHQ's own
+    framing, and packs trained on it share their crops with FFHQ packs)."""
     ffhq = mean_padding(samples, FFHQ)
     best: tuple[float, Template, dict[str, float]] | None = None
     for scale in sorted(scales, reverse=True):
@@ -113,9 +114,11 @@ def choose_template(
             template = scaled_template(scale, shift)
             padding = mean_padding(samples, template)
             scored.append((max(padding.values(), default=0.0), template, padding))
-        worst, template, padding = min(scored, key=lambda item: item[0])
-        if worst <= max_padding:
+        fitting = [item for item in scored if item[0] <= max_padding]
+        if fitting:
+            _, template, padding = fitting[0]
             return TemplateChoice(template, max_padding, padding, ffhq, fits=True)
+        worst, template, padding = min(scored, key=lambda item: item[0])
         if best is None or worst < best[0]:
             best = (worst, template, padding)
     assert best is not None, "no candidate templates"

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from facesmith.arguments import add_device_argument, add_threads_argument
+from facesmith.quality import DEFAULT_PASTE_MODE, PASTE_MODES
 
 # ../shared/photos/whole beside the repository checkout (see SOURCES.md there)
 SHARED_PHOTOS = Path(__file__).resolve().parents[3].parent / "shared" / "photos" / "whole"
@@ -59,6 +60,13 @@ def add_measure_arguments(p: argparse.ArgumentParser) -> None:
         choices=("default", "encoder", "refine", "pivotal"),
         default="default",
         help="how the faces are inverted (default: what users get by default)",
+    )
+    p.add_argument(
+        "--paste",
+        choices=(*PASTE_MODES, "render"),
+        default=DEFAULT_PASTE_MODE,
+        help="how each edit is read: laid on the photo's crop by the runtime's paste-back in "
+        f"this mode (default {DEFAULT_PASTE_MODE}, what users get), or the bare render",
     )
     p.add_argument(
         "--timing-faces",

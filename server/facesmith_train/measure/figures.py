@@ -64,13 +64,13 @@ FIXED_FIGURES: dict[str, tuple[str, str, str]] = {  # key → (label, unit, note
         f"dlib: same person ≤ {SAME_PERSON_MAX}, different ≥ {DIFFERENT_PERSON_MIN}"),
 }  # fmt: skip
 EDIT_FIGURES: dict[str, tuple[str, str]] = {  # key after "EDIT." → (label, unit)
-    "age_rise": ("{edit} ({how}): mean estimated age rise over the reconstruction", "y"),
-    "age_fall": ("{edit} ({how}): mean estimated age fall from the reconstruction", "y"),
+    "age_rise": ("{edit} ({how}): mean estimated age rise over the unedited face", "y"),
+    "age_fall": ("{edit} ({how}): mean estimated age fall from the unedited face", "y"),
     "within_10y": ("{edit} ({how}): estimated age within 10 y of the target", "%"),
     "flipped": ("{edit} ({how}): estimated gender flipped from the photo's", "%"),
     "called": ("{edit} ({how}): called {edit} by its classifier", "%"),
     "moved": ("{edit} ({how}): its classifier moves the right way", "%"),
-    "gender_agrees": ("{edit} ({how}): gender agrees with the reconstruction", "%"),
+    "gender_agrees": ("{edit} ({how}): gender agrees with the unedited face", "%"),
 }
 
 
@@ -184,15 +184,16 @@ def face_values(r: SetResult, thresholds: Mapping[str, float]) -> dict[str, np.n
         "identity.reconstruction": distances(photo.descriptors, recon.descriptors),
     }
     for e in r.edits:
-        v.update(_edit_values(e, r.edited[e.label], recon, photo, thresholds))
+        v.update(_edit_values(e, r.edited[e.label], r.base, photo, thresholds))
         v[f"identity.{e.label}"] = distances(photo.descriptors, r.edited[e.label].descriptors)
     return v
 
 
 def _edit_values(
-    e: Edit, m: Measures, recon: Measures, photo: Measures, thresholds: Mapping[str, float]
+    e: Edit, m: Measures, base: Measures, photo: Measures, thresholds: Mapping[str, float]
 ) -> dict[str, np.ndarray | None]:
-    """The figures of one edit: what it should move, and gender kept where it should be."""
+    """The figures of one edit: what it should move from ``base`` (the unedited face as pasted
+    back), and gender kept where it should be."""
     label = e.label
     if e.step.mode == "set":
         return {f"{label}.within_10y": (np.abs(m.age - e.step.target) <= 10).astype(np.float64)}
@@ -200,19 +201,19 @@ def _edit_values(
         return {f"{label}.flipped": 1.0 - same_gender(m.male, photo.male)}
     out: dict[str, np.ndarray | None] = {}
     if label == "older":
-        out[f"{label}.age_rise"] = m.age - recon.age
+        out[f"{label}.age_rise"] = m.age - base.age
     elif label == "younger":
-        out[f"{label}.age_fall"] = recon.age - m.age
+        out[f"{label}.age_fall"] = base.age - m.age
     elif label in thresholds:
         key = "called" if label == "bald" else "moved"
         yes = m.attributes[label]
-        before = recon.attributes[label]
+        before = base.attributes[label]
         out[f"{label}.{key}"] = (
             called(m, label, thresholds) if key == "called" else (yes > before).astype(np.float64)
         )
     elif f"{label}.called" in TARGETS:  # a target without its classifier: say "n/a"
         out[f"{label}.called"] = None
-    out[f"{label}.gender_agrees"] = same_gender(m.male, recon.male)
+    out[f"{label}.gender_agrees"] = same_gender(m.male, base.male)
     return out
 
 

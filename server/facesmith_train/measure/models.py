@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from facesmith import pixels
+from facesmith_client.vision.blend import face_mask, paste_back, replace_weight
 from facesmith_server.model.pack import Direction, Pack
 from facesmith_server.model.seeded_z import seeded_z
 from facesmith_server.service.engine import EditStep, Engine
@@ -148,32 +149,58 @@ def read_images(images: np.ndarray, scorers: Scorers) -> Measures:
     )  # fmt: skip
 
 
+def pasted(crops: np.ndarray, images: np.ndarray, recon: np.ndarray, paste: str) -> np.ndarray:
+    """What a user gets at the crop: each render laid on its photo crop by the runtime's
+    paste-back in mode ``paste`` under its face mask; "render": the renders themselves.
+    All float32 [N, R, R, 3] 0..1."""
+    if paste == "render":
+        return images
+    mask = face_mask(crops.shape[1])
+    same = np.eye(2, 3)  # the crop is the frame
+    out = []
+    for crop, image, rec in zip(crops, images, recon, strict=True):
+        replace = replace_weight(image, rec) if paste == "adaptive" else None
+        base = None if paste == "replace" else rec
+        out.append(paste_back(crop, image, mask, same, base, replace))
+    return np.stack(out).astype(np.float32)
+
+
 @dataclass(frozen=True)
 class SetResult:
     faces: FaceSet
     photo: Measures
     reconstruction: Measures
+    base: Measures  # the unedited face as pasted back: what each edit's change is read from
     edits: tuple[Edit, ...]
     edited: dict[str, Measures]  # edit label → measures
     grid: dict[str, np.ndarray]  # column name → images of the first GRID_ROWS faces
 
 
 def measure_set(
-    faces: FaceSet, engine: Engine, scorers: Scorers, log: Log, quality: str = "default"
+    faces: FaceSet,
+    engine: Engine,
+    scorers: Scorers,
+    log: Log,
+    quality: str = "default",
+    paste: str = "render",
 ) -> SetResult:
-    """Invert, reconstruct and edit every face of the set and read them all."""
+    """Invert, reconstruct and edit every face of the set and read them all, the edits as
+    pasted back in mode ``paste`` (`pasted`)."""
     started = time.monotonic()
     inverted = invert(engine, faces.crops, quality)
     recon = render(engine, inverted)
     photo = read_images(faces.crops, scorers)
     reconstruction = read_images(recon, scorers)
+    base = reconstruction
+    if paste != "render":
+        base = read_images(pasted(faces.crops, recon, recon, paste), scorers)
     grid = {"photo": faces.crops[:GRID_ROWS], "reconstruction": recon[:GRID_ROWS]}
     edits = plan_edits(engine.pack.directions)
     results = {}
     for edit in edits:
-        images = edited(engine, inverted, edit)
+        images = pasted(faces.crops, edited(engine, inverted, edit), recon, paste)
         results[edit.label] = read_images(images, scorers)
         grid[edit.label] = images[:GRID_ROWS]
     seconds = time.monotonic() - started
     log(f"{faces.name}: {len(faces)} faces, {len(edits)} edits in {seconds:.0f} s")
-    return SetResult(faces, photo, reconstruction, tuple(edits), results, grid)
+    return SetResult(faces, photo, reconstruction, base, tuple(edits), results, grid)

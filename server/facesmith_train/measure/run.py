@@ -102,9 +102,11 @@ def measure(
     log: Log,
     timing_faces: int = 0,
     quality: str = "default",
+    paste: str = "render",
 ) -> Outcome:
-    """Every figure for ``sets`` (empty sets are left out) and ``samples`` random samples, and
-    the seconds per face of each quality on the first ``timing_faces`` faces."""
+    """Every figure for ``sets`` (empty sets are left out) and ``samples`` random samples, the
+    edits as pasted back in mode ``paste`` (`models.pasted`), and the seconds per face of each
+    quality on the first ``timing_faces`` faces."""
     sets = [s for s in sets if len(s)]
     if not sets:
         raise ValueError("no faces to measure: give --data with held-out faces or --photos")
@@ -114,7 +116,7 @@ def measure(
     scorers = make_scorers(np.concatenate([s.crops for s in sets]))
     thresholds = {k: threshold_of(c) for k, c in scorers.attributes.items()}
     engine = engine_for(pack, device)
-    results = [measure_set(s, engine, scorers, log, quality) for s in sets]
+    results = [measure_set(s, engine, scorers, log, quality, paste) for s in sets]
     found, sampled = None, None
     if samples > 0:
         started = time.monotonic()
@@ -227,13 +229,15 @@ def run(args: argparse.Namespace, make_scorers: ScorerFactory | None = None) -> 
             return load_real_scorers(real, detector, args.classifier, device)
 
     outcome = measure(pack, sets, make_scorers, args.samples, args.seed, device, _stderr,
-                      args.timing_faces, args.quality)  # fmt: skip
+                      args.timing_faces, args.quality, args.paste)  # fmt: skip
     seconds = time.monotonic() - started
     report = {
         "pack": {"root": str(args.pack), "name": pack.manifest.name, "resolution": resolution,
                  "alignment": pack.manifest.alignment},
         "device": describe(device),
         "limit": args.limit,
+        "quality": args.quality,
+        "paste": args.paste,
         "warnings": warnings,
         **outcome.report,
         "seconds": round(seconds, 1),
