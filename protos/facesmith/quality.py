@@ -12,12 +12,11 @@ from __future__ import annotations
 
 QUALITIES = ("default", "encoder", "refine", "pivotal")
 EDIT_MODES = ("relative", "set", "swap")
-# How an edited face goes back into the photo (the client's paste-back): "residual" only adds
-# the change; "adaptive" takes the render where the edit changes the face much and adds only
-# the change elsewhere; "replace" pastes the render. Residual is the default: on a 64 px pack
-# adaptive's render shows as a blur where it replaces sharp hair (README, paste-back modes).
-PASTE_MODES = ("residual", "adaptive", "replace")
-DEFAULT_PASTE_MODE = "residual"
+# How an edited face goes back into the photo (the client's paste-back): "adaptive" takes the
+# render (with the photo's finest detail) where the edit changes the face much and adds only
+# the change elsewhere; "residual" only adds the change; "replace" pastes the render.
+PASTE_MODES = ("adaptive", "residual", "replace")
+DEFAULT_PASTE_MODE = "adaptive"
 MAX_REFINE_STEPS = 2000
 MAX_PIVOTAL_STEPS = 1000
 DEFAULT_REFINE_STEPS = 100  # of "refine" and "pivotal"

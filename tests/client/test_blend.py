@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 
 from facesmith_client.vision.align import align_face
-from facesmith_client.vision.blend import CHANGE_FULL, face_mask, paste_back, replace_weight
+from facesmith_client.vision.blend import (
+    CHANGE_FULL,
+    DETAIL_SIGMA,
+    face_mask,
+    low_pass,
+    paste_back,
+    replace_weight,
+)
 from facesmith_client.vision.detect import Face, detect_faces, load_detector
 from facesmith_client.vision.images import read_image
 
@@ -165,8 +172,9 @@ def test_replace_weight_follows_the_size_of_the_change() -> None:
 def test_adaptive_paste_takes_the_render_where_the_edit_changes_much(
     photo: tuple[np.ndarray, list[Face]],
 ) -> None:
-    """Under a full mask, where the weight is 1 the result is the edited render, where it is 0
-    the photo plus the change; outside the mask the photo is bit-identical."""
+    """Under a full mask, where the weight is 1 the result is the edited render with the
+    photo's detail finer than a render pixel, where it is 0 the photo plus the change; outside
+    the mask the photo is bit-identical."""
     image, faces = photo
     crop, matrix = align_face(image, faces[0].landmarks, SIZE)
     rec = np.clip(crop * 0.8 + 0.1, 0, 1)  # an imperfect reconstruction
@@ -180,7 +188,9 @@ def test_adaptive_paste_takes_the_render_where_the_edit_changes_much(
     residual = paste_back(frame, edited, full, same, rec)
     top, bottom = weight == 1.0, weight == 0.0
     assert top[: SIZE // 4].all() and bottom[-SIZE // 4 :].all()
-    np.testing.assert_allclose(out[top], edited[top], atol=1e-5)
+    detail = frame - low_pass(frame, DETAIL_SIGMA)
+    np.testing.assert_allclose(out[top], np.clip(edited + detail, 0, 1)[top], atol=1e-5)
+    assert np.abs(detail[top]).mean() > 0.005  # the photo has detail to keep (about 0.009)
     np.testing.assert_allclose(out[bottom], residual[bottom], atol=1e-5)
     pasted = paste_back(image, edited, face_mask(SIZE), matrix, rec, weight)
     outside = _mask_in_photo(face_mask(SIZE), matrix, image.shape[:2]) == 0

@@ -57,7 +57,7 @@ def report(
 
 
 def test_report_has_the_expected_structure(report: dict[str, Any]) -> None:
-    assert report["edit"] == "age" and report["mode"] == "residual"
+    assert report["edit"] == "age" and report["mode"] == "adaptive"
     assert report["strengths"] == list(STRENGTHS)
     assert report["skipped"] == []
     rows = report["photos"]

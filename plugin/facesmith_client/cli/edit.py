@@ -1,7 +1,7 @@
 """`facesmith edit` and `facesmith faces`: edit every face of photos, or list the faces found.
 
 facesmith edit IMG... --age 20 --gender -1 --bald 1 [--edit NAME=STRENGTH ...] [--out-dir D]
-               [--server HOST:PORT] [--token T] [--mode residual|adaptive|replace]
+               [--server HOST:PORT] [--token T] [--mode adaptive|residual|replace]
                [--refine-steps N]
 facesmith edit --sweep age IMG          contact sheet: the photo at strengths across the range
 facesmith edit astronaut --age 20       scikit-image's astronaut photo (no file needed)
@@ -140,9 +140,9 @@ def add_inversion_options(p: argparse.ArgumentParser) -> None:
         "--mode",
         choices=PASTE_MODES,
         default=DEFAULT_PASTE_MODE,
-        help="residual: add only the edit's change (keeps the photo's detail, weakens edits "
-        "of hair and outline; default); adaptive: the generated face where the edit changes "
-        "the face much, elsewhere only the change; replace: the generated face",
+        help="adaptive: the generated face (with the photo's finest detail) where the edit "
+        "changes the face much, elsewhere only the change (default); residual: only the "
+        "change (hair and outline edits show as a ghost); replace: the generated face",
     )
     p.add_argument(
         "--quality",

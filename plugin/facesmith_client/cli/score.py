@@ -2,7 +2,7 @@
 
 facesmith score PHOTOS_DIR_OR_FILES... --edit age [--strengths -2 -1 0 1 2]
                 [--server HOST:PORT | --pack DIR] [--out report.json] [--chart chart.png]
-                [--mode residual|adaptive|replace] [--min-face-size PX]
+                [--mode adaptive|residual|replace] [--min-face-size PX]
 
 Prints the report (JSON: per-photo rows and a summary per strength) and writes it to --out;
 --chart draws the summary against strength as a PNG. Needs the `score` extra.

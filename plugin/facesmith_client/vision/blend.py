@@ -23,6 +23,9 @@ LUMA = np.array([0.299, 0.587, 0.114], np.float32)  # RGB → gray for one-chann
 # which then shows as a faint ghost over them.
 CHANGE_FULL = 0.15
 CHANGE_BLUR = 1 / 32  # σ of the blur of the change, a fraction of the crop's side
+# Where adaptive takes the render it keeps the photo's detail finer than this σ, in crop pixels:
+# a small pack's render is smooth, and pasted bare it shows as a blur over sharp hair and skin.
+DETAIL_SIGMA = 1.0
 
 
 def face_mask(
@@ -69,7 +72,7 @@ def replace_weight(edited: np.ndarray, reconstruction: np.ndarray) -> np.ndarray
     between the edited crop and the reconstruction (both [S, S, 3] 0..1) over CHANGE_FULL."""
     change = np.sqrt(np.square(edited - reconstruction).sum(axis=2)).astype(np.float32)
     sigma = CHANGE_BLUR * edited.shape[0]
-    change = cv2.GaussianBlur(change, (0, 0), sigma, borderType=cv2.BORDER_REPLICATE)
+    change = low_pass(change, sigma)
     return np.clip(change / CHANGE_FULL, 0.0, 1.0)
 
 
@@ -87,7 +90,8 @@ def paste_back(
     With ``reconstruction`` (the unedited render of the same face) only the edit's change is
     added: frame + warp⁻¹(crop − reconstruction) · mask (residual mode), so inversion error
     does not soften the rest of the face. ``replace`` [S, S] 0..1 (with ``reconstruction``;
-    `replace_weight`) takes the crop itself instead where it is 1 (adaptive mode).
+    `replace_weight`) takes the crop itself instead where it is 1, plus the frame's detail
+    finer than DETAIL_SIGMA crop pixels (adaptive mode).
     """
     frame = pixels.check_image(frame)
     size = crop.shape[0]
@@ -113,11 +117,22 @@ def paste_back(
         blended = colour + change_w * mask_w
     else:
         crop_w, replace_w = warped[2], warped[3][:, :, 0:1]
-        blended = colour + mask_w * ((1 - replace_w) * change_w + replace_w * (crop_w - colour))
+        smooth = low_pass(colour, DETAIL_SIGMA / crop_scale(matrix))
+        blended = colour + mask_w * ((1 - replace_w) * change_w + replace_w * (crop_w - smooth))
     new_region = _like(region, blended)
     touched = mask_w[:, :, 0] > 0
     out[y0:y1, x0:x1][touched] = new_region[touched]
     return out
+
+
+def crop_scale(matrix: np.ndarray) -> float:
+    """Crop pixels per frame pixel of an image → crop ``matrix`` [2, 3] (a similarity)."""
+    return float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))
+
+
+def low_pass(image: np.ndarray, sigma: float) -> np.ndarray:
+    """``image`` float [H, W] or [H, W, C] blurred with a Gaussian of ``sigma`` pixels."""
+    return cv2.GaussianBlur(image, (0, 0), sigma, borderType=cv2.BORDER_REPLICATE)
 
 
 def _warp_back(
