@@ -3,6 +3,7 @@ channels and bit depth, and only pixels near the faces change."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -306,12 +307,15 @@ def test_data_lives_in_the_user_data_folder(
 
 
 def test_default_pack_is_the_built_in_demo_pack() -> None:
+    from facesmith.alignment import FFHQ, parse_alignment
     from facesmith_client.remote.local_server import default_pack_dir
     from facesmith_server.model.pack import load_pack
 
     pack = load_pack(default_pack_dir(), "cpu")  # every file's sha256 and size checked
-    # FFHQ's framing: crown and hair are in the crop (and under the paste-back mask)
-    assert pack.manifest.name == "demo" and pack.manifest.alignment == "ffhq"
+    # FFHQ's proportions: crown and hair are in the crop (and under the paste-back mask)
+    framing = parse_alignment(pack.manifest.alignment)
+    assert (framing.eye_scale, framing.mouth_scale) == (FFHQ.eye_scale, FFHQ.mouth_scale)
+    assert pack.manifest.name == "demo"
     assert "non-commercial" in pack.manifest.license.lower()
     assert {"age", "gender", "bald", "smile"} <= set(pack.directions)
     size = sum(f.stat().st_size for f in default_pack_dir().rglob("*") if f.is_file())
@@ -331,3 +335,19 @@ def test_astronaut_example_needs_no_files(
     out = tmp_path / "astronaut_facesmith.png"
     assert capsys.readouterr().out.strip() == str(out)
     assert read_image(out).shape == (512, 512, 3)
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    actions = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return {name: sub for action in actions for name, sub in action.choices.items()}
+
+
+def test_every_train_command_takes_threads() -> None:
+    """The README tells users to run training beside other work with --threads 1."""
+    from facesmith_client.cli.main import build_parser
+
+    train = _subcommands(build_parser())["train"]
+    commands = _subcommands(train)
+    assert {"prepare", "estimate", "gan", "encoder", "pack", "measure"} <= set(commands)
+    for name, sub in commands.items():
+        assert "--threads" in sub._option_string_actions, name

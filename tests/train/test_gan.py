@@ -179,3 +179,16 @@ def test_weights_file_warm_starts_a_run_elsewhere(images, tmp_path) -> None:
     more = train(replace(config, iterations=3), images, tmp_path / "c", CPU,
                  log=lambda _: None, warm_start=weights)  # fmt: skip
     assert more.step == 3
+
+
+def test_a_weights_file_becomes_a_run_without_training(images, tmp_path) -> None:
+    from facesmith_train.gan.checkpoint import WEIGHTS_NAME
+
+    config = replace(tiny_config(2), sample_every=100, checkpoint_every=1)
+    first = train(config, images, tmp_path / "a", CPU, log=lambda _: None)
+    same = train(config, images, tmp_path / "b", CPU, log=lambda _: None,
+                 warm_start=tmp_path / "a" / WEIGHTS_NAME)  # fmt: skip
+    assert same.step == 2 and read_checkpoint(tmp_path / "b" / CHECKPOINT_NAME)["step"] == 2
+    exported = load_generator(tmp_path / "b" / EXPORT_NAME, CPU)[0].state_dict()
+    for key, value in first.g_ema.state_dict().items():  # fp16-close, not retrained
+        assert torch.allclose(exported[key], value, rtol=1e-2, atol=1e-3), key

@@ -22,9 +22,9 @@ from facesmith_client.vision.detect import Detector, detect_faces, load_detector
 from facesmith_client.vision.images import write_image
 from facesmith_server.model.pack import Direction, Score
 from facesmith_train.classify.readers import Scorers, enlarge, load_real_scorers, median_box
-from facesmith_train.measure.figures import TARGETS, Figure, figure
+from facesmith_train.measure.figures import TARGETS, Figure, figure, sample_gaps
 from facesmith_train.measure.grid import CELL, GAP, HEADER, edit_grid
-from facesmith_train.measure.models import GRID_ROWS, pasted, plan_edits
+from facesmith_train.measure.models import GRID_ROWS, Measures, pasted, plan_edits
 from facesmith_train.measure.run import run
 from facesmith_train.measure.sets import load_npz_set, standard_labels
 
@@ -244,6 +244,21 @@ def test_plan_edits_full_strength_absolute_age_and_swap() -> None:
     assert edits["eyeglasses"].step.strength == 1.5
     without_models = {n: _direction(n, -1.0, 1.0) for n in ("age", "gender")}
     assert [e.label for e in plan_edits(without_models)] == ["younger", "older"]
+
+
+def test_sample_gaps_on_one_real_face_leave_out_the_pairwise_figure() -> None:
+    """One photo (how the README's astronaut grid is made) has no pairs to compare with."""
+    rng = np.random.default_rng(0)
+
+    def measures(n: int, male: float, age: float) -> Measures:
+        return Measures(np.full(n, age), np.full(n, male), rng.normal(size=(n, 128)), {})
+
+    samples = measures(10, 0.9, 40.0)
+    one = sample_gaps(samples, [measures(1, 0.1, 30.0)])
+    assert one == {"samples.male_share_gap": 1.0, "samples.age_mean_gap": 10.0}
+    two = sample_gaps(samples, [measures(1, 0.1, 30.0), measures(1, 0.9, 50.0)])
+    assert two["samples.male_share_gap"] == 0.5 and two["samples.age_mean_gap"] == 0.0
+    assert two["samples.pairwise_gap"] < 0.2  # both sets: random descriptors, alike spread
 
 
 def test_standard_labels_of_both_datasets() -> None:

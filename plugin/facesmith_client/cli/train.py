@@ -81,6 +81,7 @@ def add_train_parser(commands: Any) -> None:
         "write NAME.estimates.npz beside each (for `train gan --condition age`).",
     )
     est.add_argument("--data", type=Path, action="append", required=True, metavar="FILE.npz")
+    add_threads_argument(est)
     est.set_defaults(run=run_estimate)
 
     mon = sub.add_parser(
@@ -165,8 +166,12 @@ def run_prepare(args: argparse.Namespace) -> int:
 
 
 def run_estimate(args: argparse.Namespace) -> int:
+    import torch
+
     from facesmith_train.measure.estimate import estimate_file
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     for path in args.data:
         print(f"wrote {estimate_file(path, log=lambda line: print(line, flush=True))}")
     return 0

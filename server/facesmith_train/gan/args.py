@@ -32,7 +32,8 @@ def add_gan_arguments(p: argparse.ArgumentParser) -> None:
         type=int,
         required=True,
         metavar="N",
-        help="total steps; a resumed run continues up to N",
+        help="total steps; a resumed run continues up to N (at or below the step it starts "
+        "from, it only writes OUT's files: a --warm-start weights file becomes a run)",
     )
     p.add_argument("--batch", type=int, default=8, metavar="B")
     p.add_argument("--channel-multiplier", type=int, default=2, metavar="M")

@@ -231,6 +231,9 @@ def _run_loop(
         f"augment p {config.augment_p}, steps {state.step}..{config.iterations}"
         + (f", conditioned on {', '.join(state.condition.names)}" if state.condition else "")
     )
+    if state.step >= config.iterations:  # e.g. a weights file made into a run to build on
+        _save_run(state, out_dir)
+        return
     meter = _Meter(state.step, config.iterations)
     while state.step < config.iterations:
         reals, real_labels = sample_reals(images, config.batch, state.data_rng, device, labels)
@@ -247,12 +250,17 @@ def _run_loop(
                 out_dir / "samples" / f"step-{step:07d}.png", render_grid(state.g_ema, grid_z)
             )
         if step % config.checkpoint_every == 0 or step == config.iterations:
-            save_checkpoint(out_dir / CHECKPOINT_NAME, state)
-            save_weights(out_dir / WEIGHTS_NAME, state)
-            export_generator(out_dir / EXPORT_NAME, state.g_ema)
-            # Small copies of g_ema, to measure how variety grows along the run.
-            snapshot = out_dir / SNAPSHOTS / f"g_ema-{step:07d}.pt"
-            atomic_write(snapshot, (out_dir / EXPORT_NAME).read_bytes())
+            _save_run(state, out_dir)
+
+
+def _save_run(state: GanState, out_dir: Path) -> None:
+    """Checkpoint, weights, the g_ema export and its snapshot for the current step."""
+    save_checkpoint(out_dir / CHECKPOINT_NAME, state)
+    save_weights(out_dir / WEIGHTS_NAME, state)
+    export_generator(out_dir / EXPORT_NAME, state.g_ema)
+    # Small copies of g_ema, to measure how variety grows along the run.
+    snapshot = out_dir / SNAPSHOTS / f"g_ema-{state.step:07d}.pt"
+    atomic_write(snapshot, (out_dir / EXPORT_NAME).read_bytes())
 
 
 class _Meter:

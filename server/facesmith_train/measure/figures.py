@@ -143,16 +143,18 @@ def build_figures(
 
 def sample_gaps(samples: Measures, real: Sequence[Measures]) -> dict[str, float]:
     """How far the random samples' variety is from the real faces': share of men, mean age,
-    and the mean pairwise identity distance (as a ratio)."""
+    and the mean pairwise identity distance (as a ratio; only with two real faces or more)."""
     male = np.concatenate([m.male for m in real])
     age = np.concatenate([m.age for m in real])
     descriptors = np.concatenate([m.descriptors for m in real])
-    ratio = mean_pairwise_distance(samples.descriptors) / mean_pairwise_distance(descriptors)
-    return {
+    gaps = {
         "samples.male_share_gap": abs(float(np.mean(samples.male >= 0.5) - np.mean(male >= 0.5))),
         "samples.age_mean_gap": abs(float(samples.age.mean() - age.mean())),
-        "samples.pairwise_gap": abs(ratio - 1.0),
     }
+    if len(descriptors) >= 2:
+        ratio = mean_pairwise_distance(samples.descriptors) / mean_pairwise_distance(descriptors)
+        gaps["samples.pairwise_gap"] = abs(ratio - 1.0)
+    return gaps
 
 
 def _figure(key: str, per_set: PerFace, how: Mapping[str, str]) -> Figure:
