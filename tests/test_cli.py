@@ -351,3 +351,19 @@ def test_every_train_command_takes_threads() -> None:
     assert {"prepare", "estimate", "gan", "encoder", "pack", "measure"} <= set(commands)
     for name, sub in commands.items():
         assert "--threads" in sub._option_string_actions, name
+
+
+def test_threads_cap_torch_and_opencv_only_when_given() -> None:
+    import torch
+
+    from facesmith.arguments import apply_threads
+
+    before = torch.get_num_threads(), cv2.getNumThreads()
+    try:
+        apply_threads(argparse.Namespace(threads=None))
+        assert (torch.get_num_threads(), cv2.getNumThreads()) == before
+        apply_threads(argparse.Namespace(threads=1))
+        assert (torch.get_num_threads(), cv2.getNumThreads()) == (1, 1)
+    finally:
+        torch.set_num_threads(before[0])
+        cv2.setNumThreads(before[1])

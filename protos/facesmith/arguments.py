@@ -78,3 +78,16 @@ def add_threads_argument(p: argparse.ArgumentParser, default: int | None = None)
     p.add_argument(
         "--threads", type=int, default=default, metavar="N", help=f"torch CPU threads ({shown})"
     )
+
+
+def apply_threads(args: argparse.Namespace) -> None:
+    """Cap torch's and OpenCV's CPU threads at --threads when it is given: jobs that share a
+    machine's cores run slower than alone when each takes them all."""
+    threads = getattr(args, "threads", None)
+    if not threads:
+        return
+    import cv2
+    import torch
+
+    torch.set_num_threads(threads)
+    cv2.setNumThreads(threads)

@@ -15,7 +15,7 @@ import threading
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from facesmith.arguments import add_device_argument, add_threads_argument, token_of
+from facesmith.arguments import add_device_argument, add_threads_argument, apply_threads, token_of
 from facesmith.quality import CHEAP_REFINE_MAX_RESOLUTION, CHEAP_REFINE_STEPS
 
 if TYPE_CHECKING:
@@ -104,10 +104,7 @@ def serve(args: argparse.Namespace) -> int:
     from facesmith_server.service.servicer import create_server
 
     device = choose_device(args.device)
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)  # several servers on one machine share its cores
+    apply_threads(args)  # several jobs on one machine share its cores
     if device.type == "cpu":
         retain_freed_memory()  # before the gRPC threads exist; see facesmith.memory
     token = _token(args)

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from facesmith.arguments import add_device_argument, add_threads_argument
+from facesmith.arguments import add_device_argument, add_threads_argument, apply_threads
 from facesmith_client.cli.outputs import int_between
 
 # ../shared/datasets beside the repository checkout (see SOURCES.md there)
@@ -140,8 +140,6 @@ def _default(name: str) -> Path | None:
 
 
 def run_prepare(args: argparse.Namespace) -> int:
-    import torch
-
     from facesmith.alignment import parse_alignment
     from facesmith_client.vision.detect import load_detector
     from facesmith_train.data.prepare import DatasetFiles, dataset_sources, prepare
@@ -156,7 +154,7 @@ def run_prepare(args: argparse.Namespace) -> int:
     if args.size < 8 or (args.limit is not None and args.limit < 1):
         raise ValueError("--size must be at least 8 and --limit at least 1")
     template = parse_alignment(args.alignment) if args.alignment else None
-    torch.set_num_threads(args.threads)
+    apply_threads(args)
     files = DatasetFiles(**{dest: getattr(args, dest) for dest in DATASET_FILES})
     sources = dataset_sources(files, names, args.limit)
     detector = load_detector("cpu")
@@ -166,23 +164,18 @@ def run_prepare(args: argparse.Namespace) -> int:
 
 
 def run_estimate(args: argparse.Namespace) -> int:
-    import torch
-
     from facesmith_train.measure.estimate import estimate_file
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    apply_threads(args)
     for path in args.data:
         print(f"wrote {estimate_file(path, log=lambda line: print(line, flush=True))}")
     return 0
 
 
 def run_monitor(args: argparse.Namespace) -> int:
-    import torch
-
     from facesmith_train.measure.monitor import monitor
 
-    torch.set_num_threads(args.threads)
+    apply_threads(args)
     monitor(args.run_dir, args.data, args.samples, log=lambda line: print(line, flush=True))
     return 0
 

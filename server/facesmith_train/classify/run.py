@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
+from facesmith.arguments import apply_threads
 from facesmith.files import atomic_write
 from facesmith_train.classify.model import INPUT_SIZE, save_attribute
 from facesmith_train.classify.train import train_attributes
@@ -70,8 +70,7 @@ def run(args: argparse.Namespace) -> int:
     """Run a parsed `facesmith train classifier` command line."""
     from facesmith_server.devices import choose_device, describe
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    apply_threads(args)
     wanted = [parse_wanted(spec) for spec in args.attribute]
     data = load_attribute_data(args.data, wanted)
     device = choose_device(args.device)

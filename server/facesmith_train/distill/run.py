@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from facesmith.arguments import apply_threads
 from facesmith_server.model.pack import Pack, load_pack
 from facesmith_server.model.student import StudentConfig
 from facesmith_train.distill.install import install_student, load_installed
@@ -19,8 +20,7 @@ from facesmith_train.progress import ProgressLog
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    apply_threads(args)
     pack = load_pack(args.pack, "cpu")
     if args.edit not in pack.directions:
         raise ValueError(f"--edit: the pack has no {args.edit!r}; it has {sorted(pack.directions)}")
@@ -81,7 +81,6 @@ def _pairs(args: argparse.Namespace, pack: Pack) -> Pairs:
 
 def run_measure(args: argparse.Namespace) -> int:
     """`facesmith train measure-students`: figures, table.md, students.json and grid.png."""
-    import cv2
 
     from facesmith.files import atomic_write
     from facesmith_client.vision.detect import load_detector
@@ -91,9 +90,7 @@ def run_measure(args: argparse.Namespace) -> int:
     from facesmith_train.measure.models import engine_for
     from facesmith_train.measure.sets import load_npz_set, load_photo_set
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-        cv2.setNumThreads(args.threads)
+    apply_threads(args)
     pack = load_pack(args.pack, "cpu")
     size = pack.generator.size
     sets = [load_npz_set(path, size, args.limit, args.seed) for path in args.data]

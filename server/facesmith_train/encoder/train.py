@@ -16,6 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from facesmith.arguments import apply_threads
 from facesmith_server.latent.invert import resize_images
 from facesmith_server.model.checkpoints import load_encoder, save_encoder
 from facesmith_server.model.encoder import Encoder4Editing
@@ -219,8 +220,7 @@ def run(args: Any) -> int:
     from facesmith_train.encoder.args import config_from_args
     from facesmith_train.gan.train import load_training_images
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    apply_threads(args)
     config = config_from_args(args)
     device = choose_device(args.device)
     gan = load_frozen_gan(args.gan, device)

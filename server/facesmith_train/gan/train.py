@@ -19,6 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from facesmith.arguments import apply_threads
 from facesmith.files import atomic_write
 from facesmith_server.devices import choose_device, describe
 from facesmith_server.model.generator import Generator
@@ -317,8 +318,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 def run(args: argparse.Namespace) -> int:
     """Run a parsed `facesmith train gan` command line."""
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    apply_threads(args)
     config = config_from_args(args)
     device = choose_device(args.device)
     labels = _stored_condition(args) or config.condition  # a resumed run keeps its own

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from facesmith.alignment import parse_alignment
+from facesmith.arguments import apply_threads
 from facesmith.files import atomic_write
 from facesmith_client.pipeline.score import identity_distance
 from facesmith_server.errors import PackError
@@ -185,7 +186,6 @@ def alignment_warnings(pack_alignment: str, sets: Sequence[FaceSet]) -> list[str
 def run(args: argparse.Namespace, make_scorers: ScorerFactory | None = None) -> int:
     """Run a parsed `facesmith train measure` command line; ``make_scorers`` replaces the
     real instruments (tests)."""
-    import cv2
 
     from facesmith_client.vision.detect import load_detector
     from facesmith_server.devices import choose_device, describe
@@ -198,9 +198,7 @@ def run(args: argparse.Namespace, make_scorers: ScorerFactory | None = None) -> 
     from facesmith_train.classify.model import classifiers_from
 
     read = set(classifiers_from(args.classifier))  # checks the files early
-    if args.threads:
-        torch.set_num_threads(args.threads)
-        cv2.setNumThreads(args.threads)
+    apply_threads(args)
     for path in args.data:
         if not path.is_file():
             raise ValueError(f"--data: no such file: {path}")

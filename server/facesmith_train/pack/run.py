@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from facesmith.arguments import apply_threads
 from facesmith_server.devices import choose_device
 from facesmith_server.model.checkpoints import load_generator
 from facesmith_train.classify.model import classifiers_from
@@ -158,8 +159,7 @@ def build_pack(
 
 
 def run(args: argparse.Namespace, log: Callable[[str], None] = print) -> int:
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    apply_threads(args)
     device = choose_device(args.device)
     alignments = {p.alignment for p in load_many(args.data, "held_out")}
     if len(alignments) != 1:

@@ -10,6 +10,7 @@ import sys
 import numpy as np
 import torch
 
+from facesmith.arguments import apply_threads
 from facesmith_server.model.encoder import Encoder4Editing
 from facesmith_server.model.pack import load_pack
 from facesmith_train.progress import ProgressLog
@@ -20,8 +21,7 @@ from facesmith_train.sketch.train import train_sketch_encoder
 def run(args: argparse.Namespace) -> int:
     from facesmith_train.gan.train import load_training_images
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    apply_threads(args)
     pack = load_pack(args.pack, "cpu")
     photos = load_training_images(args.data, pack.generator.size) if args.data else None
     start = load_installed(args.pack) if args.resume else None
@@ -51,7 +51,6 @@ def run(args: argparse.Namespace) -> int:
 def run_measure(args: argparse.Namespace) -> int:
     """`facesmith train measure-sketch`: the table (printed, OUT/table.md, OUT/sketch.json)
     and OUT/grid.png."""
-    import cv2
 
     from facesmith.files import atomic_write
     from facesmith_client.vision.detect import load_detector
@@ -60,9 +59,7 @@ def run_measure(args: argparse.Namespace) -> int:
     from facesmith_train.measure.sets import load_npz_set
     from facesmith_train.sketch.measure import grid, measure_sketches, table
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-        cv2.setNumThreads(args.threads)
+    apply_threads(args)
     pack = load_pack(args.pack, "cpu")
     size = pack.generator.size
     sets = [load_npz_set(path, size, args.limit, args.seed) for path in args.data]
