@@ -103,6 +103,18 @@ def test_mask_is_soft_and_zero_at_the_border() -> None:
     assert ((mask > 0.05) & (mask < 0.95)).sum() > 0.05 * SIZE * SIZE  # a real feather
 
 
+def test_mask_has_no_seam_even_when_the_head_passes_the_crop() -> None:
+    """The head ellipse reaches past the crop's sides; a mask that then stopped at the crop's
+    edge would leave a line in the photo where the edit ends."""
+    centre = np.array([SIZE / 2, SIZE / 2])
+    ffhq = np.array([[0.38, 0.47], [0.62, 0.47], [0.5, 0.6], [0.41, 0.72], [0.59, 0.72]]) * SIZE
+    for landmarks in (None, (ffhq - centre) * 1.6 + centre):  # the FFHQ crop, a face 1.6× bigger
+        mask = face_mask(SIZE, landmarks)
+        assert mask.max() == pytest.approx(1.0, abs=1e-3)
+        steepest = max(np.abs(np.diff(mask, axis=0)).max(), np.abs(np.diff(mask, axis=1)).max())
+        assert steepest < 0.15, steepest  # a smooth fall over many pixels, no step
+
+
 def test_mask_from_landmarks_follows_the_face(photo: tuple[np.ndarray, list[Face]]) -> None:
     image, faces = photo
     _, matrix = align_face(image, faces[0].landmarks, SIZE)
