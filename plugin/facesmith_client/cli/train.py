@@ -114,6 +114,7 @@ def add_train_parser(commands: Any) -> None:
     )
     add_encoder_arguments(encoder)
     encoder.set_defaults(run=run_encoder)
+    _add_install_encoder_parser(sub)
     _add_pack_parser(sub)
 
     _add_classifier_parser(sub)
@@ -190,6 +191,32 @@ def run_encoder(args: argparse.Namespace) -> int:
     from facesmith_train.encoder.train import run
 
     return run(args)
+
+
+def _add_install_encoder_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "install-encoder",
+        help="make a trained encoder a pack's encoder (its edits kept as fitted)",
+        description="Write the encoder of an e4e file of `facesmith train encoder` into the "
+        "pack as its e4e.pt (fp16) and update the manifest; the pack's edits and their models "
+        "stay as fitted (`train pack` refits them). Refused, the pack unchanged, if the pack "
+        "does not load with it.",
+    )
+    p.add_argument("--pack", type=Path, required=True, metavar="DIR")
+    p.add_argument("--encoder", type=Path, required=True, metavar="E4E", help="e4e.pt of a run")
+    add_threads_argument(p)
+    p.set_defaults(run=run_install_encoder)
+
+
+def run_install_encoder(args: argparse.Namespace) -> int:
+    from facesmith_train.encoder.install import install_encoder
+
+    apply_threads(args)
+    if not args.encoder.is_file():
+        raise ValueError(f"--encoder: no such file: {args.encoder}")
+    entry = install_encoder(args.pack, args.encoder)
+    print(f"wrote {args.pack / entry.path} ({entry.size} bytes, sha256 {entry.sha256[:12]}…)")
+    return 0
 
 
 def _add_student_parser(sub: Any) -> None:
