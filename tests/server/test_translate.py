@@ -108,8 +108,9 @@ def test_edit_fast_on_a_real_photo(
     changed = np.any(np.abs(out.astype(int) - source) > 8, axis=2)
     assert out.shape == source.shape and changed.any()
     rows, cols = np.nonzero(changed)
-    height, width = source.shape[:2]  # the change stays around the face, not the frame's edge
-    assert rows.min() > 0.02 * height and cols.min() > 0.02 * width
+    height, width = source.shape[:2]  # the change stays on the head (its hair nears the top)
+    assert np.percentile(rows, 99) < 0.5 * height and cols.min() > 0.02 * width
+    assert changed.mean() < 0.2  # not the frame
     assert main([*argv, "--server", address, "--overwrite", "--sweep", "age"]) == 1
     assert "cannot be combined with --fast" in capsys.readouterr().err
     assert main([*argv, "--server", address, "--overwrite", "--bald", "1"]) == 1

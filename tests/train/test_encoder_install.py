@@ -12,7 +12,7 @@ import torch
 from facesmith_server.model.checkpoints import load_encoder
 from facesmith_server.model.pack import load_pack
 from facesmith_server.model.testpack import make_test_pack
-from facesmith_train.encoder.install import install_encoder
+from facesmith_train.pack.install_encoder import install_encoder
 
 
 def _encoder_state(path: Path) -> dict[str, torch.Tensor]:

@@ -209,7 +209,7 @@ def _add_install_encoder_parser(sub: Any) -> None:
 
 
 def run_install_encoder(args: argparse.Namespace) -> int:
-    from facesmith_train.encoder.install import install_encoder
+    from facesmith_train.pack.install_encoder import install_encoder
 
     apply_threads(args)
     if not args.encoder.is_file():
