@@ -37,7 +37,7 @@ DETAIL_SIGMA = 1.0
 def face_mask(
     size: int, landmarks_in_crop: np.ndarray | None = None, feather: float = MASK_FEATHER
 ) -> np.ndarray:
-    """Soft mask [size, size] float32 0..1 over the face of an aligned crop.
+    """Soft mask [size, size] float32 0..1 over the head of an aligned crop.
 
     An ellipse over the head placed in the FFHQ framing square — the crop itself, or the square
     that ``landmarks_in_crop`` [5, 2] (the face's landmarks in crop pixels) frame, for crops
