@@ -24,6 +24,7 @@ def test_an_encoder_of_the_same_generator_is_installed(tmp_path: Path) -> None:
     other = make_test_pack(tmp_path / "other", seed=1)  # same layout, other weights
     before = json.loads((pack / "manifest.json").read_text())
     entry = install_encoder(pack, other / "e4e.pt")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other", "pack"]  # no staging left
     after = json.loads((pack / "manifest.json").read_text())
     assert after["encoder"]["sha256"] == entry.sha256 != before["encoder"]["sha256"]
     assert {k: v for k, v in after.items() if k != "encoder"} == {
@@ -42,4 +43,5 @@ def test_an_encoder_of_another_generator_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="does not fit"):
         install_encoder(pack, smaller / "e4e.pt")
     assert {p.name: p.read_bytes() for p in (pack / "e4e.pt", pack / "manifest.json")} == files
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pack", "small"]
     load_pack(pack, "cpu")
