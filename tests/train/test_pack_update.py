@@ -1,5 +1,6 @@
-"""A trained encoder goes into a pack: the pack loads with it and serves its weights; one that
-does not fit is refused and the pack is left as it was."""
+"""A trained encoder, or the project's full strengths, go into a pack: the pack loads with
+it and serves its weights; an encoder that does not fit is refused and the pack is left as
+it was."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from facesmith_server.model.checkpoints import load_encoder
 from facesmith_server.model.pack import load_pack
 from facesmith_server.model.testpack import make_test_pack
 from facesmith_train.pack.install_encoder import install_encoder
+from facesmith_train.pack.ranges import apply_ranges
+from facesmith_train.pack.run import EDITS
 
 
 def _encoder_state(path: Path) -> dict[str, torch.Tensor]:
@@ -45,3 +48,23 @@ def test_an_encoder_of_another_generator_is_refused(tmp_path: Path) -> None:
     assert {p.name: p.read_bytes() for p in (pack / "e4e.pt", pack / "manifest.json")} == files
     assert sorted(p.name for p in tmp_path.iterdir()) == ["pack", "small"]
     load_pack(pack, "cpu")
+
+
+def test_ranges_become_the_projects_and_nothing_else_changes(tmp_path: Path) -> None:
+    pack = make_test_pack(tmp_path / "pack", seed=0)
+    before = json.loads((pack / "manifest.json").read_text())
+    files = {p.name: p.read_bytes() for p in (pack / "directions").iterdir()}
+    changed = apply_ranges(pack)
+    after = json.loads((pack / "manifest.json").read_text())
+    limits = {spec.name: spec.limit for spec in EDITS}
+    assert set(changed) == {"age", "gender", "bald", "smile"}  # the test pack's four edits
+    for key, entry in after["directions"].items():
+        assert (entry["min"], entry["max"]) == (-limits[key], limits[key]) == changed[key]
+        old = before["directions"][key]
+        assert {k: v for k, v in entry.items() if k not in ("min", "max")} == {
+            k: v for k, v in old.items() if k not in ("min", "max")
+        }
+    assert {p.name: p.read_bytes() for p in (pack / "directions").iterdir()} == files
+    assert load_pack(pack, "cpu").directions["age"].max == limits["age"]
+    assert apply_ranges(pack) == {}  # a second time changes nothing
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pack"]
