@@ -229,12 +229,14 @@ def _add_set_ranges_parser(sub: Any) -> None:
         "models stay as they are. Refused, the pack unchanged, if it does not load after.",
     )
     p.add_argument("--pack", type=Path, required=True, metavar="DIR")
+    add_threads_argument(p)
     p.set_defaults(run=run_set_ranges)
 
 
 def run_set_ranges(args: argparse.Namespace) -> int:
     from facesmith_train.pack.ranges import apply_ranges
 
+    apply_threads(args)
     changed = apply_ranges(args.pack)
     for key, (low, high) in changed.items():
         print(f"{key}: {low:g} .. {high:g}")

@@ -1,5 +1,6 @@
 """Changing a pack in place safely: the change is made in a copy that replaces the pack only
-once it loads, so a failure or a kill at any point leaves the pack as it was."""
+once it loads, so a failure or a kill before the final two renames leaves the pack as it was
+(between them, the old pack lies whole beside it as `NAME.old`)."""
 
 from __future__ import annotations
 
