@@ -68,3 +68,10 @@ def test_ranges_become_the_projects_and_nothing_else_changes(tmp_path: Path) -> 
     assert load_pack(pack, "cpu").directions["age"].max == limits["age"]
     assert apply_ranges(pack) == {}  # a second time changes nothing
     assert sorted(p.name for p in tmp_path.iterdir()) == ["pack"]
+
+
+def test_a_folder_that_is_no_pack_is_named_as_such(tmp_path: Path) -> None:
+    pack = make_test_pack(tmp_path / "pack", seed=0)
+    with pytest.raises(ValueError, match=r"^--pack: ") as caught:
+        install_encoder(tmp_path / "missing", pack / "e4e.pt")
+    assert "does not fit" not in str(caught.value)

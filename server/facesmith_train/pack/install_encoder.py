@@ -11,13 +11,13 @@ from pathlib import Path
 from facesmith.files import sha256_file
 from facesmith_server.model.pack import FileEntry, Manifest
 from facesmith_train.pack.build import write_fp16_encoder
-from facesmith_train.pack.staged import update_pack
+from facesmith_train.pack.staged import ChangeDoesNotLoad, update_pack
 
 
 def install_encoder(pack_root: Path, e4e: Path) -> FileEntry:
     """Write the encoder of ``e4e`` (an e4e file of `train encoder`) as the pack's encoder.
-    ValueError, with the pack left as it was, if the pack does not load with it (another
-    generator's encoder: a different number of W+ layers)."""
+    ValueError, with the pack left as it was, if the pack cannot be read or does not load
+    with it (another generator's encoder: a different number of W+ layers)."""
 
     def change(root: Path, manifest: Manifest) -> Manifest:
         path = root / manifest.encoder.path
@@ -29,5 +29,5 @@ def install_encoder(pack_root: Path, e4e: Path) -> FileEntry:
 
     try:
         return update_pack(pack_root, change).encoder
-    except ValueError as err:
+    except ChangeDoesNotLoad as err:
         raise ValueError(f"{e4e} does not fit the pack {pack_root}: {err}") from None

@@ -18,10 +18,14 @@ from facesmith_server.model.pack import (
 )
 
 
+class ChangeDoesNotLoad(ValueError):
+    """The pack, changed, no longer loads (it was left as it was)."""
+
+
 def update_pack(pack_root: Path, change: Callable[[Path, Manifest], Manifest]) -> Manifest:
     """Apply ``change(staging_root, manifest) -> new manifest`` (it may rewrite files under
-    the staging root) and swap the result in. ValueError, the pack unchanged, if the pack
-    cannot be read or does not load after the change."""
+    the staging root) and swap the result in. ValueError if the pack cannot be read,
+    ChangeDoesNotLoad if it does not load after the change; the pack unchanged either way."""
     try:
         manifest = parse_manifest(read_manifest_json(pack_root))
     except PackError as err:
@@ -35,7 +39,9 @@ def update_pack(pack_root: Path, change: Callable[[Path, Manifest], Manifest]) -
         load_pack(staging, "cpu")
     except (PackError, KeyError) as err:  # KeyError: a file of the wrong kind
         shutil.rmtree(staging)
-        raise ValueError(f"the pack {pack_root} does not load after the change: {err}") from None
+        raise ChangeDoesNotLoad(
+            f"the pack {pack_root} does not load after the change: {err}"
+        ) from None
     except BaseException:
         shutil.rmtree(staging)
         raise
