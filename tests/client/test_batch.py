@@ -22,7 +22,7 @@ from facesmith_client.batch.manifest import MANIFEST_NAME, read_manifest
 from facesmith_client.batch.plan import PlanError, find_photos, group_jobs, plan_jobs
 from facesmith_client.cli.batch_bench import model_actor_pids
 from facesmith_client.remote.local_server import LocalServer
-from facesmith_client.vision.images import write_image
+from facesmith_client.vision.images import read_image, write_image
 
 FACES = ("obama.jpg", "biden.jpg", "kit_harington1.jpg", "two_people.jpg", "lowres_00.jpg")
 RUN_TIMEOUT_S = 600
@@ -74,10 +74,7 @@ def results(out: Path) -> dict[str, bytes]:
 def assert_same_picture(a: Path, b: Path) -> None:
     """The same picture up to rounding: a float difference in the last bit moves a few JPEG
     pixels by a few levels (seen: at most 4 levels, on 0.01 % of the values)."""
-    import numpy as np
-    from PIL import Image
-
-    x, y = (np.asarray(Image.open(p), np.int16) for p in (a, b))
+    x, y = (read_image(p).astype(np.int32) for p in (a, b))
     assert x.shape == y.shape, a.name
     diff = np.abs(x - y)
     assert diff.max() <= 8 and np.mean(diff > 1) < 0.001, (a.name, diff.max(), np.mean(diff > 1))
