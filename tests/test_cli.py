@@ -158,6 +158,22 @@ def test_set_and_swap_gender_edit_every_face(
     assert compare_file.read_bytes() == b"someone's own file"
 
 
+def test_set_edits_beyond_the_range_are_reported_per_face(
+    server: str, inputs: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The test pack's age range is ±50 years: a face stops short of 0 or of 100, never both."""
+    said = {}
+    for goal in (0, 100):
+        argv = ["edit", str(inputs["two"]), "--set", f"age={goal}", "--quality", "encoder",
+                "--server", server, "--out-dir", str(tmp_path / str(goal))]  # fmt: skip
+        assert main(argv) == 0
+        said[goal] = [line for line in capsys.readouterr().err.splitlines() if "stopped" in line]
+    notes = said[0] + said[100]
+    assert sorted(line.split(": ")[1] for line in notes) == ["face 1", "face 2"]
+    assert all(f"short of the {goal} asked for" in line for goal in said for line in said[goal])
+    assert all(line.startswith(f"{inputs['two']}: face ") for line in notes)
+
+
 def test_set_and_swap_on_edits_without_a_model_are_refused(
     server: str, inputs: dict[str, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -28,6 +28,31 @@ class Progress:
 
 
 @dataclass(frozen=True)
+class ShortEdit:
+    """A set or swap edit that stopped at the end of its direction's range on one face:
+    where it was to take the face and where the attribute's model puts it, in the attribute's
+    unit (years, ...) or as a probability for a yes/no attribute."""
+
+    name: str
+    mode: str  # "set" | "swap"
+    goal: float
+    reached: float
+
+    def describe(self, binary: bool, unit: str = "") -> str:
+        """For the user: ``binary`` for a yes/no attribute (values are probabilities), else
+        values are in ``unit``."""
+        edit = f"{self.name} swap" if self.mode == "swap" else self.name
+        asked = "it aims at" if self.mode == "swap" else "asked for"
+        if binary:
+            reached, goal = f"a probability of {self.reached:.2f}", f"{self.goal:.2f}"
+        else:
+            unit = f" {unit}" if unit else ""
+            reached, goal = f"{self.reached:.0f}{unit}", f"{self.goal:.0f}"
+        return (f"{edit} stopped at {reached} by the pack's {self.name} model, short of the "
+                f"{goal} {asked}: the end of the edit's range")  # fmt: skip
+
+
+@dataclass(frozen=True)
 class FaceResult:
     """What the server returned for one face; fields the call did not ask for are None.
 
@@ -39,6 +64,7 @@ class FaceResult:
     latent: np.ndarray | None = None
     image: np.ndarray | None = None  # the edited (or rendered) face
     reconstruction: np.ndarray | None = None  # the same face rendered without edits
+    short_edits: tuple[ShortEdit, ...] = ()  # set / swap edits that stopped short on it
 
 
 @dataclass(frozen=True)

@@ -188,6 +188,8 @@ class ServerStatus:
 class EditOutcome:
     data: bytes | bytearray | memoryview  # same size, channels, dtype and order as the input
     faces_edited: int
+    # for the user, one line per set or swap edit that stopped at its range's end on a face
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -331,7 +333,9 @@ def edit(
     result = reply.arrays.get("image")
     if result is None or memoryview(result.data).nbytes != memoryview(image.data).nbytes:
         raise WorkerError("internal", "the facesmith runtime returned an image of the wrong size")
-    return EditOutcome(result.data, int(reply.header.get("faces_edited", 0)))
+    notes = reply.header.get("notes", [])
+    notes = tuple(str(note) for note in notes) if isinstance(notes, list) else ()
+    return EditOutcome(result.data, int(reply.header.get("faces_edited", 0)), notes)
 
 
 @dataclass(frozen=True)

@@ -134,7 +134,8 @@ def test_ray_writes_the_same_pictures_as_the_local_engine(
     import torch
 
     local, on_ray = tmp_path / "local", tmp_path / "ray"
-    common = ("--age", "20", "--pack", str(test_pack), "--device", "cpu")
+    # 100 years lies beyond the test pack's age range (±50) for faces it reads under 50
+    common = ("--set", "age=100", "--pack", str(test_pack), "--device", "cpu")
     done = batch(str(shoot), str(local), *common)
     # the actor's server gets the threads the local one takes (float sums differ otherwise)
     threads = str(torch.get_num_threads())
@@ -147,7 +148,13 @@ def test_ray_writes_the_same_pictures_as_the_local_engine(
         assert "not an image" in str(entries["broken.jpg"]["error"])
         assert "no face found" in str(entries["no_face.png"]["error"])
         assert entries["day2/lowres_00.jpg"]["faces"] == 4
-        assert entries["obama.jpg"]["edits"] == ["age=20"]
+        assert entries["obama.jpg"]["edits"] == ["set age=100"]
+    notes = {name: e["notes"] for name, e in by_photo(local).items()}
+    assert notes == {name: e["notes"] for name, e in by_photo(on_ray).items()}
+    assert any(notes.values()) and all(
+        str(note).startswith("face ") and "short of the 100 asked for" in str(note)
+        for photo in notes.values() for note in photo
+    )  # fmt: skip
     assert set(results(local)) == good_photos()
     assert set(results(on_ray)) == good_photos()
     for name in good_photos():  # float sums may differ in the last bit between the engines

@@ -4,6 +4,7 @@ cancelling are tested without models), plus one round trip through the real serv
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Iterator
@@ -394,7 +395,10 @@ def test_grpc_against_the_real_server(test_pack: Path) -> None:
     from facesmith_server.service.servicer import create_server
 
     device = torch.device("cpu")
-    server, port = create_server("127.0.0.1:0", Engine(load_pack(test_pack, device), device))
+    pack = load_pack(test_pack, device)
+    age = pack.directions["age"].score
+    assert age is not None
+    server, port = create_server("127.0.0.1:0", Engine(pack, device))
     try:
         with GrpcClient(f"127.0.0.1:{port}") as client:
             info = client.info()
@@ -414,5 +418,17 @@ def test_grpc_against_the_real_server(test_pack: Path) -> None:
             with pytest.raises(ClientError) as err:
                 client.render([edited.handle], [EditSpec("age", 500)])
             assert err.value.code == "invalid_argument" and "age" in err.value.message
+            assert edited.short_edits == ()
+            # a set edit beyond the age range (±50 years) stops at its end and says so
+            (face,) = collect_result(client.invert(faces[:1])).faces
+            assert face.latent is not None
+            now = age.value(face.latent)
+            goal = 100.0 if now < 50.0 else 0.0
+            too_far = [EditSpec("age", mode="set", target=goal)]
+            (short,) = collect_result(client.edit(faces[:1], too_far)).faces[0].short_edits
+            assert (short.name, short.mode, short.goal) == ("age", "set", goal)
+            assert short.reached == pytest.approx(now + math.copysign(50.0, goal - now), abs=0.01)
+            (again,) = client.render([face.handle], too_far).faces[0].short_edits
+            assert (again.goal, again.reached) == pytest.approx((goal, short.reached), abs=0.01)
     finally:
         server.stop(grace=None)

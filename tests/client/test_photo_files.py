@@ -190,7 +190,7 @@ def test_jpeg_pixels_away_from_the_faces_barely_change(
     figures = []
     for name in ("two_people.jpg", "obama.jpg", "kit_with_rose.jpg"):
         image, info = read_photo(photos_dir / "whole" / name)
-        edited, _ = edit_photo(image, FakeClient(), load_detector("cpu"), [EditSpec("age", 30)])
+        edited = edit_photo(image, FakeClient(), load_detector("cpu"), [EditSpec("age", 30)]).image
         out = tmp_path / name
         write_photo(out, edited, info)
         back = read_image(out)

@@ -67,8 +67,9 @@ def changed(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 )
 def test_output_keeps_depth_channels_and_alpha(dtype: Any, channels: int) -> None:
     image = photo(dtype, channels)
-    out, faces = edit_photo(image, FakeClient(), None, [EditSpec("age", 30)], faces=[FACE])
-    assert faces == [FACE]
+    edited = edit_photo(image, FakeClient(), None, [EditSpec("age", 30)], faces=[FACE])
+    out = edited.image
+    assert edited.faces == (FACE,) and edited.short_edits == ((),)
     assert out.shape == image.shape and out.dtype == image.dtype
     if channels == 4:
         assert np.array_equal(out[:, :, 3], image[:, :, 3])
@@ -78,7 +79,8 @@ def test_output_keeps_depth_channels_and_alpha(dtype: Any, channels: int) -> Non
 @pytest.mark.parametrize("mode", pipeline.MODES)
 def test_only_the_face_changes_in_the_edits_direction(mode: pipeline.Mode) -> None:
     image = photo()
-    out, _ = edit_photo(image, FakeClient(), None, [EditSpec("gender", 2)], mode=mode, faces=[FACE])
+    out = edit_photo(image, FakeClient(), None, [EditSpec("gender", 2)], mode=mode,
+                     faces=[FACE]).image  # fmt: skip
     x0, y0, x1, y1 = crop_bounds(FACE, 64)
     diff = changed(out, image)
     outside = diff.copy()
@@ -99,7 +101,7 @@ def test_fast_edits_go_through_the_students_in_one_call() -> None:
     image = photo()
     client = FakeClient()
     swap = EditSpec("gender", mode="swap")
-    out, _ = edit_photo(image, client, None, [swap], faces=[FACE, FACE], fast=True)
+    out = edit_photo(image, client, None, [swap], faces=[FACE, FACE], fast=True).image
     assert client.calls == [("info", 0), ("translate", 2)]
     x0, y0, x1, y1 = crop_bounds(FACE, 64)
     outside = changed(out, image)
@@ -111,7 +113,7 @@ def test_fast_edits_go_through_the_students_in_one_call() -> None:
     assert red.mean() > 20 and abs(green.mean()) < 1
     # a student that changes nothing leaves the photo byte-identical (the residual is taken
     # against the crop as sent, so its quantisation does not leak in)
-    same, _ = edit_photo(image, client, None, [EditSpec("age", 0)], faces=[FACE], fast=True)
+    same = edit_photo(image, client, None, [EditSpec("age", 0)], faces=[FACE], fast=True).image
     assert np.array_equal(same, image)
     with pytest.raises(ValueError, match="no one-pass edit makes bald"):
         edit_photo(image, client, None, [EditSpec("bald", 1)], faces=[FACE], fast=True)
@@ -127,7 +129,7 @@ def test_residual_keeps_detail_that_replace_loses() -> None:
     client = FakeClient()
     out = {
         (mode, strength): edit_photo(image, client, None, [EditSpec("age", strength)],
-                                     mode=mode, faces=[FACE])[0]
+                                     mode=mode, faces=[FACE]).image
         for mode in pipeline.MODES for strength in (1, 50)
     }  # fmt: skip
     centre = (slice(140, 180), slice(185, 215))
@@ -148,10 +150,10 @@ def test_detection_is_used_when_no_faces_are_given(monkeypatch: pytest.MonkeyPat
         return [FACE]
 
     monkeypatch.setattr(pipeline, "detect_faces", fake_detect)
-    _, faces = edit_photo(
+    faces = edit_photo(
         photo(), FakeClient(), DUMMY_DETECTOR, [EditSpec("age", 5)], min_face_size=77
-    )
-    assert faces == [FACE] and asked == [77]
+    ).faces
+    assert faces == (FACE,) and asked == [77]
 
 
 def test_no_face_is_a_clear_value_error(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -208,10 +210,10 @@ def test_render_photo_matches_edit_photo(dtype: Any) -> None:
     image = photo(dtype)
     edits = [EditSpec("bald", 1.5), EditSpec("smile", -1)]
     client = FakeClient()
-    once, _ = edit_photo(image, client, None, edits, faces=[FACE])
+    once = edit_photo(image, client, None, edits, faces=[FACE]).image
     inverted = invert_photo(image, client, None, faces=[FACE])
-    assert np.array_equal(render_photo(inverted, client, edits), once)
-    preview = render_photo(inverted, client, edits, resolution=32)
+    assert np.array_equal(render_photo(inverted, client, edits).image, once)
+    preview = render_photo(inverted, client, edits, resolution=32).image
     top = pixels.max_value(dtype)
     assert np.abs(preview.astype(float) - once).max() < 0.05 * top
     assert [c for c, _ in client.calls].count("invert") == 1
@@ -221,7 +223,7 @@ def test_render_photo_falls_back_to_latents_when_handles_expire() -> None:
     client = FakeClient()
     inverted = invert_photo(photo(), client, None, faces=[FACE])
     client._crops.clear()  # the server forgot its cache
-    out = render_photo(inverted, client, [EditSpec("age", 10)], mode="replace")
+    out = render_photo(inverted, client, [EditSpec("age", 10)], mode="replace").image
     assert out.shape == (H, W, 3)
     assert [c for c, _ in client.calls].count("render") == 2
 

@@ -93,6 +93,12 @@ def test_the_swap_gender_preset_swaps_each_face_through_the_worker(link, photos_
     assert outcome.faces_edited == 1 and np.any(after != photo[:, :, [2, 1, 0, 3]])
     absolute = jobs.edit(link, image, [jobs.HostEdit("age", mode="set", target=70.0)])
     assert bytes(absolute.data) != bytes(image.data)
+    # the test pack's age range is ±50 years: the face stops short of 0 or of 100, not both
+    notes = [jobs.edit(link, image, [jobs.HostEdit("age", mode="set", target=goal)]).notes
+             for goal in (0.0, 100.0)]  # fmt: skip
+    (note,) = notes[0] + notes[1]
+    goal = 0 if notes[0] else 100
+    assert note.startswith("face 1: age stopped") and f"short of the {goal} asked for" in note
     with pytest.raises(WorkerError, match="cannot be swapped"):
         jobs.edit(link, image, [jobs.HostEdit("age", mode="swap")])
 

@@ -514,6 +514,7 @@ def _check_selftest(
     assert result["undo_kept_after_closing"]
     assert result["layers_after_preset"] == ["Background", "facesmith: age +25"]
     assert result["layers_after_age"] == ["Background", "facesmith: age -20"]
+    assert result["note_floated"]  # Krita showed the plugin's note over the canvas
     assert len(result["error_boxes"]) == 2 and "no face" in result["error_boxes"][0], shown
     assert len(result["blank_layers"]) == 1  # nothing added
     new_face = result["blank_after_new_face"]

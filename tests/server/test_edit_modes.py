@@ -49,6 +49,26 @@ def test_set_is_clipped_to_the_directions_range(engine: Engine) -> None:
     assert score.value(edited) == pytest.approx(score.value(young) + 50.0, abs=1e-3)  # max +50
 
 
+def test_edits_stopped_by_the_range_say_where_they_stopped(engine: Engine) -> None:
+    age, gender = engine.pack.directions["age"].score, engine.pack.directions["gender"].score
+    assert age is not None and gender is not None
+    young, middle = latents(engine, [-45.0, 0.0], "age")  # about -5 and 40 "years"
+    to_70 = [EditStep("age", mode="set", target=70.0)]
+    far, near = engine.edit_latents([young, middle], to_70)
+    assert near.short == () and age.value(near.latent) == pytest.approx(70.0, abs=1e-3)
+    (stopped,) = far.short
+    assert (stopped.name, stopped.mode, stopped.goal) == ("age", "set", 70.0)
+    assert stopped.reached == pytest.approx(age.value(young) + 50.0, abs=1e-3)  # range max +50
+    assert engine.edit_latents([young], [EditStep("age", 50.0)])[0].short == ()  # relative
+    (man,) = latents(engine, [2.0], "gender")  # the range's end: the mirror is 4 units away
+    (swapped,) = engine.edit_latents([man], [EditStep("gender", mode="swap")])
+    (stopped,) = swapped.short
+    logit = gender.value(man)
+    assert stopped.goal == pytest.approx(gender.readable(-logit), abs=1e-6)  # a probability
+    assert stopped.reached == pytest.approx(gender.readable(gender.value(swapped.latent)))
+    assert stopped.goal < stopped.reached < gender.readable(logit)  # moved, but not far enough
+
+
 def test_swap_lands_at_the_mirrored_distance_and_at_least_the_margin(engine: Engine) -> None:
     score = engine.pack.directions["gender"].score
     assert score is not None

@@ -123,7 +123,8 @@ def _stream(
         dataset = _model_stage(ray, dataset, settings, plan)
     dataset = dataset.flat_map(_finish_row, num_cpus=1)
     for row in dataset.iter_rows():
-        yield Outcome(**row)
+        notes = tuple(str(row.pop("notes")).splitlines())
+        yield Outcome(**row, notes=notes)
 
 
 def _model_stage(ray: Any, dataset: Any, settings: EditSettings, plan: RayPlan) -> Any:
@@ -160,7 +161,9 @@ def _prepare_row(row: dict[str, Any], frame: Frame, min_face_size: int) -> dict[
 def _finish_row(row: dict[str, Any]) -> list[dict[str, Any]]:
     """CPU task: paste back and write each photo of a group → one outcome row per photo."""
     worker = f"ray {row['worker']}"
-    return [asdict(finish_photo(work, worker)) for work in row["photos"]]
+    # notes as one string: a column of lists, some empty, would not merge across blocks
+    return [{**asdict(outcome), "notes": "\n".join(outcome.notes)}
+            for outcome in (finish_photo(work, worker) for work in row["photos"])]  # fmt: skip
 
 
 class ModelActor:

@@ -14,6 +14,7 @@ import numpy as np
 
 from facesmith.alignment import Template
 from facesmith_client.batch.plan import Job
+from facesmith_client.events import ShortEdit
 from facesmith_client.pipeline.photo import (
     DEFAULT_MODE,
     AlignedFace,
@@ -23,6 +24,7 @@ from facesmith_client.pipeline.photo import (
     find_faces,
     pack_template,
     paste_faces,
+    short_edit_notes,
     translate_crops,
     wire_dtype,
 )
@@ -86,6 +88,7 @@ class PhotoWork:
     adaptive: bool = False  # paste-back mode "adaptive" (with reconstructions)
     error: str = ""
     seconds: float = 0.0
+    notes: tuple[str, ...] = ()  # set and swap edits that stopped short ("face 2: …")
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,7 @@ class Outcome:
     seconds: float
     error: str = ""
     worker: str = ""
+    notes: tuple[str, ...] = ()  # set and swap edits that stopped short ("face 2: …")
 
     def entry(self, edits: Sequence[EditSpec]) -> dict[str, object]:
         return {
@@ -108,6 +112,7 @@ class Outcome:
             "seconds": round(self.seconds, 3),
             "error": self.error,
             "worker": self.worker,
+            "notes": list(self.notes),
         }
 
 
@@ -167,7 +172,7 @@ def edit_group(
         faces = [face for i in members for face in photos[i].faces]
         started = time.perf_counter()
         try:
-            edited, recons = _edit_faces(client, faces, settings, np.dtype(dtype), cancel)
+            edited, recons, short = _edit_faces(client, faces, settings, np.dtype(dtype), cancel)
         except ClientError as err:
             if err.ends_the_run:
                 raise
@@ -185,6 +190,7 @@ def edit_group(
                 reconstructions=tuple(recons[part]) if recons is not None else None,
                 adaptive=settings.mode == "adaptive",
                 seconds=out[i].seconds + per_face * count,
+                notes=tuple(short_edit_notes(short[part], client.info())),
             )
             start += count
     return out
@@ -196,13 +202,16 @@ def _edit_faces(
     settings: EditSettings,
     dtype: np.dtype,
     cancel: CancelToken | None,
-) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
-    """(edited crops, reconstructions for residual paste-back or None): by inversion, or in one
-    pass by the pack's students (whose residual is taken against the crops themselves)."""
+) -> tuple[list[np.ndarray], list[np.ndarray] | None, list[tuple[ShortEdit, ...]]]:
+    """(edited crops, reconstructions for residual paste-back or None, the set and swap edits
+    that stopped short on each): by inversion, or in one pass by the pack's students (whose
+    residual is taken against the crops themselves; they make no set edits)."""
     if not settings.fast:
         return edit_crops(client, faces, settings.edits, settings.options(), dtype, cancel=cancel)
     residual = settings.mode != "replace"
-    return translate_crops(client, faces, settings.edits, dtype, residual=residual, cancel=cancel)
+    edited, sent = translate_crops(client, faces, settings.edits, dtype, residual=residual,
+                                   cancel=cancel)  # fmt: skip
+    return edited, sent, [()] * len(faces)
 
 
 def finish_photo(work: PhotoWork, worker: str = "") -> Outcome:
@@ -219,4 +228,4 @@ def finish_photo(work: PhotoWork, worker: str = "") -> Outcome:
     except (ValueError, OSError) as err:
         return Outcome(work.job.name, "failed", faces, work.seconds, f"not written: {err}", worker)
     seconds = work.seconds + time.perf_counter() - started
-    return Outcome(work.job.name, "edited", faces, seconds, "", worker)
+    return Outcome(work.job.name, "edited", faces, seconds, "", worker, work.notes)

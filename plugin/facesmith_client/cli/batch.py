@@ -122,11 +122,13 @@ def run_batch(args: argparse.Namespace, settings: EditSettings) -> int:
         return 0
     groups = group_jobs(todo, args.photos_per_call)
     progress = RunProgress(len(todo))
+    stopped_short = 0  # photos with notes (a set or swap edit stopped at its range's end)
     with Manifest(args.output_dir) as manifest, _outcomes(args, settings, groups) as outcomes:
         try:
             for outcome in outcomes:
                 manifest.record(outcome.entry(settings.edits))
                 progress.update(outcome)
+                stopped_short += bool(outcome.notes)
         except KeyboardInterrupt:
             progress.close()
             status(f"stopped after {progress.done} of {len(todo)} photos; run the same "
@@ -135,8 +137,9 @@ def run_batch(args: argparse.Namespace, settings: EditSettings) -> int:
         except NoServerLeft as err:
             raise CliError(f"{err}; run again to continue") from None
     progress.close()
-    status(f"{progress.done - progress.failed} photo(s) edited, {progress.failed} failed; "
-           f"see {manifest.path}")  # fmt: skip
+    short = f" ({stopped_short} with a set or swap edit stopped short)" if stopped_short else ""
+    status(f"{progress.done - progress.failed} photo(s) edited{short}, {progress.failed} "
+           f"failed; see {manifest.path}")  # fmt: skip
     return 1 if progress.failed else 0
 
 

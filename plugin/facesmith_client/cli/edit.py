@@ -292,12 +292,12 @@ def _edit_one(
     plan: Planned, client: FacesmithClient, detector: Any, edits: list[EditSpec], args: Any
 ) -> bool:
     """Edit one photo and write the result; False (after saying why) if it cannot be done."""
-    from facesmith_client.pipeline.photo import edit_photo
+    from facesmith_client.pipeline.photo import edit_photo, short_edit_notes
     from facesmith_client.vision.images import write_photo
 
     def work(bar: ProgressBar) -> tuple[Path, str]:
         photo, source = load_photo(plan.name)
-        edited, faces = edit_photo(
+        edited = edit_photo(
             photo,
             client,
             detector,
@@ -309,12 +309,17 @@ def _edit_one(
             fast=args.fast,
             on_event=bar,
         )
-        write_photo(plan.out, edited, source)
+        write_photo(plan.out, edited.image, source)
         if args.compare:
-            _write_compare(plan.out, photo, edited, args.overwrite)
-        return plan.out, f"{len(faces)} face(s) edited"
+            _write_compare(plan.out, photo, edited.image, args.overwrite)
+        notes.extend(short_edit_notes(edited.short_edits, client.info()))
+        return plan.out, f"{len(edited.faces)} face(s) edited"
 
-    return per_input(plan.name, work)
+    notes: list[str] = []
+    done = per_input(plan.name, work)
+    for note in notes:
+        status(f"{plan.name}: {note}")
+    return done
 
 
 def _write_compare(out: Path, photo: Any, edited: Any, overwrite: bool) -> None:

@@ -20,11 +20,13 @@ from facesmith import pixels
 from facesmith.quality import DEFAULT_FOLLOW, MAX_SEED
 from facesmith_client.events import Progress
 from facesmith_client.pipeline.photo import (
+    EditedPhoto,
     InvertedPhoto,
     edit_photo,
     find_faces,
     invert_photo,
     render_photo,
+    short_edit_notes,
 )
 from facesmith_client.pipeline.sketch import HEAD_MARGIN, EmptyDrawing, face_from_sketch, head_box
 from facesmith_client.remote.client import (
@@ -130,24 +132,25 @@ class HostSession:
         faces = self._faces(frame, layer)
         if fast:  # one pass of the pack's students: nothing to invert or cache
             on_event(Progress("render", 0, 1))
-            out, _ = edit_photo(layer.image, client, None, specs, faces=faces, fast=True,
-                                cancel=cancel)  # fmt: skip
+            out = edit_photo(layer.image, client, None, specs, faces=faces, fast=True,
+                             cancel=cancel)  # fmt: skip
             on_event(Progress("render", 1, 1))
-            return self._edited(out, layer, len(faces))
+            return self._edited(out, layer, info)
         photo = self._inverted(layer, faces, client, cancel, on_event)
         resolution = preview_resolution(info) if frame.header.get("preview") else 0
         on_event(Progress("render", 0, 1))
         out = render_photo(photo, client, specs, resolution=resolution)
         on_event(Progress("render", 1, 1))
-        return self._edited(out, layer, len(faces))
+        return self._edited(out, layer, info)
 
     @staticmethod
     def _edited(
-        out: np.ndarray, layer: LayerImage, faces: int
+        out: EditedPhoto, layer: LayerImage, info: ServerInfo
     ) -> tuple[dict[str, Any], list[Array]]:
-        data = pixels.to_host(out, layer.dtype, layer.order)
-        shape = tuple(int(s) for s in out.shape)
-        return {"faces_edited": faces}, [Array("image", shape, layer.dtype, data)]
+        data = pixels.to_host(out.image, layer.dtype, layer.order)
+        shape = tuple(int(s) for s in out.image.shape)
+        fields = {"faces_edited": len(out.faces), "notes": short_edit_notes(out.short_edits, info)}
+        return fields, [Array("image", shape, layer.dtype, data)]
 
     def generate(self, frame: Frame, on_event: ProgressFn) -> tuple[dict[str, Any], list[Array]]:
         """A face that does not exist, as large as fits a width x height rectangle: its pixels

@@ -18,7 +18,7 @@ import numpy as np
 from facesmith import pixels, wire
 from facesmith.alignment import FFHQ, Template, parse_alignment
 from facesmith.quality import DEFAULT_PASTE_MODE, PASTE_MODES
-from facesmith_client.events import FaceResult, Progress
+from facesmith_client.events import FaceResult, Progress, ShortEdit
 from facesmith_client.remote.client import (
     MAX_MESSAGE_BYTES,
     CancelToken,
@@ -68,6 +68,16 @@ class InvertedPhoto:
     handles: tuple[str, ...]  # server cache handles, one per face
     latents: tuple[np.ndarray, ...]  # [num_ws, dim] float32 each (used if handles expire)
     reconstructions: tuple[np.ndarray, ...]  # float32 [r, r, 3]: each face without edits
+
+
+@dataclass(frozen=True)
+class EditedPhoto:
+    """A photo with its faces edited, and per face (in order) the set and swap edits that
+    stopped at the end of their range on it (describe them with ``describe_short``)."""
+
+    image: np.ndarray  # pixels conventions, the input's size, dtype and channels
+    faces: tuple[Face, ...]
+    short_edits: tuple[tuple[ShortEdit, ...], ...]
 
 
 # -- stages ------------------------------------------------------------------------------------
@@ -144,8 +154,8 @@ def edit_photo(
     fast: bool = False,
     on_event: ProgressFn | None = None,
     cancel: CancelToken | None = None,
-) -> tuple[np.ndarray, list[Face]]:
-    """Apply ``edits`` to every face of ``image`` → (new image, faces).
+) -> EditedPhoto:
+    """Apply ``edits`` to every face of ``image``.
 
     ``faces`` skips detection (e.g. faces the user picked); otherwise ``detector`` finds them.
     One Edit call carries all crops (the server batches them); NoFaceFound if there are none.
@@ -159,18 +169,21 @@ def edit_photo(
     (check_fast_edits if fast else check_edits)(info, edits)
     found = _faces_or_detect(image, detector, faces, min_face_size)
     aligned = align_faces(image, found, info.resolution, template)
+    adaptive = mode == "adaptive"
     if fast:
         edited, sent = translate_crops(
             client, aligned, edits, wire_dtype(image), residual=mode != "replace", cancel=cancel
         )
-        return paste_faces(image, aligned, edited, sent, adaptive=mode == "adaptive"), found
+        out = paste_faces(image, aligned, edited, sent, adaptive=adaptive)
+        return EditedPhoto(out, tuple(found), ((),) * len(found))
     options = InvertOptions(
         refine_steps=refine_steps, include_reconstruction=mode != "replace", quality=quality
     )
-    edited, recons = edit_crops(
+    edited, recons, short = edit_crops(
         client, aligned, edits, options, wire_dtype(image), on_event=on_event, cancel=cancel
     )
-    return paste_faces(image, aligned, edited, recons, adaptive=mode == "adaptive"), found
+    out = paste_faces(image, aligned, edited, recons, adaptive=adaptive)
+    return EditedPhoto(out, tuple(found), tuple(short))
 
 
 def edit_crops(
@@ -182,9 +195,10 @@ def edit_crops(
     *,
     on_event: ProgressFn | None = None,
     cancel: CancelToken | None = None,
-) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
+) -> tuple[list[np.ndarray], list[np.ndarray] | None, list[tuple[ShortEdit, ...]]]:
     """Edit aligned crops (of one photo or many) in as few calls as the message limit allows
-    → (edited crops, reconstructions if ``options`` asks for them), float32 [r, r, 3] each."""
+    → (edited crops, reconstructions if ``options`` asks for them — float32 [r, r, 3] each —
+    and per crop the set and swap edits that stopped short on it)."""
     results: list[FaceResult] = []
     resolution = aligned[0].crop.shape[0] if aligned else 0
     for chunk in _chunks(list(aligned), faces_per_call(resolution, dtype)):
@@ -197,9 +211,10 @@ def edit_crops(
         )
         results.extend(collect_result(events, on_event).faces)
     edited = [_float_rgb(r.image, "image") for r in results]
+    short = [r.short_edits for r in results]
     if not options.include_reconstruction:
-        return edited, None
-    return edited, [_float_rgb(r.reconstruction, "reconstruction") for r in results]
+        return edited, None, short
+    return edited, [_float_rgb(r.reconstruction, "reconstruction") for r in results], short
 
 
 def translate_crops(
@@ -276,7 +291,7 @@ def render_photo(
     *,
     mode: Mode = DEFAULT_MODE,
     resolution: int = 0,
-) -> np.ndarray:
+) -> EditedPhoto:
     """``photo`` with ``edits`` applied to its faces; no encoder runs.
 
     ``resolution`` 0 renders at full size; a preview resolution of the server renders faster
@@ -290,11 +305,13 @@ def render_photo(
     dtype = wire_dtype(photo.image)
     edited: list[np.ndarray] = []
     recons: list[np.ndarray] = []
+    short: list[tuple[ShortEdit, ...]] = []
     per_call = faces_per_call(info.resolution if not preview else resolution, dtype)
     for start in range(0, len(photo.faces), per_call):
         part = slice(start, start + per_call)
         result = _render(client, photo, part, edits, resolution, dtype, preview)
         edited += [_upsample(_float_rgb(r.image, "image"), info.resolution) for r in result]
+        short += [r.short_edits for r in result]
         if preview:
             recons += [
                 _upsample(_float_rgb(r.reconstruction, "reconstruction"), info.resolution)
@@ -302,8 +319,9 @@ def render_photo(
             ]
     if not preview:
         recons = list(photo.reconstructions)
-    return paste_faces(photo.image, photo.faces, edited, recons if mode != "replace" else None,
-                       adaptive=mode == "adaptive")  # fmt: skip
+    out = paste_faces(photo.image, photo.faces, edited, recons if mode != "replace" else None,
+                      adaptive=mode == "adaptive")  # fmt: skip
+    return EditedPhoto(out, tuple(a.face for a in photo.faces), tuple(short))
 
 
 def _render(
@@ -343,6 +361,20 @@ def _render_refs(
         output_dtype=dtype,
         include_reconstruction=include_reconstruction,
     ).faces
+
+
+def short_edit_notes(short_edits: Sequence[Sequence[ShortEdit]], info: ServerInfo) -> list[str]:
+    """A line for the user per set or swap edit that stopped short, given those of each face
+    of a photo: "face 2: …" (faces numbered from 1 in the photo's order, left to right when
+    detected)."""
+    kinds = {e.name: e for e in info.edits}
+    notes = []
+    for number, short in enumerate(short_edits, start=1):
+        for s in short:
+            edit = kinds.get(s.name)
+            binary = edit is not None and edit.kind == "binary"
+            notes.append(f"face {number}: {s.describe(binary, edit.unit if edit else '')}")
+    return notes
 
 
 # -- helpers -------------------------------------------------------------------------------------

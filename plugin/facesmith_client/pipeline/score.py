@@ -192,7 +192,7 @@ def score_photo(
     region = pasted_region(photo)
     rows = []
     for strength in strengths:
-        edited = render_photo(photo, client, [EditSpec(edit, float(strength))], mode=mode)
+        edited = render_photo(photo, client, [EditSpec(edit, float(strength))], mode=mode).image
         after = scorer.measure(edited, faces)
         rows.append(
             {

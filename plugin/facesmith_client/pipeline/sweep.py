@@ -43,7 +43,7 @@ def contact_sheet(
     tiles = [_tile(photo.image, region, "original")]
     for strength in strengths:
         edits = [*others, EditSpec(name, strength, tuple(h for h in hold if h != name))]
-        rendered = render_photo(photo, client, edits, mode=mode)
+        rendered = render_photo(photo, client, edits, mode=mode).image
         tiles.append(_tile(rendered, region, f"{name} {strength:+g}"))
     return _grid(tiles)
 

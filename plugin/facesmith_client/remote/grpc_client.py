@@ -22,7 +22,7 @@ from facesmith import wire
 from facesmith.quality import DEFAULT_FOLLOW, SKETCH_FOLLOW_STEPS, most_steps
 from facesmith.v1 import facesmith_pb2 as pb
 from facesmith.v1 import facesmith_pb2_grpc as pb_grpc
-from facesmith_client.events import FaceResult, Progress, Result
+from facesmith_client.events import FaceResult, Progress, Result, ShortEdit
 from facesmith_client.remote.client import (
     DEFAULT_OPTIONS,
     MAX_MESSAGE_BYTES,
@@ -491,19 +491,27 @@ def _face_from_pb(msg: pb.EditedFace | pb.InvertedFace) -> FaceResult:
         reconstruction=(
             wire.decode_image(msg.reconstruction) if msg.HasField("reconstruction") else None
         ),
+        short_edits=_short_edits(msg.short_edits) if isinstance(msg, pb.EditedFace) else (),
     )
+
+
+def _short_edits(msgs: Sequence[pb.ShortEdit]) -> tuple[ShortEdit, ...]:
+    modes = {value: name for name, value in MODE_TO_PB.items()}
+    return tuple(ShortEdit(m.name, modes.get(m.mode, "?"), m.goal, m.reached) for m in msgs)
 
 
 def render_result_from_pb(msg: pb.RenderResponse, faces: Sequence[str | np.ndarray]) -> Result:
     if len(msg.images) != len(faces):
         raise ValueError(f"{len(msg.images)} images for {len(faces)} faces")
     recons = [wire.decode_image(image) for image in msg.reconstructions]
+    short = [_short_edits(s.edits) for s in msg.short_edits]  # none from an older server
     return Result(
         tuple(
             FaceResult(
                 handle=face if isinstance(face, str) else "",
                 image=wire.decode_image(image),
                 reconstruction=recons[i] if i < len(recons) else None,
+                short_edits=short[i] if i < len(short) else (),
             )
             for i, (face, image) in enumerate(zip(faces, msg.images, strict=True))
         )

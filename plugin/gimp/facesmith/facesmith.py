@@ -288,7 +288,10 @@ def edit_image(
             "Faces need to be at least 40 pixels across; select the layer holding them.",
         )
     name = jobs.layer_name(edits)
-    return add_result_layer(image, source, pixels, fmt, name, bytes(outcome.data))
+    layer = add_result_layer(image, source, pixels, fmt, name, bytes(outcome.data))
+    if outcome.notes:  # e.g. a swap that stopped at its range's end: the layer is still made
+        Gimp.message("facesmith: " + "\n".join(outcome.notes))
+    return layer
 
 
 def new_face_layer(image: Gimp.Image, config: Gimp.ProcedureConfig) -> Gimp.Layer:

@@ -22,7 +22,7 @@ from facesmith_host.errors import WorkerError
 from . import apply, new_face, runtime, sketch, thumbs
 from .canvas_preview import CanvasPreview
 from .faces import ICON, FaceList
-from .messages import show_error
+from .messages import show_error, show_notes
 from .qt import Qt, QtCore, QtGui, QtWidgets
 from .setup_panel import SetupPanel
 from .sliders import EditSliders
@@ -251,6 +251,7 @@ class FacesmithPanel(QtWidgets.QWidget):
             else:
                 self.remove_canvas_preview()
                 apply.commit(snap, outcome, edits)
+                show_notes(outcome.notes)
 
         self._run(work, done)
 

@@ -13,7 +13,7 @@ from facesmith_host import jobs
 from facesmith_host.errors import WorkerError
 
 from . import apply, new_face, runtime, sketch
-from .messages import main_window, run_with_progress, show_error
+from .messages import main_window, run_with_progress, show_error, show_notes
 from .qt import QtWidgets
 from .tasks import run_in_background
 
@@ -94,6 +94,7 @@ def start_edit(choose: ChooseEdits, label: str) -> None:
     def commit(result: tuple[list, jobs.EditOutcome]) -> None:
         edits, outcome = result
         apply.commit(snap, outcome, edits)
+        show_notes(outcome.notes)
 
     run_with_progress(label, work, commit)
 

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from facesmith_host.errors import WorkerError
 
 from . import runtime
-from .qt import Qt, QtWidgets
+from .qt import Qt, QtGui, QtWidgets
 from .tasks import run_in_background
 
 TITLE = "facesmith"
+NOTE_SECONDS = 12  # how long notes on a finished edit float over the canvas
+NOTE_LINES = 4  # at most this many notes shown, then "… and N more"
 
 
 def main_window() -> Any:
@@ -33,6 +35,26 @@ def show_error(err: WorkerError, parent: Any = None) -> None:
     box.setInformativeText(err.hint)
     box.setObjectName("facesmith_error")
     box.exec()
+
+
+def note_text(notes: Sequence[str]) -> str:
+    """Notes as one message: the first NOTE_LINES, then how many more there are."""
+    shown = list(notes[:NOTE_LINES])
+    if len(notes) > NOTE_LINES:
+        shown.append(f"… and {len(notes) - NOTE_LINES} more")
+    return "\n".join(shown)
+
+
+def show_notes(notes: Sequence[str]) -> None:
+    """Notes on a finished edit (e.g. a swap that stopped at its range's end) floating over
+    the canvas for a while: worth knowing, not worth stopping the user's work for."""
+    from krita import Krita
+
+    window = Krita.instance().activeWindow()
+    view = window.activeView() if window is not None and notes else None
+    if view is not None:
+        view.showFloatingMessage(f"{TITLE}: {note_text(notes)}", QtGui.QIcon(),
+                                 NOTE_SECONDS * 1000, 1)  # fmt: skip
 
 
 class ProgressDialog(QtWidgets.QProgressDialog):

@@ -247,12 +247,14 @@ class RenderRequest(_message.Message):
     def __init__(self, faces: _Optional[_Iterable[_Union[LatentRef, _Mapping]]] = ..., edits: _Optional[_Iterable[_Union[EditSpec, _Mapping]]] = ..., resolution: _Optional[int] = ..., output_dtype: _Optional[_Union[DType, str]] = ..., include_reconstruction: _Optional[bool] = ...) -> None: ...
 
 class RenderResponse(_message.Message):
-    __slots__ = ("images", "reconstructions")
+    __slots__ = ("images", "reconstructions", "short_edits")
     IMAGES_FIELD_NUMBER: _ClassVar[int]
     RECONSTRUCTIONS_FIELD_NUMBER: _ClassVar[int]
+    SHORT_EDITS_FIELD_NUMBER: _ClassVar[int]
     images: _containers.RepeatedCompositeFieldContainer[Image]
     reconstructions: _containers.RepeatedCompositeFieldContainer[Image]
-    def __init__(self, images: _Optional[_Iterable[_Union[Image, _Mapping]]] = ..., reconstructions: _Optional[_Iterable[_Union[Image, _Mapping]]] = ...) -> None: ...
+    short_edits: _containers.RepeatedCompositeFieldContainer[ShortEdits]
+    def __init__(self, images: _Optional[_Iterable[_Union[Image, _Mapping]]] = ..., reconstructions: _Optional[_Iterable[_Union[Image, _Mapping]]] = ..., short_edits: _Optional[_Iterable[_Union[ShortEdits, _Mapping]]] = ...) -> None: ...
 
 class EditRequest(_message.Message):
     __slots__ = ("faces", "options", "edits", "resolution", "output_dtype")
@@ -269,16 +271,36 @@ class EditRequest(_message.Message):
     def __init__(self, faces: _Optional[_Iterable[_Union[Image, _Mapping]]] = ..., options: _Optional[_Union[InvertOptions, _Mapping]] = ..., edits: _Optional[_Iterable[_Union[EditSpec, _Mapping]]] = ..., resolution: _Optional[int] = ..., output_dtype: _Optional[_Union[DType, str]] = ...) -> None: ...
 
 class EditedFace(_message.Message):
-    __slots__ = ("handle", "latent", "image", "reconstruction")
+    __slots__ = ("handle", "latent", "image", "reconstruction", "short_edits")
     HANDLE_FIELD_NUMBER: _ClassVar[int]
     LATENT_FIELD_NUMBER: _ClassVar[int]
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     RECONSTRUCTION_FIELD_NUMBER: _ClassVar[int]
+    SHORT_EDITS_FIELD_NUMBER: _ClassVar[int]
     handle: str
     latent: Latent
     image: Image
     reconstruction: Image
-    def __init__(self, handle: _Optional[str] = ..., latent: _Optional[_Union[Latent, _Mapping]] = ..., image: _Optional[_Union[Image, _Mapping]] = ..., reconstruction: _Optional[_Union[Image, _Mapping]] = ...) -> None: ...
+    short_edits: _containers.RepeatedCompositeFieldContainer[ShortEdit]
+    def __init__(self, handle: _Optional[str] = ..., latent: _Optional[_Union[Latent, _Mapping]] = ..., image: _Optional[_Union[Image, _Mapping]] = ..., reconstruction: _Optional[_Union[Image, _Mapping]] = ..., short_edits: _Optional[_Iterable[_Union[ShortEdit, _Mapping]]] = ...) -> None: ...
+
+class ShortEdit(_message.Message):
+    __slots__ = ("name", "mode", "goal", "reached")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    GOAL_FIELD_NUMBER: _ClassVar[int]
+    REACHED_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    mode: EditSpec.Mode
+    goal: float
+    reached: float
+    def __init__(self, name: _Optional[str] = ..., mode: _Optional[_Union[EditSpec.Mode, str]] = ..., goal: _Optional[float] = ..., reached: _Optional[float] = ...) -> None: ...
+
+class ShortEdits(_message.Message):
+    __slots__ = ("edits",)
+    EDITS_FIELD_NUMBER: _ClassVar[int]
+    edits: _containers.RepeatedCompositeFieldContainer[ShortEdit]
+    def __init__(self, edits: _Optional[_Iterable[_Union[ShortEdit, _Mapping]]] = ...) -> None: ...
 
 class EditResult(_message.Message):
     __slots__ = ("faces",)

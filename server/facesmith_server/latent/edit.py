@@ -91,11 +91,20 @@ def strength_to_target(
     target: float,
     limits: tuple[float, float],
 ) -> float:
-    """The strength along ``direction`` [1 | num_ws, dim] that takes ``latent`` [num_ws, dim]
-    to ``target`` by the attribute's linear model (mode "set"), or to the mirror point across
-    a binary attribute's boundary ("swap": the logit changes sign, same distance, at least
-    SWAP_MARGIN). Clipped to
-    ``limits`` (the direction's range). ValueError when the direction does not move the model.
+    """``strength_to_goal``'s strength clipped to ``limits`` (the direction's range)."""
+    strength, _ = strength_to_goal(latent, direction, score, mode, target)
+    low, high = limits
+    return min(max(strength, low), high)
+
+
+def strength_to_goal(
+    latent: np.ndarray, direction: np.ndarray, score: Score, mode: str, target: float
+) -> tuple[float, float]:
+    """(strength, goal): the strength along ``direction`` [1 | num_ws, dim] that takes
+    ``latent`` [num_ws, dim] to ``target`` by the attribute's linear model (mode "set"), or to
+    the mirror point across a binary attribute's boundary ("swap": the logit changes sign, same
+    distance, at least SWAP_MARGIN); and that goal as the model's value (a logit for binary
+    attributes). ValueError when the direction does not move the model.
 
     Set targets of binary attributes are probabilities, taken between SET_PROBABILITY.
     """
@@ -110,5 +119,4 @@ def strength_to_target(
         goal = math.log(p / (1.0 - p))
     else:
         goal = target
-    low, high = limits
-    return min(max((goal - now) / rate, low), high)
+    return (goal - now) / rate, goal

@@ -9,6 +9,7 @@ manifest.json (version 1) names each file with its format, sha256, size, source 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
@@ -155,6 +156,13 @@ class Score:
     def value(self, latent: np.ndarray) -> float:
         """The attribute's value (years, logit, ...) of a latent [num_ws, dim]."""
         return float(np.asarray(latent, np.float64).mean(axis=0) @ self.normal) + self.intercept
+
+    def readable(self, value: float) -> float:
+        """A value of the model in the unit targets are given in: a binary attribute's logit
+        as a probability, a continuous attribute's value as it is."""
+        if self.kind != "binary":
+            return value
+        return 0.5 * (1.0 + math.tanh(0.5 * value))  # the logistic, without overflow
 
 
 @dataclass(frozen=True)

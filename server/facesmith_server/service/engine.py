@@ -61,6 +61,23 @@ class EditStep:
 
 
 @dataclass(frozen=True)
+class ShortEdit:
+    """A set or swap edit that stopped at the end of its direction's range on one face:
+    ``goal`` and ``reached`` by the attribute's model, in its target unit (Score.readable)."""
+
+    name: str
+    mode: str
+    goal: float
+    reached: float
+
+
+@dataclass(frozen=True)
+class EditedLatent:
+    latent: np.ndarray  # [num_ws, dim]
+    short: tuple[ShortEdit, ...] = ()  # the edits that did not reach their goal
+
+
+@dataclass(frozen=True)
 class EditInfo:
     name: str
     description: str
@@ -403,7 +420,14 @@ class Engine:
     def apply_edits(
         self, latents: Sequence[np.ndarray], edits: Sequence[EditStep]
     ) -> list[np.ndarray]:
-        """Each latent [num_ws, dim] edited; InvalidInput for unknown edits or bad strengths.
+        """Each latent [num_ws, dim] edited (``edit_latents`` without its reports)."""
+        return [edited.latent for edited in self.edit_latents(latents, edits)]
+
+    def edit_latents(
+        self, latents: Sequence[np.ndarray], edits: Sequence[EditStep]
+    ) -> list[EditedLatent]:
+        """Each latent [num_ws, dim] edited, with the set and swap edits that stopped at their
+        range's end on it; InvalidInput for unknown edits or bad strengths.
 
         The (possibly conditional) directions are worked out once for all faces; set and swap
         edits then find each face's own strength from the attribute's model, in order (so a
@@ -413,21 +437,24 @@ class Engine:
 
     def _edit_one(
         self, latent: np.ndarray, steps: Sequence[tuple[EditStep, np.ndarray]]
-    ) -> np.ndarray:
-        out = latent
+    ) -> EditedLatent:
+        out, short = latent, []
         for step, vector in steps:
             direction = self._direction(step.name)
-            strength = step.strength
-            if step.mode != "relative" and direction.score is not None:
-                limits = (direction.min, direction.max)
-                try:
-                    strength = edit.strength_to_target(
-                        out, vector, direction.score, step.mode, step.target, limits
-                    )
-                except ValueError as err:
-                    raise InvalidInput(f"edit {step.name!r}: {err}") from err
+            score = direction.score
+            if step.mode == "relative" or score is None:
+                out = edit.apply_edits(out, [vector], [step.strength])
+                continue
+            try:
+                wanted, goal = edit.strength_to_goal(out, vector, score, step.mode, step.target)
+            except ValueError as err:
+                raise InvalidInput(f"edit {step.name!r}: {err}") from err
+            strength = min(max(wanted, direction.min), direction.max)
             out = edit.apply_edits(out, [vector], [strength])
-        return out
+            if strength != wanted:
+                reached = score.readable(score.value(out))
+                short.append(ShortEdit(step.name, step.mode, score.readable(goal), reached))
+        return EditedLatent(out, tuple(short))
 
     def _edit_direction(self, step: EditStep) -> np.ndarray:
         direction = self._direction(step.name)

@@ -40,7 +40,7 @@ from facesmith_server.errors import (
 )
 from facesmith_server.service import limits
 from facesmith_server.service.admission import CHEAP, HEAVY, Ticket
-from facesmith_server.service.engine import EditStep, Engine, Inverted, StudentInfo
+from facesmith_server.service.engine import EditStep, Engine, Inverted, ShortEdit, StudentInfo
 
 log = logging.getLogger(__name__)
 
@@ -247,14 +247,16 @@ class FacesmithServicer(pb_grpc.FacesmithServicer):
         with self.engine.admission.turn(ticket, stop):
             handles = [ref.handle if ref.WhichOneof("source") == "handle" else None
                        for ref in request.faces]  # fmt: skip
-            edited = self.engine.apply_edits(latents, edits)
-            images = self._render_all(edited, request.resolution, stop, handles)
+            edited = self.engine.edit_latents(latents, edits)
+            images = self._render_all([e.latent for e in edited], request.resolution, stop,
+                                      handles)  # fmt: skip
             recons: list[np.ndarray] = []
             if request.include_reconstruction:
                 recons = self._render_all(latents, request.resolution, stop, handles)
         return pb.RenderResponse(
             images=[_image_message(img, dtype) for img in images],
             reconstructions=[_image_message(r, dtype) for r in recons],
+            short_edits=[pb.ShortEdits(edits=_short_edits(e.short)) for e in edited],
         )
 
     def Generate(
@@ -395,9 +397,10 @@ class FacesmithServicer(pb_grpc.FacesmithServicer):
             edits = _edit_steps(request.edits)
             with job.turn():
                 inverted = self._invert(crops, request.options, job)
-                edited = self.engine.apply_edits([inv.latent for inv in inverted], edits)
+                edited = self.engine.edit_latents([inv.latent for inv in inverted], edits)
                 handles = [inv.handle for inv in inverted]
-                images = self._render_all(edited, request.resolution, job.stop, handles)
+                images = self._render_all([e.latent for e in edited], request.resolution,
+                                          job.stop, handles)  # fmt: skip
                 job.report(pb.Progress(stage="render", done=1, total=1))
                 recons = self._reconstructions(
                     inverted, request.options.include_reconstruction, request.resolution, job.stop
@@ -405,11 +408,12 @@ class FacesmithServicer(pb_grpc.FacesmithServicer):
             faces = [
                 pb.EditedFace(
                     handle=inv.handle,
-                    latent=self._latent_message(lat),
+                    latent=self._latent_message(out.latent),
                     image=_image_message(img, dtype),
                     reconstruction=_optional_image(recon, dtype),
+                    short_edits=_short_edits(out.short),
                 )
-                for inv, lat, img, recon in zip(inverted, edited, images, recons, strict=True)
+                for inv, out, img, recon in zip(inverted, edited, images, recons, strict=True)
             ]
             return pb.EditEvent(result=pb.EditResult(faces=faces))
 
@@ -708,6 +712,12 @@ def _student_info(t: StudentInfo) -> pb.StudentInfo:
     return pb.StudentInfo(
         name=t.name, edit=t.edit, mode=t.mode, min=t.min, max=t.max, description=t.description
     )
+
+
+def _short_edits(short: Sequence[ShortEdit]) -> list[pb.ShortEdit]:
+    modes = {name: mode for mode, name in EDIT_MODES.items()}
+    return [pb.ShortEdit(name=s.name, mode=modes[s.mode], goal=s.goal, reached=s.reached)
+            for s in short]  # fmt: skip
 
 
 def _edit_steps(edits: Any) -> list[EditStep]:

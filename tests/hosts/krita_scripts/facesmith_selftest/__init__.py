@@ -5,7 +5,8 @@ It checks the plugin loaded, its menu actions and docker exist, and uses the doc
 would: connect, find faces, move a slider, Preview (the preview layer on the canvas follows
 the slider, Before hides it, Cancel removes it with no undo step left), Preview again
 (screenshot of the docker to $FACESMITH_SELFTEST_SHOT), Apply, Undo; Preview and close the
-docker; then a menu preset, Undo, "Age…" with its dialog, "New random face" on a blank
+docker; then a menu preset, Undo, "Age…" with its dialog, a note on the canvas (as for an
+edit that stopped short), "New random face" on a blank
 document, and "Face from sketch" there: on an empty layer (an error box), then on a drawing,
 and Undo.
 
@@ -126,6 +127,13 @@ def script(result: dict[str, Any]) -> Iterator[Step]:
     yield "the Age… dialog", lambda: answer_age_dialog(-20)
     yield "the Age… layer", lambda: len(names(document)) == 2
     result["layers_after_age"] = names(document)
+    from facesmith_krita.messages import show_notes
+
+    before = floating_messages()
+    show_notes(["face 1: age stopped at 61 years by the pack's age model, short of the 90 "
+                "asked for: the end of the edit's range"])  # fmt: skip
+    yield "a note floating over the canvas", lambda: floating_messages() > before
+    result["note_floated"] = True
 
     blank = app.createDocument(256, 256, "no face", "RGBA", "U8", "", 72.0)
     window.addView(blank)
@@ -306,6 +314,12 @@ def answer_age_dialog(years: int) -> bool:
     dialog.setIntValue(years)
     dialog.accept()
     return True
+
+
+def floating_messages() -> int:
+    """Krita's on-canvas messages now shown (how the plugin says an edit stopped short)."""
+    widgets = QtWidgets.QApplication.allWidgets()
+    return sum(w.metaObject().className() == "KisFloatingMessage" for w in widgets)
 
 
 def click(panel: Any, name: str) -> None:
