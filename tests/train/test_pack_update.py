@@ -1,20 +1,24 @@
-"""A trained encoder, or the project's full strengths, go into a pack: the pack loads with
-it and serves its weights; an encoder that does not fit is refused and the pack is left as
-it was."""
+"""A trained encoder, the project's full strengths, or attribute models refitted on the pack's
+own encoder go into a pack: the pack loads with them and serves them; what does not fit is
+refused and the pack is left as it was."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
+from facesmith_server.latent.fitting import pearson
 from facesmith_server.model.checkpoints import load_encoder
 from facesmith_server.model.pack import load_pack
 from facesmith_server.model.testpack import make_test_pack
+from facesmith_train.directions.photo_models import encode_crops
 from facesmith_train.pack.install_encoder import install_encoder
 from facesmith_train.pack.ranges import apply_ranges
+from facesmith_train.pack.refit_models import REPORT_KEY, refit_pack_models
 from facesmith_train.pack.run import EDITS
 
 
@@ -75,3 +79,59 @@ def test_a_folder_that_is_no_pack_is_named_as_such(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"^--pack: ") as caught:
         install_encoder(tmp_path / "missing", pack / "e4e.pt")
     assert "does not fit" not in str(caught.value)
+
+
+def labelled_faces(pack: Path, path: Path, n: int = 300) -> np.ndarray:
+    """Prepared file ``path`` of ``n`` random crops whose age and Male labels follow what the
+    pack's encoder makes of them (along the age and gender edits, plus noise) → the encoded
+    faces [n, dim]."""
+    loaded = load_pack(pack, "cpu")
+    rng = np.random.default_rng(4)
+    crops = rng.integers(0, 256, (n, 8, 8, 3)).astype(np.uint8).repeat(4, 1).repeat(4, 2)
+    encoded = encode_crops(crops, loaded.manifest.resolution, loaded.encoder,
+                           loaded.encoder_latent_avg)  # fmt: skip
+
+    def along(edit: str) -> np.ndarray:
+        u = loaded.directions[edit].vector.astype(np.float64).mean(axis=0)
+        x = encoded @ u + 0.2 * (encoded @ rng.standard_normal(len(u))) / np.sqrt(len(u))
+        return (x - x.mean()) / x.std()
+
+    male = np.where(along("gender") > 0, 1, -1)[:, None].astype(np.int16)
+    np.savez(path, crops=crops, held_out=np.zeros(n, bool), labels=male,
+             label_names=np.array(["Male"]))  # fmt: skip
+    np.savez(path.with_name(path.stem + ".estimates.npz"), age=40 + 10 * along("age"))
+    return encoded
+
+
+def test_models_are_refitted_on_the_packs_own_encoder(tmp_path: Path) -> None:
+    pack = make_test_pack(tmp_path / "pack", seed=0)
+    encoded = labelled_faces(pack, tmp_path / "faces.npz")
+    before = json.loads((pack / "manifest.json").read_text())
+    columns = {"age": ("age", False), "gender": ("Male", False)}
+    report = refit_pack_models(pack, [tmp_path / "faces.npz"], columns)
+    assert report["photos"] == 300
+    assert report["age"]["pearson"] > 0.9 > report["age"]["pearson_of_the_previous_model"]
+    assert report["gender"]["accuracy"] > 0.85 > report["gender"]["accuracy_of_the_previous_model"]
+    loaded = load_pack(pack, "cpu")
+    age = loaded.directions["age"].score
+    assert age is not None
+    labels = np.load(tmp_path / "faces.estimates.npz")["age"]
+    assert pearson(encoded @ age.normal + age.intercept, labels) > 0.9
+    after = json.loads((pack / "manifest.json").read_text())
+    for name, entry in before["directions"].items():  # the edits stay; only models change
+        assert after["directions"][name]["sha256"] == entry["sha256"]
+        if name in columns:
+            assert after["directions"][name]["score"]["sha256"] != entry["score"]["sha256"]
+    assert json.loads((pack / "training.json").read_text())[REPORT_KEY] == report
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "faces.estimates.npz", "faces.npz", "pack",
+    ]  # fmt: skip
+
+
+def test_refitting_without_a_label_for_any_model_is_refused(tmp_path: Path) -> None:
+    pack = make_test_pack(tmp_path / "pack", seed=0)
+    labelled_faces(pack, tmp_path / "faces.npz", n=8)
+    files = {p.name: p.read_bytes() for p in (pack / "directions").iterdir()}
+    with pytest.raises(ValueError, match="no label column"):
+        refit_pack_models(pack, [tmp_path / "faces.npz"], {"bald": ("Bald", False)})
+    assert {p.name: p.read_bytes() for p in (pack / "directions").iterdir()} == files

@@ -115,6 +115,7 @@ def add_train_parser(commands: Any) -> None:
     add_encoder_arguments(encoder)
     encoder.set_defaults(run=run_encoder)
     _add_install_encoder_parser(sub)
+    _add_refit_models_parser(sub)
     _add_set_ranges_parser(sub)
     _add_pack_parser(sub)
 
@@ -217,6 +218,44 @@ def run_install_encoder(args: argparse.Namespace) -> int:
         raise ValueError(f"--encoder: no such file: {args.encoder}")
     entry = install_encoder(args.pack, args.encoder)
     print(f"wrote {args.pack / entry.path} ({entry.size} bytes, sha256 {entry.sha256[:12]}…)")
+    return 0
+
+
+def _add_refit_models_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "refit-models",
+        help="refit a pack's attribute models (--set, swaps) on its encoder's latents",
+        description="Encode labelled training faces of the prepared files with the pack's "
+        "encoder and refit the model of each edit that has one (age and gender from the "
+        "files' own columns, the yes/no edits from the columns their --classifier files were "
+        "trained on): after install-encoder, whose encoder puts photos elsewhere in W. A "
+        "model that would push the wrong way along its edit is kept. Prints the report, also "
+        "kept in the pack's training.json; refused, the pack unchanged, if it does not load.",
+    )
+    p.add_argument("--pack", type=Path, required=True, metavar="DIR")
+    p.add_argument("--data", type=Path, action="append", required=True, metavar="FILE.npz",
+                   help="prepared files (`train prepare`); repeatable")  # fmt: skip
+    p.add_argument("--classifier", action="append", default=[], metavar="[NAME=]FILE.pt",
+                   help="the yes/no edits' classifiers, for their label columns")  # fmt: skip
+    p.add_argument("--per-file", type=int_between(1), default=1500, metavar="N",
+                   help="training faces of each file (1500)")  # fmt: skip
+    add_threads_argument(p)
+    p.set_defaults(run=run_refit_models)
+
+
+def run_refit_models(args: argparse.Namespace) -> int:
+    from facesmith_train.classify.model import classifiers_from
+    from facesmith_train.pack.refit_models import refit_pack_models
+    from facesmith_train.pack.run import label_columns
+
+    apply_threads(args)
+    for path in args.data:
+        if not path.is_file():
+            raise ValueError(f"--data: no such file: {path}")
+    # age and gender are columns of the prepared files themselves; the rest, the classifiers'
+    edits = {"age": None, "gender": None, **classifiers_from(args.classifier)}
+    report = refit_pack_models(args.pack, args.data, label_columns(edits), per_file=args.per_file)
+    sys.stdout.write(json.dumps(report, indent=2) + "\n")
     return 0
 
 

@@ -106,25 +106,57 @@ def refit_on_photos(
 def _refit(
     edit: FittedEdit, encoded: np.ndarray, values: np.ndarray, seed: int
 ) -> tuple[FittedEdit, dict[str, Any]]:
-    kind = edit.spec.kind
+    model = refit_model(edit.spec.kind, edit.direction, edit.normal, edit.intercept, encoded,
+                        values, seed)  # fmt: skip
+    if model.normal is None:
+        return edit, model.report
+    rate = model.report["model_change_per_unit"]
+    refitted = replace(edit, normal=model.normal, intercept=model.intercept,
+                       report={**edit.report, "model_change_per_unit": rate})  # fmt: skip
+    return refitted, model.report
+
+
+@dataclass(frozen=True)
+class Model:
+    """An attribute model refitted on photos (``normal`` None: the old one is kept, the report
+    says why) and the report: the held-out figure of the new and the old model."""
+
+    normal: np.ndarray | None
+    intercept: float
+    report: dict[str, Any]
+
+
+def refit_model(
+    kind: str,
+    direction: np.ndarray,
+    normal: np.ndarray,
+    intercept: float,
+    encoded: np.ndarray,
+    values: np.ndarray,
+    seed: int = 0,
+    was: str = "samples",
+) -> Model:
+    """The model of an attribute (``kind``) moved by ``direction`` [k, dim], fitted on encoded
+    photos [N, dim] and their labels [N]; kept as ``normal``/``intercept`` (the ``was``
+    model's) where the new one would fall along the edit (set and swap would push the wrong
+    way)."""
     alpha = EDIT_ALPHA if kind == "binary" else None
     fit = fit_direction(encoded, values, kind, seed=seed, alpha=alpha)
     assert fit.normal is not None
-    before = encoded @ edit.normal.astype(np.float64) + edit.intercept
+    before = encoded @ normal.astype(np.float64) + intercept
     figure = (
         float(np.mean((before > 0) == (values > 0.5)))
         if kind == "binary"
         else pearson(before, values)
     )
-    report = {fit.metric_name: round(fit.metric, 4), f"{fit.metric_name}_of_the_samples_model":
+    report = {fit.metric_name: round(fit.metric, 4), f"{fit.metric_name}_of_the_{was}_model":
               round(figure, 4), "photos": len(values)}  # fmt: skip
-    rate = float(edit.direction.astype(np.float64).mean(axis=0) @ fit.normal)
-    if not rate > 0:  # set and swap would push the wrong way along the edit
-        return edit, {**report, "kept": "the photos' model falls along the edit"}
+    rate = float(direction.astype(np.float64).mean(axis=0) @ fit.normal)
+    if not rate > 0:
+        kept = f"the photos' model falls along the edit: the {was} model kept"
+        return Model(None, intercept, {**report, "kept": kept})
     report["model_change_per_unit"] = round(rate, 4)
-    refitted = replace(edit, normal=fit.normal, intercept=fit.intercept,
-                       report={**edit.report, "model_change_per_unit": round(rate, 4)})  # fmt: skip
-    return refitted, report
+    return Model(fit.normal, fit.intercept, report)
 
 
 def read_photos(

@@ -80,9 +80,10 @@ EDITS = (
 )  # fmt: skip
 
 
-def label_columns(readers: Mapping[str, Reader]) -> dict[str, Column]:
+def label_columns(readers: Mapping[str, object]) -> dict[str, Column]:
     """Each edit's label column in the prepared files: gender and age as the GAN's condition
-    reads them, an attribute classifier's edit as it was trained (its file says)."""
+    reads them, an attribute classifier's edit as it was trained (its file says); for the
+    edits ``readers`` names."""
     columns = {"gender": (SOURCES["male"], False), "age": (SOURCES["age"], False)}
     for name, reader in readers.items():
         meta = getattr(reader, "meta", {})
