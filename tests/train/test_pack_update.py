@@ -82,9 +82,10 @@ def test_a_folder_that_is_no_pack_is_named_as_such(tmp_path: Path) -> None:
 
 
 def labelled_faces(pack: Path, path: Path, n: int = 300) -> np.ndarray:
-    """Prepared file ``path`` of ``n`` random crops whose age and Male labels follow what the
-    pack's encoder makes of them (along the age and gender edits, plus noise) → the encoded
-    faces [n, dim]."""
+    """Prepared file ``path`` of ``n`` random crops whose labels follow what the pack's
+    encoder makes of them: Male along the gender edit (plus noise); age as the pack's model
+    reads them plus an older offset, a larger part across the age edit, which that model
+    misses, and a little more along the edit → the encoded faces [n, dim]."""
     loaded = load_pack(pack, "cpu")
     rng = np.random.default_rng(4)
     crops = rng.integers(0, 256, (n, 8, 8, 3)).astype(np.uint8).repeat(4, 1).repeat(4, 2)
@@ -99,7 +100,17 @@ def labelled_faces(pack: Path, path: Path, n: int = 300) -> np.ndarray:
     male = np.where(along("gender") > 0, 1, -1)[:, None].astype(np.int16)
     np.savez(path, crops=crops, held_out=np.zeros(n, bool), labels=male,
              label_names=np.array(["Male"]))  # fmt: skip
-    np.savez(path.with_name(path.stem + ".estimates.npz"), age=40 + 10 * along("age"))
+    age = loaded.directions["age"]
+    assert age.score is not None
+    read = encoded @ age.score.normal.astype(np.float64) + age.score.intercept
+    unit = age.vector[0].astype(np.float64) / np.linalg.norm(age.vector[0])
+    across = rng.standard_normal(len(unit))
+    across -= (across @ unit) * unit
+    missed = encoded @ across
+    missed = 3 * read.std() * (missed - missed.mean()) / missed.std()
+    faster = encoded @ unit  # the photos also say age rises faster along the edit
+    faster = 0.5 * read.std() * (faster - faster.mean()) / faster.std()
+    np.savez(path.with_name(path.stem + ".estimates.npz"), age=read + 12 + missed + faster)
     return encoded
 
 
@@ -107,16 +118,23 @@ def test_models_are_refitted_on_the_packs_own_encoder(tmp_path: Path) -> None:
     pack = make_test_pack(tmp_path / "pack", seed=0)
     encoded = labelled_faces(pack, tmp_path / "faces.npz")
     before = json.loads((pack / "manifest.json").read_text())
+    old = load_pack(pack, "cpu").directions["age"].score
+    assert old is not None
     columns = {"age": ("age", False), "gender": ("Male", False)}
     report = refit_pack_models(pack, [tmp_path / "faces.npz"], columns)
     assert report["photos"] == 300
     assert report["age"]["pearson"] > 0.9 > report["age"]["pearson_of_the_previous_model"]
     assert report["gender"]["accuracy"] > 0.85 > report["gender"]["accuracy_of_the_previous_model"]
-    loaded = load_pack(pack, "cpu")
-    age = loaded.directions["age"].score
+    new = load_pack(pack, "cpu").directions["age"]
+    age = new.score
     assert age is not None
     labels = np.load(tmp_path / "faces.estimates.npz")["age"]
     assert pearson(encoded @ age.normal + age.intercept, labels) > 0.9
+    # the age model reads the faces from the photos, and moves along the edit as it did
+    u = new.vector.astype(np.float64).mean(axis=0)
+    assert float(u @ age.normal) == pytest.approx(float(u @ old.normal), rel=1e-4)
+    assert report["age"]["model_change_per_unit"] == pytest.approx(float(u @ old.normal), rel=1e-3)
+    assert report["age"]["model_change_per_unit_free"] > 1.2 * float(u @ old.normal)
     after = json.loads((pack / "manifest.json").read_text())
     for name, entry in before["directions"].items():  # the edits stay; only models change
         assert after["directions"][name]["sha256"] == entry["sha256"]

@@ -73,7 +73,7 @@ class InvertedPhoto:
 @dataclass(frozen=True)
 class EditedPhoto:
     """A photo with its faces edited, and per face (in order) the set and swap edits that
-    stopped at the end of their range on it (describe them with ``describe_short``)."""
+    stopped at the end of their range on it (in words: ``short_edit_notes``)."""
 
     image: np.ndarray  # pixels conventions, the input's size, dtype and channels
     faces: tuple[Face, ...]

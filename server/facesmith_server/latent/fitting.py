@@ -98,6 +98,23 @@ def logistic(x: np.ndarray, labels: np.ndarray, alpha: float = 1e-4) -> tuple[np
     return beta, float(theta[-1] - mean_x @ beta)
 
 
+def ridge_with_rate(
+    x: np.ndarray, y: np.ndarray, along: np.ndarray, rate: float, alpha: float = 1e-3
+) -> tuple[np.ndarray, float]:
+    """``ridge`` with the model's change per unit of ``along`` [dim] given (along · β = rate)
+    → (β, b): the rest of β is fitted on x with its component along ``along`` removed, so the
+    data decide how a latent is read, not how fast a move along ``along`` changes it."""
+    x64, u = x.astype(np.float64), np.asarray(along, np.float64).reshape(-1)
+    norm2 = float(u @ u)
+    if not norm2 > 0:
+        raise ValueError("the direction to fix the rate along is zero")
+    fixed = rate * u / norm2
+    unit = u / np.sqrt(norm2)
+    beta, bias = ridge(x64 - np.outer(x64 @ unit, unit), y.astype(np.float64) - x64 @ fixed, alpha)
+    beta -= (beta @ unit) * unit  # exactly across, so the rate is the one given
+    return fixed + beta, bias
+
+
 def pearson(a: np.ndarray, b: np.ndarray) -> float:
     """Pearson correlation of two [N] arrays (0 when either is constant)."""
     a64 = a.astype(np.float64) - float(np.mean(a))
