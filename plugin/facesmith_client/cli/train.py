@@ -201,8 +201,8 @@ def _add_install_encoder_parser(sub: Any) -> None:
         help="make a trained encoder a pack's encoder (its edits kept as fitted)",
         description="Write the encoder of an e4e file of `facesmith train encoder` into the "
         "pack as its e4e.pt (fp16) and update the manifest; the pack's edits and their models "
-        "stay as fitted (`train pack` refits them). Refused, the pack unchanged, if the pack "
-        "does not load with it.",
+        "stay as fitted (`train refit-models` refits the models on it). Refused, the pack "
+        "unchanged, if the pack does not load with it.",
     )
     p.add_argument("--pack", type=Path, required=True, metavar="DIR")
     p.add_argument("--encoder", type=Path, required=True, metavar="E4E", help="e4e.pt of a run")
@@ -229,8 +229,10 @@ def _add_refit_models_parser(sub: Any) -> None:
         "encoder and refit the model of each edit that has one (age and gender from the "
         "files' own columns, the yes/no edits from the columns their --classifier files were "
         "trained on): after install-encoder, whose encoder puts photos elsewhere in W. A "
-        "model that would push the wrong way along its edit is kept. Prints the report, also "
-        "kept in the pack's training.json; refused, the pack unchanged, if it does not load.",
+        "continuous model (age) keeps its rate along its edit, only its reading is refitted; "
+        "a model that would push the wrong way along its edit is kept. Prints the report, "
+        "also kept in the pack's training.json; refused, the pack unchanged, if it does not "
+        "load.",
     )
     p.add_argument("--pack", type=Path, required=True, metavar="DIR")
     p.add_argument("--data", type=Path, action="append", required=True, metavar="FILE.npz",

@@ -1,7 +1,7 @@
 """A trained encoder into a pack: its e4e.pt (fp16, without the generator copy) and manifest
-entry, every other file kept. The pack's edits and their models stay as fitted: they live in
-the generator's W+, which any encoder of that generator inverts into (`train pack` refits the
-photos' models on a new encoder's codes)."""
+entry, every other file kept. The pack's edits and their models stay as fitted: the edits
+live in the generator's W+, which any encoder of that generator inverts into; the models that
+read photos are refitted on the new encoder's codes by `train refit-models`."""
 
 from __future__ import annotations
 
