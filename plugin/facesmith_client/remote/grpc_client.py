@@ -444,6 +444,7 @@ MODE_TO_PB = {
     "set": pb.EditSpec.MODE_SET,
     "swap": pb.EditSpec.MODE_SWAP,
 }
+MODE_FROM_PB = {value: name for name, value in MODE_TO_PB.items()}
 
 
 def options_to_pb(options: InvertOptions) -> pb.InvertOptions:
@@ -496,8 +497,7 @@ def _face_from_pb(msg: pb.EditedFace | pb.InvertedFace) -> FaceResult:
 
 
 def _short_edits(msgs: Sequence[pb.ShortEdit]) -> tuple[ShortEdit, ...]:
-    modes = {value: name for name, value in MODE_TO_PB.items()}
-    return tuple(ShortEdit(m.name, modes.get(m.mode, "?"), m.goal, m.reached) for m in msgs)
+    return tuple(ShortEdit(m.name, MODE_FROM_PB.get(m.mode, "?"), m.goal, m.reached) for m in msgs)
 
 
 def render_result_from_pb(msg: pb.RenderResponse, faces: Sequence[str | np.ndarray]) -> Result:

@@ -714,9 +714,11 @@ def _student_info(t: StudentInfo) -> pb.StudentInfo:
     )
 
 
+MODE_OF = {name: mode for mode, name in EDIT_MODES.items()}  # "set" → EditSpec.MODE_SET
+
+
 def _short_edits(short: Sequence[ShortEdit]) -> list[pb.ShortEdit]:
-    modes = {name: mode for mode, name in EDIT_MODES.items()}
-    return [pb.ShortEdit(name=s.name, mode=modes[s.mode], goal=s.goal, reached=s.reached)
+    return [pb.ShortEdit(name=s.name, mode=MODE_OF[s.mode], goal=s.goal, reached=s.reached)
             for s in short]  # fmt: skip
 
 
