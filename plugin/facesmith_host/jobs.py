@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from facesmith_host.errors import WorkerError
-from facesmith_host.link import Array, WorkerLink
+from facesmith_host.link import Array, Reply, WorkerLink
 
 ORDERS = ("RGBA", "BGRA", "RGB", "BGR")
 BYTES_PER_CHANNEL = {"u8": 1, "u16": 2, "f16": 2, "f32": 4}
@@ -333,9 +333,7 @@ def edit(
     result = reply.arrays.get("image")
     if result is None or memoryview(result.data).nbytes != memoryview(image.data).nbytes:
         raise WorkerError("internal", "the facesmith runtime returned an image of the wrong size")
-    notes = reply.header.get("notes", [])
-    notes = tuple(str(note) for note in notes) if isinstance(notes, list) else ()
-    return EditOutcome(result.data, int(reply.header.get("faces_edited", 0)), notes)
+    return EditOutcome(result.data, int(reply.header.get("faces_edited", 0)), _notes(reply))
 
 
 @dataclass(frozen=True)
@@ -348,6 +346,8 @@ class NewFace:
     image: HostImage
     left: int
     top: int
+    # one line per set or swap edit that stopped at its range's end (as EditOutcome.notes)
+    notes: tuple[str, ...] = ()
 
 
 def generate(
@@ -382,7 +382,8 @@ def generate(
     if memoryview(result.data).nbytes != side * side * 4 * BYTES_PER_CHANNEL.get(dtype, 0):
         raise WorkerError("internal", "the facesmith runtime returned a face of the wrong size")
     image = HostImage(side, side, 4, dtype, order, result.data)
-    return NewFace(image, int(reply.header.get("left", 0)), int(reply.header.get("top", 0)))
+    return NewFace(image, int(reply.header.get("left", 0)), int(reply.header.get("top", 0)),
+                   _notes(reply))  # fmt: skip
 
 
 def sketch(
@@ -426,7 +427,8 @@ def sketch(
         raise WorkerError("internal", "the facesmith runtime returned a face of the wrong size")
     order = drawing.order if len(drawing.order) == 4 else drawing.order + "A"
     image = HostImage(width, height, 4, drawing.dtype, order, result.data)
-    return NewFace(image, int(reply.header.get("left", 0)), int(reply.header.get("top", 0)))
+    return NewFace(image, int(reply.header.get("left", 0)), int(reply.header.get("top", 0)),
+                   _notes(reply))  # fmt: skip
 
 
 def _image_arrays(image: HostImage, selection: Selection | None) -> list[Array]:
@@ -436,6 +438,11 @@ def _image_arrays(image: HostImage, selection: Selection | None) -> list[Array]:
             raise WorkerError("bad_request", "the selection mask is not the size of the image")
         arrays.append(selection.array())
     return arrays
+
+
+def _notes(reply: Reply) -> tuple[str, ...]:
+    notes = reply.header.get("notes", [])
+    return tuple(str(note) for note in notes) if isinstance(notes, list) else ()
 
 
 def _face_box(index: int, wire: dict[str, Any]) -> FaceBox:

@@ -302,6 +302,17 @@ def test_generate_makes_a_face_as_large_as_fits_the_rectangle(link: WorkerLink) 
     assert other.image.data != layer.data
     deep = jobs.generate(link, 7, 64, 90, dtype="u16", order="RGBA", edits=[("age", 20.0)])
     assert len(deep.image.data) == 64 * 64 * 4 * 2 and (deep.left, deep.top) == (0, 13)
+    assert face.notes == deep.notes == ()
+
+
+def test_generate_says_when_a_set_edit_stopped_short(link: WorkerLink) -> None:
+    """The test pack's age range is ±50 years: the face stops short of 0 or of 100."""
+    notes = [jobs.generate(link, 7, 64, 64, edits=[jobs.HostEdit("age", mode="set",
+                                                                 target=goal)]).notes
+             for goal in (0.0, 100.0)]  # fmt: skip
+    (note,) = notes[0] + notes[1]
+    goal = 0 if notes[0] else 100
+    assert note.startswith("age stopped") and f"short of the {goal} asked for" in note
 
 
 @pytest.mark.parametrize(

@@ -109,3 +109,25 @@ def test_the_cli_writes_faces_and_a_contact_sheet(server: str, tmp_path: Path) -
     assert (out / "face_41.png").read_bytes() == first
     assert main(["generate", "--seed", str(MAX_SEED), "--count", "2", "--server", server,
                  "--out-dir", str(out)]) == 1  # fmt: skip
+
+
+def test_set_edits_beyond_the_range_are_reported_per_face(
+    client: GrpcClient, server: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The test pack's age range is ±50 years: a face stops short of 0 or of 100, never both
+    (as through Edit and Render)."""
+    from facesmith_client.cli.main import main
+
+    seeds = [21, 22, 23]
+    short = {goal: [f.short_edits for f in client.generate(seeds, [EditSpec("age", mode="set",
+                                                                            target=goal)]).faces]
+             for goal in (0.0, 100.0)}  # fmt: skip
+    for low, high in zip(short[0.0], short[100.0], strict=True):
+        ((edit,),) = [s for s in (low, high) if s]
+        assert (edit.name, edit.mode) == ("age", "set") and abs(edit.goal - edit.reached) > 0
+    args = ["generate", "--seed", "21", "--count", "3", "--server", server]
+    said = []
+    for goal in (0, 100):
+        assert main([*args, "--set", f"age={goal}", "--out-dir", str(tmp_path / str(goal))]) == 0
+        said += [line for line in capsys.readouterr().err.splitlines() if "stopped" in line]
+    assert sorted(line.split(":")[0] for line in said) == ["face_21", "face_22", "face_23"]

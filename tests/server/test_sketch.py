@@ -117,7 +117,9 @@ def test_the_face_lands_where_the_drawing_was(sketch_server: str) -> None:
     lines = drawing(120)
     layer[100:220, 200:320, 3] = 255 - lines[:, :, 0]
     with GrpcClient(sketch_server) as client:
-        face, box = face_from_sketch(client, layer, follow=0.0)
+        sketched = face_from_sketch(client, layer, follow=0.0)
+    face, box = sketched.image, sketched.box
+    assert sketched.short_edits == ()
     assert face.shape == (box.side, box.side, 3) and face.dtype == np.uint8
     assert abs(box.x + box.side / 2 - 260) <= 2 and abs(box.y + box.side / 2 - 160) <= 2
     assert 100 < box.side < 160  # the lines' box and a margin for the head around them
@@ -137,3 +139,26 @@ def test_cli_writes_a_face_per_drawing(sketch_server: str, tmp_path: Path, capsy
     face = read_image(tmp_path / "out" / "lines_facesmith_face.png")
     assert face.shape[2] == 3 and 100 < face.shape[0] == face.shape[1] < 160
     assert out.out.strip() == str(tmp_path / "out" / "lines_facesmith_face.png")
+
+
+def test_set_edits_beyond_the_range_are_reported(
+    sketch_server: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The test pack's age range is ±50 years: the face stops short of 0 or of 100, never
+    both; the CLI says which, as `edit` does."""
+    with GrpcClient(sketch_server) as client:
+        short = [face_from_sketch(client, drawing(), follow=0.0,
+                                  edits=[EditSpec("age", mode="set", target=goal)]).short_edits
+                 for goal in (0.0, 100.0)]  # fmt: skip
+    ((edit,),) = [s for s in short if s]
+    assert (edit.name, edit.mode) == ("age", "set") and edit.goal in (0.0, 100.0)
+    write_image(tmp_path / "lines.png", drawing(128))
+    said = []
+    for goal in (0, 100):
+        argv = ["sketch", str(tmp_path / "lines.png"), "--follow", "0", "--set", f"age={goal}",
+                "--server", sketch_server, "--out-dir", str(tmp_path / str(goal))]  # fmt: skip
+        assert main(argv) == 0
+        said += [line for line in capsys.readouterr().err.splitlines() if "stopped" in line]
+    (line,) = said
+    assert line.startswith(f"{tmp_path / 'lines.png'}: age stopped at ")
+    assert f"short of the {edit.goal:.0f} asked for" in line

@@ -15,6 +15,7 @@ import numpy as np
 from facesmith.alignment import Template
 from facesmith_client.batch.plan import Job
 from facesmith_client.events import ShortEdit
+from facesmith_client.pipeline.notes import short_edit_notes
 from facesmith_client.pipeline.photo import (
     DEFAULT_MODE,
     AlignedFace,
@@ -24,7 +25,6 @@ from facesmith_client.pipeline.photo import (
     find_faces,
     pack_template,
     paste_faces,
-    short_edit_notes,
     translate_crops,
     wire_dtype,
 )

@@ -292,7 +292,8 @@ def _edit_one(
     plan: Planned, client: FacesmithClient, detector: Any, edits: list[EditSpec], args: Any
 ) -> bool:
     """Edit one photo and write the result; False (after saying why) if it cannot be done."""
-    from facesmith_client.pipeline.photo import edit_photo, short_edit_notes
+    from facesmith_client.pipeline.notes import short_edit_notes
+    from facesmith_client.pipeline.photo import edit_photo
     from facesmith_client.vision.images import write_photo
 
     def work(bar: ProgressBar) -> tuple[Path, str]:

@@ -67,6 +67,7 @@ def unit_interval(text: str) -> float:
 
 
 def run_generate(args: argparse.Namespace) -> int:
+    from facesmith_client.pipeline.notes import face_notes
     from facesmith_client.remote.client import check_edits
 
     seeds = list(range(args.seed, args.seed + args.count))
@@ -80,6 +81,8 @@ def run_generate(args: argparse.Namespace) -> int:
         except ValueError as err:
             raise CliError(str(err)) from None
         result = client.generate(seeds, edits, truncation=args.truncation)
+        notes = [f"face_{seed}: {note}" for seed, face in zip(seeds, result.faces, strict=True)
+                 for note in face_notes(face.short_edits, client.info())]  # fmt: skip
     faces = [_scaled(face.image, args.size) for face in result.faces]
     written = [
         _write(args.out_dir / f"face_{seed}.png", face, args.overwrite)
@@ -91,6 +94,8 @@ def run_generate(args: argparse.Namespace) -> int:
     for path in written:
         if path is not None:
             print(path)
+    for note in notes:
+        status(note)
     return 0
 
 

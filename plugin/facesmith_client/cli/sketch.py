@@ -86,14 +86,20 @@ def run_sketch(args: argparse.Namespace) -> int:
 
 def _sketch_one(plan: Planned, client: FacesmithClient, edits: list[EditSpec], args: Any) -> bool:
     from facesmith_client.cli.edit import per_input
+    from facesmith_client.pipeline.notes import face_notes
     from facesmith_client.pipeline.sketch import face_from_sketch
     from facesmith_client.vision.images import read_image, write_image
 
     def work(bar: ProgressBar) -> tuple[Path, str]:
         drawing = read_image(plan.name)
-        face, box = face_from_sketch(client, drawing, args.follow, edits, seed=args.seed,
-                                     on_event=bar)  # fmt: skip
-        write_image(plan.out, face)
-        return plan.out, f"a face of {box.side} px"
+        face = face_from_sketch(client, drawing, args.follow, edits, seed=args.seed,
+                                on_event=bar)  # fmt: skip
+        write_image(plan.out, face.image)
+        notes.extend(face_notes(face.short_edits, client.info()))
+        return plan.out, f"a face of {face.box.side} px"
 
-    return per_input(plan.name, work)
+    notes: list[str] = []
+    done = per_input(plan.name, work)
+    for note in notes:
+        status(f"{plan.name}: {note}")
+    return done

@@ -19,6 +19,7 @@ import numpy as np
 from facesmith import pixels
 from facesmith.quality import DEFAULT_FOLLOW, MAX_SEED
 from facesmith_client.events import Progress
+from facesmith_client.pipeline.notes import face_notes, short_edit_notes
 from facesmith_client.pipeline.photo import (
     EditedPhoto,
     InvertedPhoto,
@@ -26,7 +27,6 @@ from facesmith_client.pipeline.photo import (
     find_faces,
     invert_photo,
     render_photo,
-    short_edit_notes,
 )
 from facesmith_client.pipeline.sketch import HEAD_MARGIN, EmptyDrawing, face_from_sketch, head_box
 from facesmith_client.remote.client import (
@@ -166,11 +166,11 @@ class HostSession:
         client = self.client()
         specs = edit_specs(header, client.info())
         on_event(Progress("generate", 0, 1))
-        face = client.generate([seed], specs, truncation=_truncation(header)).faces[0].image
+        face = client.generate([seed], specs, truncation=_truncation(header)).faces[0]
         on_event(Progress("generate", 1, 1))
-        if face is None:
+        if face.image is None:
             raise WorkerError("internal", "the server returned no face")
-        layer = face_square(pixels.to_float(face), side)
+        layer = face_square(pixels.to_float(face.image), side)
         try:
             data = pixels.to_host(
                 pixels.from_float(layer, pixels.dtype_for_host(dtype)), dtype, order
@@ -178,7 +178,8 @@ class HostSession:
         except (KeyError, ValueError) as err:
             message = f"cannot make a {dtype} {order} layer: {err}"
             raise WorkerError("bad_request", message) from None
-        fields = {"seed": seed, "left": (width - side) // 2, "top": (height - side) // 2}
+        fields = {"seed": seed, "left": (width - side) // 2, "top": (height - side) // 2,
+                  "notes": face_notes(face.short_edits, client.info())}  # fmt: skip
         return fields, [Array("image", (side, side, 4), dtype, data)]
 
     def sketch(
@@ -202,12 +203,13 @@ class HostSession:
         drawing = masked_drawing(layer.image, selection_mask(frame, layer.image))
         _check_sketch_size(drawing)
         try:
-            face, box = face_from_sketch(client, drawing, follow, specs, seed=seed,
-                                         on_event=on_event, cancel=cancel)  # fmt: skip
+            sketched = face_from_sketch(client, drawing, follow, specs, seed=seed,
+                                        on_event=on_event, cancel=cancel)  # fmt: skip
         except ClientError as err:
             if err.code != "invalid_argument":
                 raise
             raise WorkerError("bad_drawing", err.message, DRAW_LINES) from None
+        face, box = sketched.image, sketched.box
         x0, y0, x1, y1 = box.x, box.y, box.x + box.side, box.y + box.side
         if canvas is not None:
             cx, cy, cw, ch = canvas
@@ -223,7 +225,7 @@ class HostSession:
         data = pixels.to_host(pixels.from_float(opaque, pixels.dtype_for_host(layer.dtype)),
                               layer.dtype, order)  # fmt: skip
         fields = {"left": x0, "top": y0, "box": [box.x, box.y, box.side], "follow": follow,
-                  "seed": seed}  # fmt: skip
+                  "seed": seed, "notes": face_notes(sketched.short_edits, info)}  # fmt: skip
         return fields, [Array("image", (y1 - y0, x1 - x0, 4), layer.dtype, data)]
 
     # -- parts -----------------------------------------------------------------------------

@@ -73,7 +73,7 @@ class InvertedPhoto:
 @dataclass(frozen=True)
 class EditedPhoto:
     """A photo with its faces edited, and per face (in order) the set and swap edits that
-    stopped at the end of their range on it (in words: ``short_edit_notes``)."""
+    stopped at the end of their range on it (in words: ``notes.short_edit_notes``)."""
 
     image: np.ndarray  # pixels conventions, the input's size, dtype and channels
     faces: tuple[Face, ...]
@@ -361,20 +361,6 @@ def _render_refs(
         output_dtype=dtype,
         include_reconstruction=include_reconstruction,
     ).faces
-
-
-def short_edit_notes(short_edits: Sequence[Sequence[ShortEdit]], info: ServerInfo) -> list[str]:
-    """A line for the user per set or swap edit that stopped short, given those of each face
-    of a photo: "face 2: …" (faces numbered from 1 in the photo's order, left to right when
-    detected)."""
-    kinds = {e.name: e for e in info.edits}
-    notes = []
-    for number, short in enumerate(short_edits, start=1):
-        for s in short:
-            edit = kinds.get(s.name)
-            binary = edit is not None and edit.kind == "binary"
-            notes.append(f"face {number}: {s.describe(binary, edit.unit if edit else '')}")
-    return notes
 
 
 # -- helpers -------------------------------------------------------------------------------------

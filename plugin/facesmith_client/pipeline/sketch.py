@@ -16,7 +16,7 @@ import numpy as np
 
 from facesmith import pixels
 from facesmith.quality import DEFAULT_FOLLOW
-from facesmith_client.events import Progress
+from facesmith_client.events import Progress, ShortEdit
 from facesmith_client.remote.client import CancelToken, EditSpec, FacesmithClient, collect_result
 
 ProgressFn = Callable[[Progress], None]
@@ -38,6 +38,16 @@ class Box:
     x: int
     y: int
     side: int
+
+
+@dataclass(frozen=True)
+class SketchedFace:
+    """The face a drawing shows (RGB, the drawing's dtype), the square of the drawing it
+    fills, and the set and swap edits that stopped at the end of their range on it."""
+
+    image: np.ndarray
+    box: Box
+    short_edits: tuple[ShortEdit, ...] = ()
 
 
 def head_box(ink: np.ndarray) -> Box:
@@ -77,16 +87,17 @@ def face_from_sketch(
     seed: int = 0,
     on_event: ProgressFn | None = None,
     cancel: CancelToken | None = None,
-) -> tuple[np.ndarray, Box]:
+) -> SketchedFace:
     """The face the drawing shows, its colours from ``seed``'s face, scaled to the square it
-    was drawn in (RGB, the drawing's dtype), and that square."""
+    was drawn in."""
     info = client.info()
     square, box = frame_drawing(drawing, info.resolution)
     events = client.from_sketch([square], follow, edits, seed=seed, output_dtype=np.float32,
                                 cancel=cancel)  # fmt: skip
-    face = collect_result(events, on_event).faces[0].image
-    if face is None:
+    face = collect_result(events, on_event).faces[0]
+    if face.image is None:
         raise ValueError("the server returned no face")
-    scaled = cv2.resize(pixels.to_float(pixels.rgb(face)), (box.side, box.side),
+    scaled = cv2.resize(pixels.to_float(pixels.rgb(face.image)), (box.side, box.side),
                         interpolation=cv2.INTER_CUBIC)  # fmt: skip
-    return pixels.from_float(np.clip(scaled, 0.0, 1.0), drawing.dtype), box
+    image = pixels.from_float(np.clip(scaled, 0.0, 1.0), drawing.dtype)
+    return SketchedFace(image, box, face.short_edits)

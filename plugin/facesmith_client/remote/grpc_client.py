@@ -527,6 +527,7 @@ def generate_result_from_pb(msg: pb.GenerateResponse, count: int) -> Result:
                 handle=face.handle,
                 latent=wire.decode_latent(face.latent),
                 image=wire.decode_image(face.image),
+                short_edits=_short_edits(face.short_edits),
             )
             for face in msg.faces
         )

@@ -331,16 +331,18 @@ class GenerateRequest(_message.Message):
     def __init__(self, seeds: _Optional[_Iterable[int]] = ..., truncation: _Optional[float] = ..., edits: _Optional[_Iterable[_Union[EditSpec, _Mapping]]] = ..., resolution: _Optional[int] = ..., output_dtype: _Optional[_Union[DType, str]] = ...) -> None: ...
 
 class GeneratedFace(_message.Message):
-    __slots__ = ("seed", "handle", "latent", "image")
+    __slots__ = ("seed", "handle", "latent", "image", "short_edits")
     SEED_FIELD_NUMBER: _ClassVar[int]
     HANDLE_FIELD_NUMBER: _ClassVar[int]
     LATENT_FIELD_NUMBER: _ClassVar[int]
     IMAGE_FIELD_NUMBER: _ClassVar[int]
+    SHORT_EDITS_FIELD_NUMBER: _ClassVar[int]
     seed: int
     handle: str
     latent: Latent
     image: Image
-    def __init__(self, seed: _Optional[int] = ..., handle: _Optional[str] = ..., latent: _Optional[_Union[Latent, _Mapping]] = ..., image: _Optional[_Union[Image, _Mapping]] = ...) -> None: ...
+    short_edits: _containers.RepeatedCompositeFieldContainer[ShortEdit]
+    def __init__(self, seed: _Optional[int] = ..., handle: _Optional[str] = ..., latent: _Optional[_Union[Latent, _Mapping]] = ..., image: _Optional[_Union[Image, _Mapping]] = ..., short_edits: _Optional[_Iterable[_Union[ShortEdit, _Mapping]]] = ...) -> None: ...
 
 class GenerateResponse(_message.Message):
     __slots__ = ("faces",)

@@ -301,16 +301,17 @@ class FacesmithServicer(pb_grpc.FacesmithServicer):
     ) -> pb.GenerateResponse:
         dtype = _output_dtype(request.output_dtype)
         sampled = self.engine.generate(seeds, truncation)
-        edited = self.engine.apply_edits([s.latent for s in sampled], _edit_steps(request.edits))
-        images = self._render_all(edited, request.resolution, stop)
+        edited = self.engine.edit_latents([s.latent for s in sampled], _edit_steps(request.edits))
+        images = self._render_all([e.latent for e in edited], request.resolution, stop)
         faces = [
             pb.GeneratedFace(
                 seed=seed,
                 handle=face.handle,
-                latent=self._latent_message(latent),
+                latent=self._latent_message(out.latent),
                 image=_image_message(image, dtype),
+                short_edits=_short_edits(out.short),
             )
-            for seed, face, latent, image in zip(seeds, sampled, edited, images, strict=True)
+            for seed, face, out, image in zip(seeds, sampled, edited, images, strict=True)
         ]
         return pb.GenerateResponse(faces=faces)
 
@@ -363,13 +364,14 @@ class FacesmithServicer(pb_grpc.FacesmithServicer):
                     on_progress=lambda stage, done, total, loss: job.report(
                         pb.Progress(stage=stage, done=done, total=total, loss=loss)),
                 )  # fmt: skip
-                edited = self.engine.apply_edits([f.latent for f in faces],
-                                                 _edit_steps(request.edits))  # fmt: skip
-                images = self._render_all(edited, 0, job.stop)
+                edited = self.engine.edit_latents([f.latent for f in faces],
+                                                  _edit_steps(request.edits))  # fmt: skip
+                images = self._render_all([e.latent for e in edited], 0, job.stop)
             result = [
-                pb.EditedFace(handle=face.handle, latent=self._latent_message(latent),
-                              image=_image_message(image, dtype))
-                for face, latent, image in zip(faces, edited, images, strict=True)
+                pb.EditedFace(handle=face.handle, latent=self._latent_message(out.latent),
+                              image=_image_message(image, dtype),
+                              short_edits=_short_edits(out.short))
+                for face, out, image in zip(faces, edited, images, strict=True)
             ]  # fmt: skip
             return pb.SketchEvent(result=pb.SketchResult(faces=result))
 
