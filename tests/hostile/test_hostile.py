@@ -78,9 +78,13 @@ def test_a_burst_of_clients_is_served_fairly(served: run.ServerProcess) -> None:
     figures = run.burst(served, 12, 5.0, baseline)
     print(run._burst_line(figures))
     assert not figures.gave_up, figures.gave_up
-    assert figures.edit_s and figures.invert_render_s
-    # inverting then rendering queues twice, but a render goes before waiting inversions
-    assert figures.median(figures.invert_render_s) < 2 * figures.median(figures.edit_s) + 0.5
+    assert figures.edit_s and figures.invert_render_s and figures.render_s
+    # inverting then rendering queues twice, but a render goes before waiting inversions: it
+    # waits for the job on the device, not for the queue (seen: 0.7–1.4 s against 10–13 s for
+    # an Edit). Whole calls are not compared: with one call per client, their medians follow
+    # where each client happened to land in the queue (invert-then-render at 0.8–2.1 times
+    # the Edit's on one machine)
+    assert figures.median(figures.render_s) < 0.5 * figures.median(figures.edit_s)
     assert figures.final_mib <= baseline * (1 + run.MAX_GROWTH)
 
 
