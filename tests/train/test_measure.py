@@ -21,10 +21,11 @@ from facesmith_client.vision.blend import DETAIL_SIGMA, low_pass
 from facesmith_client.vision.detect import Detector, detect_faces, load_detector
 from facesmith_client.vision.images import write_image
 from facesmith_server.model.pack import Direction, Score
+from facesmith_server.service.engine import EditStep
 from facesmith_train.classify.readers import Scorers, enlarge, load_real_scorers, median_box
-from facesmith_train.measure.figures import TARGETS, Figure, figure, sample_gaps
+from facesmith_train.measure.figures import TARGETS, Figure, edit_values, figure, sample_gaps
 from facesmith_train.measure.grid import CELL, GAP, HEADER, edit_grid
-from facesmith_train.measure.models import GRID_ROWS, Measures, pasted, plan_edits
+from facesmith_train.measure.models import GRID_ROWS, Edit, Measures, pasted, plan_edits
 from facesmith_train.measure.run import run
 from facesmith_train.measure.sets import load_npz_set, standard_labels
 
@@ -157,9 +158,11 @@ def test_command_prints_and_writes_every_figure(measured: tuple[Path, str]) -> N
     assert table in printed
     report = json.loads((out / "measure.json").read_text())
     keys = [f["key"] for f in report["figures"]]
-    edits = ["younger", "older", "age = 70", "gender swap", "bald", "smile"]  # the test pack
+    edits = ["younger", "older", "age = 70", "age = photo +10", "gender swap", "bald", "smile"]
     assert set(TARGETS) <= set(keys)
     assert {f"identity.{e}" for e in ["reconstruction", *edits]} <= set(keys)
+    assert {f"{e}.stopped" for e in edits[2:5]} <= set(keys)  # set and swap edits only
+    assert "bald.stopped" not in keys
     assert list(report["edits"]) == edits
     for f in report["figures"]:
         assert f["label"] in table
@@ -237,13 +240,36 @@ def test_plan_edits_full_strength_absolute_age_and_swap() -> None:
         "eyeglasses": _direction("eyeglasses", -1.0, 1.5),
     }
     edits = {e.label: e for e in plan_edits(directions)}
-    assert list(edits) == ["younger", "older", "age = 70", "gender swap", "bald", "eyeglasses"]
+    assert list(edits) == ["younger", "older", "age = 70", "age = photo +10", "gender swap",
+                           "bald", "eyeglasses"]  # fmt: skip
     assert (edits["younger"].step.strength, edits["older"].step.strength) == (-50.0, 50.0)
     assert edits["age = 70"].describe() == "age set to 70"
+    above = edits["age = photo +10"]
+    assert above.describe() == "age set to the photo's estimated age +10"
+    assert above.targets(np.array([20.0, 55.5])).tolist() == [30.0, 65.5]
+    assert edits["age = 70"].targets(np.array([20.0, 55.5])).tolist() == [70.0, 70.0]
     assert edits["gender swap"].describe() == "gender swapped"
     assert edits["eyeglasses"].step.strength == 1.5
     without_models = {n: _direction(n, -1.0, 1.0) for n in ("age", "gender")}
     assert [e.label for e in plan_edits(without_models)] == ["younger", "older"]
+
+
+def test_set_edits_are_read_against_their_targets() -> None:
+    """age = 70 against 70 for every face; age = photo + 10 against each photo's own age + 10,
+    signed (an overshoot reads positive)."""
+
+    def ages(*values: float) -> Measures:
+        return Measures(np.array(values), np.full(len(values), 0.9), np.zeros((2, 128)), {})
+
+    photo, base, edited = ages(30.0, 50.0), ages(31.0, 52.0), ages(41.0, 70.0)
+    fixed = edit_values(Edit("age = 70", EditStep("age", mode="set", target=70.0)), edited,
+                        base, photo, {})  # fmt: skip
+    assert list(fixed) == ["age = 70.within_10y"] and fixed["age = 70.within_10y"].tolist() == [
+        0.0, 1.0]  # fmt: skip
+    above = Edit("age = photo +10", EditStep("age", mode="set"), above_photo=10.0)
+    values = edit_values(above, edited, base, photo, {})
+    assert values["age = photo +10.age_over"].tolist() == [1.0, 10.0]
+    assert values["age = photo +10.within_5y"].tolist() == [1.0, 0.0]
 
 
 def test_sample_gaps_on_one_real_face_leave_out_the_pairwise_figure() -> None:

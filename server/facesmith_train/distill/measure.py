@@ -90,7 +90,7 @@ def measure_students(
     figures, columns = [], [("photo", crops[:GRID_ROWS])]
     for label, step in steps:
         clock = time.monotonic()
-        by_inversion = np.clip(crops + edited(engine, faces, Edit(label, step)) - recons, 0, 1)
+        by_inversion = np.clip(crops + edited(engine, faces, Edit(label, step))[0] - recons, 0, 1)
         render_s = (time.monotonic() - clock) / len(crops)
         clock = time.monotonic()
         by_student = _translate(engine, crops, step)

@@ -67,6 +67,9 @@ EDIT_FIGURES: dict[str, tuple[str, str]] = {  # key after "EDIT." → (label, un
     "age_rise": ("{edit} ({how}): mean estimated age rise over the unedited face", "y"),
     "age_fall": ("{edit} ({how}): mean estimated age fall from the unedited face", "y"),
     "within_10y": ("{edit} ({how}): estimated age within 10 y of the target", "%"),
+    "within_5y": ("{edit} ({how}): estimated age within 5 y of the target", "%"),
+    "age_over": ("{edit} ({how}): mean estimated age − the target", "y"),
+    "stopped": ("{edit} ({how}): stopped at the end of the edit's range", "%"),
     "flipped": ("{edit} ({how}): estimated gender flipped from the photo's", "%"),
     "called": ("{edit} ({how}): called {edit} by its classifier", "%"),
     "moved": ("{edit} ({how}): its classifier moves the right way", "%"),
@@ -186,17 +189,23 @@ def face_values(r: SetResult, thresholds: Mapping[str, float]) -> dict[str, np.n
         "identity.reconstruction": distances(photo.descriptors, recon.descriptors),
     }
     for e in r.edits:
-        v.update(_edit_values(e, r.edited[e.label], r.base, photo, thresholds))
+        v.update(edit_values(e, r.edited[e.label], r.base, photo, thresholds))
+        if e.step.mode in ("set", "swap"):
+            v[f"{e.label}.stopped"] = r.stopped[e.label]
         v[f"identity.{e.label}"] = distances(photo.descriptors, r.edited[e.label].descriptors)
     return v
 
 
-def _edit_values(
+def edit_values(
     e: Edit, m: Measures, base: Measures, photo: Measures, thresholds: Mapping[str, float]
 ) -> dict[str, np.ndarray | None]:
     """The figures of one edit: what it should move from ``base`` (the unedited face as pasted
     back), and gender kept where it should be."""
     label = e.label
+    if e.step.mode == "set" and e.above_photo is not None:  # a target each face can reach
+        over = m.age - e.targets(photo.age)
+        return {f"{label}.within_5y": (np.abs(over) <= 5).astype(np.float64),
+                f"{label}.age_over": over}  # fmt: skip
     if e.step.mode == "set":
         return {f"{label}.within_10y": (np.abs(m.age - e.step.target) <= 10).astype(np.float64)}
     if e.step.mode == "swap":

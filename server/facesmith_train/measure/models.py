@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -23,6 +23,8 @@ from facesmith_train.measure.sets import FaceSet
 CHUNK = 32  # faces per engine call
 GRID_ROWS = 6  # faces of each set kept for the grid
 SET_AGE = 70.0  # the absolute age edit measured
+# ... and one each face can reach: its photo's estimated age plus this (does --set land?)
+SET_AGE_ABOVE_PHOTO = 10.0
 
 Log = Callable[[str], None]
 
@@ -37,12 +39,23 @@ class Edit:
 
     label: str
     step: EditStep
+    # a set edit whose target is each photo's estimated age plus this (step.target unused)
+    above_photo: float | None = None
 
     @property
     def direction(self) -> str:
         return self.step.name
 
+    def targets(self, photo_age: np.ndarray) -> np.ndarray:
+        """A set edit's target per face, given the photos' estimated ages."""
+        if self.above_photo is None:
+            return np.full(len(photo_age), self.step.target)
+        return np.asarray(photo_age, np.float64) + self.above_photo
+
     def describe(self) -> str:
+        if self.above_photo is not None:
+            name = self.step.name
+            return f"{name} set to the photo's estimated {name} {self.above_photo:+g}"
         if self.step.mode == "set":
             return f"{self.step.name} set to {self.step.target:g}"
         if self.step.mode == "swap":
@@ -52,7 +65,8 @@ class Edit:
 
 def plan_edits(directions: Mapping[str, Direction]) -> list[Edit]:
     """The pack's edits at full strength: younger / older (age at its min / max), age set to
-    SET_AGE and the gender swap where the pack has their models, every other edit at its max."""
+    SET_AGE and to each photo's age + SET_AGE_ABOVE_PHOTO and the gender swap where the pack
+    has their models, every other edit at its max."""
     edits = []
     if "age" in directions:
         age = directions["age"]
@@ -62,6 +76,9 @@ def plan_edits(directions: Mapping[str, Direction]) -> list[Edit]:
         ]
         if age.score is not None and age.score.min <= SET_AGE <= age.score.max:
             edits.append(Edit(f"age = {SET_AGE:g}", EditStep("age", mode="set", target=SET_AGE)))
+        if age.score is not None:
+            edits.append(Edit(f"age = photo {SET_AGE_ABOVE_PHOTO:+g}",
+                              EditStep("age", mode="set"), SET_AGE_ABOVE_PHOTO))  # fmt: skip
     gender = directions.get("gender")
     if gender is not None and gender.score is not None and gender.score.kind == "binary":
         edits.append(Edit("gender swap", EditStep("gender", mode="swap")))
@@ -101,9 +118,27 @@ def render(engine: Engine, faces: Sequence[tuple[str, np.ndarray]]) -> np.ndarra
     return np.stack(parts).astype(np.float32)
 
 
-def edited(engine: Engine, faces: Sequence[tuple[str, np.ndarray]], edit: Edit) -> np.ndarray:
-    latents = engine.apply_edits([lat for _, lat in faces], [edit.step])
-    return render(engine, [(h, lat) for (h, _), lat in zip(faces, latents, strict=True)])
+def edited(
+    engine: Engine,
+    faces: Sequence[tuple[str, np.ndarray]],
+    edit: Edit,
+    photo_age: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The faces rendered with ``edit``, and per face 1.0 where a set or swap edit stopped at
+    its range's end; ``photo_age`` (the photos' estimated ages) for an edit whose target is
+    set per face."""
+    latents = [lat for _, lat in faces]
+    if edit.above_photo is None:
+        out = engine.edit_latents(latents, [edit.step])
+    else:
+        if photo_age is None:
+            raise ValueError(f"{edit.label} needs the photos' estimated ages")
+        steps = [replace(edit.step, target=float(t)) for t in edit.targets(photo_age)]
+        out = [engine.edit_latents([lat], [step])[0]
+               for lat, step in zip(latents, steps, strict=True)]  # fmt: skip
+    stopped = np.array([float(bool(e.short)) for e in out])
+    images = render(engine, [(h, e.latent) for (h, _), e in zip(faces, out, strict=True)])
+    return images, stopped
 
 
 @torch.no_grad()
@@ -173,6 +208,7 @@ class SetResult:
     base: Measures  # the unedited face as pasted back: what each edit's change is read from
     edits: tuple[Edit, ...]
     edited: dict[str, Measures]  # edit label → measures
+    stopped: dict[str, np.ndarray]  # edit label → 1.0 per face where it stopped short
     grid: dict[str, np.ndarray]  # column name → images of the first GRID_ROWS faces
 
 
@@ -196,11 +232,12 @@ def measure_set(
         base = read_images(pasted(faces.crops, recon, recon, paste), scorers)
     grid = {"photo": faces.crops[:GRID_ROWS], "reconstruction": recon[:GRID_ROWS]}
     edits = plan_edits(engine.pack.directions)
-    results = {}
+    results, stopped = {}, {}
     for edit in edits:
-        images = pasted(faces.crops, edited(engine, inverted, edit), recon, paste)
+        renders, stopped[edit.label] = edited(engine, inverted, edit, photo.age)
+        images = pasted(faces.crops, renders, recon, paste)
         results[edit.label] = read_images(images, scorers)
         grid[edit.label] = images[:GRID_ROWS]
     seconds = time.monotonic() - started
     log(f"{faces.name}: {len(faces)} faces, {len(edits)} edits in {seconds:.0f} s")
-    return SetResult(faces, photo, reconstruction, base, tuple(edits), results, grid)
+    return SetResult(faces, photo, reconstruction, base, tuple(edits), results, stopped, grid)
