@@ -12,8 +12,9 @@ import torch
 
 from facesmith_client.cli.main import main as cli_main
 from facesmith_server.model.checkpoints import load_encoder
+from facesmith_train.classify.model import AttributeNet, save_attribute
 from facesmith_train.encoder.config import EncoderTrainConfig
-from facesmith_train.encoder.losses import delta_regulariser, multiscale_l1
+from facesmith_train.encoder.losses import attribute_loss, delta_regulariser, multiscale_l1
 from facesmith_train.encoder.train import (
     CHECKPOINT_NAME,
     EXPORT_NAME,
@@ -44,6 +45,23 @@ def test_loss_terms() -> None:
     assert float(delta_regulariser(ws)) == 0.0
     ws[:, 1:, 0] = 2.0  # every later row is 2 away from the first: squared distance 4
     assert float(delta_regulariser(ws)) == pytest.approx(4.0)
+
+
+def test_attribute_term_is_zero_when_the_classifiers_agree_and_pulls_towards_the_photo() -> None:
+    torch.manual_seed(0)
+    net = AttributeNet(widths=(3, 3, 3, 3), outputs=2).eval().requires_grad_(False)
+    net.features = torch.nn.Identity()  # two attributes read off the mean colour
+    torch.nn.init.normal_(net.head.weight, std=3.0)
+    real = torch.rand(3, 3, 16, 16) * 2 - 1
+    assert float(attribute_loss(net, real, real)) == pytest.approx(0.0, abs=1e-6)
+    fake = (torch.rand(3, 3, 16, 16) * 2 - 1).requires_grad_(True)
+    loss = attribute_loss(net, fake, real)
+    assert float(loss) > 0
+    loss.backward()
+    assert fake.grad is not None and float(fake.grad.abs().sum()) > 0
+    # one small step down the gradient brings the readings closer
+    closer = attribute_loss(net, (fake - 0.02 * fake.grad / fake.grad.abs().max()).detach(), real)
+    assert float(closer) < float(loss)
 
 
 def test_training_lowers_reconstruction_error_and_exports(
@@ -117,6 +135,14 @@ def test_cli_trains_and_refuses_a_foreign_checkpoint(
             "--width", "8", "--block-width", "8", "--device", "cpu"]  # fmt: skip
     assert cli_main(args) == 0
     assert (out / CHECKPOINT_NAME).is_file() and (out / EXPORT_NAME).is_file()
+    # the attribute term: the file's every output, logged per step; its weight needs a file
+    classifier = tmp_path / "attributes.pt"
+    save_attribute(classifier, AttributeNet(widths=(4, 4, 4, 4), outputs=2), {"heads": []})
+    with_attributes = [*args[:7], str(tmp_path / "enc-attr"), *args[8:], "--attributes", "1"]
+    assert cli_main(with_attributes) != 0
+    assert "--attributes needs --attribute-net" in capsys.readouterr().err
+    assert cli_main([*with_attributes, "--attribute-net", str(classifier)]) == 0
+    assert " attributes " in capsys.readouterr().out
     foreign = tmp_path / "foreign.pt"
     torch.save({"format": "something else"}, foreign)
     assert cli_main([*args[:3], str(foreign), *args[4:]]) != 0

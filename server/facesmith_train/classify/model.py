@@ -142,9 +142,7 @@ def load_attributes(
     one). meta["heads"] names each output ({"name", "threshold", ...}); a file without it has
     one output named meta["name"] (or the file's stem)."""
     payload = read_tagged(path, FORMAT, "attribute classifier")
-    net = AttributeNet(payload["widths"], outputs=int(payload.get("outputs", 1)))
-    net.load_state_dict(payload["state_dict"])
-    net = net.to(device)
+    net = _net(payload).to(device)
     meta = dict(payload["meta"])
     heads = meta.get("heads") or [{"name": meta.get("name") or path.stem, **meta}]
     return {
@@ -152,6 +150,19 @@ def load_attributes(
                                             float(h.get("threshold", THRESHOLD)), dict(h), i)
         for i, h in enumerate(heads)
     }  # fmt: skip
+
+
+def load_attribute_net(path: Path, device: torch.device | str = "cpu") -> AttributeNet:
+    """The network of a classifier file, every output, in eval mode and frozen (a loss term
+    reads images through it)."""
+    payload = read_tagged(path, FORMAT, "attribute classifier")
+    return _net(payload).to(device).eval().requires_grad_(False)
+
+
+def _net(payload: dict[str, Any]) -> AttributeNet:
+    net = AttributeNet(payload["widths"], outputs=int(payload.get("outputs", 1)))
+    net.load_state_dict(payload["state_dict"])
+    return net
 
 
 def load_attribute(

@@ -52,6 +52,21 @@ def add_encoder_arguments(p: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="face-api weights folder (default: $FACESMITH_FACE_API or ../shared/models/face-api)",
     )
+    p.add_argument(
+        "--attributes",
+        type=float,
+        default=DEFAULTS.attributes,
+        metavar="W",
+        help="weight of the attribute term: the classifiers of --attribute-net read the same "
+        "on each reconstruction as on its photo (0 = off)",
+    )
+    p.add_argument(
+        "--attribute-net",
+        type=Path,
+        metavar="FILE.pt",
+        help="an attribute classifier file of `facesmith train classifier` (every output is "
+        "used, e.g. one trained with --attribute male=Male to keep gender)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--log-every", type=int, default=DEFAULTS.log_every, metavar="N")
     p.add_argument("--sample-every", type=int, default=DEFAULTS.sample_every, metavar="N")
@@ -73,9 +88,12 @@ def config_from_args(args: argparse.Namespace) -> EncoderTrainConfig:
         raise ValueError("--iterations, --batch and --synthetic must be at least 1")
     if args.width < 8 or args.block_width < 1:
         raise ValueError("--width must be at least 8 (squeeze-excitation reduction 8)")
+    if args.attributes and args.attribute_net is None:
+        raise ValueError("--attributes needs --attribute-net FILE.pt")
     return EncoderTrainConfig(
         iterations=args.iterations, batch=args.batch, synthetic=args.synthetic, lr=args.lr,
         width=args.width, block_width=args.block_width, seed=args.seed, identity=args.identity,
+        attributes=args.attributes,
         log_every=args.log_every, sample_every=args.sample_every,
         checkpoint_every=args.checkpoint_every,
     )  # fmt: skip

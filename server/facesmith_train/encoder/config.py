@@ -27,6 +27,7 @@ class EncoderTrainConfig:
     delta: float = 2e-4  # weight of the W+ delta regulariser
     latent: float = 0.5  # weight of the W error on generated faces
     identity: float = 0.0  # weight of the face-recognition descriptor distance (0 = off)
+    attributes: float = 0.0  # weight of the attribute classifiers' agreement (0 = off)
     seed: int = 0
     log_every: int = 50
     sample_every: int = 500

@@ -3,8 +3,10 @@
 What the obtainable weights allow: pixel and multi-scale terms, distances between features of
 the trained discriminator (a perceptual loss learnt on the same faces), an identity term (the
 distance between face-recognition descriptors: facesmith_server.model.identity, dlib's ResNet
-in PyTorch), e4e's delta regulariser (W+ rows stay close to their first row, which keeps codes
-editable), and, on generated faces whose W is known, a latent term.
+in PyTorch), an attribute term (the project's own attribute classifiers read the same on the
+reconstruction as on the photo: gender, hair, smile, ...), e4e's delta regulariser (W+ rows
+stay close to their first row, which keeps codes editable), and, on generated faces whose W
+is known, a latent term.
 Layouts: images [N, 3, S, S] in [-1, 1]; ws [N, num_ws, dim].
 """
 
@@ -14,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from facesmith_server.model.identity import FaceRecognitionNet, ffhq_descriptors
+from facesmith_train.classify.model import AttributeNet
 from facesmith_train.gan.discriminator import Discriminator
 
 PYRAMID = (1, 2, 4)  # downscale factors of the multi-scale term
@@ -66,3 +69,14 @@ def identity_loss(net: FaceRecognitionNet, fake: torch.Tensor, real: torch.Tenso
     with torch.no_grad():
         target = ffhq_descriptors(net, real)
     return (ffhq_descriptors(net, fake) - target).square().sum(dim=1).add(1e-8).sqrt().mean()
+
+
+def attribute_loss(net: AttributeNet, fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """Mean binary cross-entropy of the classifiers' outputs on each reconstruction against
+    their probabilities on its target, less the targets' own entropy (0 when they agree): an
+    attribute the photo shows must show on the reconstruction. Images in [-1, 1], framed as
+    the classifiers were trained (the pack's crops)."""
+    with torch.no_grad():
+        target = torch.sigmoid(net(real))
+        floor = F.binary_cross_entropy(target, target)
+    return F.binary_cross_entropy_with_logits(net(fake), target) - floor

@@ -23,6 +23,7 @@ from facesmith_server.model.encoder import Encoder4Editing
 from facesmith_server.model.generator import Generator
 from facesmith_server.model.identity import FaceRecognitionNet, load_identity_net
 from facesmith_train.checkpoint_files import atomic_export, atomic_torch_save, read_tagged
+from facesmith_train.classify.model import AttributeNet, load_attribute_net
 from facesmith_train.encoder import losses
 from facesmith_train.encoder.config import EncoderTrainConfig
 from facesmith_train.gan.checkpoint import mean_w, read_checkpoint
@@ -45,6 +46,7 @@ class FrozenGan:
     discriminator: Discriminator
     latent_avg: torch.Tensor  # [dim]
     identity: FaceRecognitionNet | None = None  # for the identity term (config.identity > 0)
+    attributes: AttributeNet | None = None  # for the attribute term (config.attributes > 0)
 
 
 @dataclass
@@ -103,6 +105,8 @@ def train_step(state: EncoderState, gan: FrozenGan, reals: torch.Tensor) -> dict
     }
     if cfg.identity and gan.identity is not None:
         terms["identity"] = losses.identity_loss(gan.identity, recon, images)
+    if cfg.attributes and gan.attributes is not None:
+        terms["attributes"] = losses.attribute_loss(gan.attributes, recon, images)
     total = sum(getattr(cfg, name) * value for name, value in terms.items())
     state.optim.zero_grad(set_to_none=True)
     total.backward()
@@ -226,6 +230,8 @@ def run(args: Any) -> int:
     gan = load_frozen_gan(args.gan, device)
     if config.identity:
         gan.identity = load_identity_net(args.face_api, device)
+    if config.attributes:
+        gan.attributes = load_attribute_net(args.attribute_net, device)
     images = load_training_images(args.data, gan.generator.size)
     train_encoder(config, gan, images, args.out, device, resume=args.resume,
                   log=lambda line: print(line, flush=True),
