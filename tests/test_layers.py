@@ -66,7 +66,7 @@ ALLOWED: dict[str, set[str]] = {
     "facesmith_train.gan": TRAIN_DATA,
     "facesmith_train.classify": {*TRAIN_DATA, "facesmith_client.vision",
                                  "facesmith_client.pipeline"},  # the readers: dlib, detector
-    "facesmith_train.encoder": {*TRAIN_DATA, "facesmith_train.gan"},
+    "facesmith_train.encoder": {*TRAIN_DATA, "facesmith_train.gan", "facesmith_train.classify"},
     "facesmith_train.directions": {*TRAIN_DATA, "facesmith_train.gan",
                                    "facesmith_train.classify"},
     "facesmith_train.pack": {*TRAIN_DATA, "facesmith_train.gan", "facesmith_train.classify",

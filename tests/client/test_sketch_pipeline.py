@@ -52,8 +52,9 @@ def test_the_face_comes_back_at_the_box_in_the_drawing_dtype() -> None:
     client = FakeClient()
     events: list[Progress] = []
     drawing = outline(400, 400, (100, 120, 260, 280)).astype(np.float32) / 255
-    face, box = face_from_sketch(client, drawing, 0.1, [EditSpec("age", 50.0)],
-                                 on_event=events.append)  # fmt: skip
+    sketched = face_from_sketch(client, drawing, 0.1, [EditSpec("age", 50.0)],
+                                on_event=events.append)  # fmt: skip
+    face, box = sketched.image, sketched.box
     assert face.dtype == np.float32 and face.shape == (box.side, box.side, 3)
     assert [e.stage for e in events][-1] == "refine" and events[-1].done == 10
     assert client.calls[-1] == ("from_sketch", 1)
