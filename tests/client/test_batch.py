@@ -59,7 +59,15 @@ def start_batch(*args: str) -> subprocess.Popen[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_ctrl_c_as_in_a_terminal,
     )
+
+
+def _ctrl_c_as_in_a_terminal() -> None:
+    """The run hears SIGINT as after Ctrl-C in a terminal, however the tests were started: a
+    shell starts a background job (`cmd &`) with SIGINT ignored, and its children inherit
+    that, so the run would go on to the end."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def results(out: Path) -> dict[str, bytes]:
