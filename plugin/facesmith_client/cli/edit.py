@@ -270,14 +270,15 @@ def _check_edit_names(
         raise CliError(str(err)) from None
 
 
-def per_input(name: str, work: Callable[[ProgressBar], tuple[Path, str]]) -> bool:
+def per_input(name: str, work: Callable[[ProgressBar], tuple[Path, str, list[str]]]) -> bool:
     """Run ``work`` for one input under a progress bar → True, after printing where its result
-    went; False (after saying why) when the input is skipped. Fatal errors propagate."""
+    went and the notes it left (e.g. set edits that stopped short); False (after saying why)
+    when the input is skipped. Fatal errors propagate."""
     from facesmith_client.remote.client import ClientError
 
     bar = ProgressBar(Path(name).name)
     try:
-        out, done = work(bar)
+        out, done, notes = work(bar)
     except (ValueError, ClientError) as err:  # unreadable file, no face, refused by the server
         bar.close()
         skip_or_raise(name, err)
@@ -285,6 +286,8 @@ def per_input(name: str, work: Callable[[ProgressBar], tuple[Path, str]]) -> boo
     bar.close()
     status(f"{name}: {done} → {out}")
     print(out)
+    for note in notes:
+        status(f"{name}: {note}")
     return True
 
 
@@ -296,7 +299,7 @@ def _edit_one(
     from facesmith_client.pipeline.photo import edit_photo
     from facesmith_client.vision.images import write_photo
 
-    def work(bar: ProgressBar) -> tuple[Path, str]:
+    def work(bar: ProgressBar) -> tuple[Path, str, list[str]]:
         photo, source = load_photo(plan.name)
         edited = edit_photo(
             photo,
@@ -313,14 +316,10 @@ def _edit_one(
         write_photo(plan.out, edited.image, source)
         if args.compare:
             _write_compare(plan.out, photo, edited.image, args.overwrite)
-        notes.extend(short_edit_notes(edited.short_edits, client.info()))
-        return plan.out, f"{len(edited.faces)} face(s) edited"
+        notes = short_edit_notes(edited.short_edits, client.info())
+        return plan.out, f"{len(edited.faces)} face(s) edited", notes
 
-    notes: list[str] = []
-    done = per_input(plan.name, work)
-    for note in notes:
-        status(f"{plan.name}: {note}")
-    return done
+    return per_input(plan.name, work)
 
 
 def _write_compare(out: Path, photo: Any, edited: Any, overwrite: bool) -> None:
@@ -345,7 +344,7 @@ def _sweep_one(
     from facesmith_client.pipeline.sweep import contact_sheet, sweep_strengths
     from facesmith_client.vision.images import write_image
 
-    def work(bar: ProgressBar) -> tuple[Path, str]:
+    def work(bar: ProgressBar) -> tuple[Path, str, list[str]]:
         photo = invert_photo(
             load_input(plan.name),
             client,
@@ -360,7 +359,7 @@ def _sweep_one(
             photo, client, args.sweep, strengths, edits, hold=tuple(args.hold), mode=args.mode
         )
         write_image(plan.out, sheet)
-        return plan.out, f"contact sheet of {args.sweep} at {strengths}"
+        return plan.out, f"contact sheet of {args.sweep} at {strengths}", []
 
     return per_input(plan.name, work)
 

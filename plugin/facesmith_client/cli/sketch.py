@@ -90,16 +90,12 @@ def _sketch_one(plan: Planned, client: FacesmithClient, edits: list[EditSpec], a
     from facesmith_client.pipeline.sketch import face_from_sketch
     from facesmith_client.vision.images import read_image, write_image
 
-    def work(bar: ProgressBar) -> tuple[Path, str]:
+    def work(bar: ProgressBar) -> tuple[Path, str, list[str]]:
         drawing = read_image(plan.name)
         face = face_from_sketch(client, drawing, args.follow, edits, seed=args.seed,
                                 on_event=bar)  # fmt: skip
         write_image(plan.out, face.image)
-        notes.extend(face_notes(face.short_edits, client.info()))
-        return plan.out, f"a face of {face.box.side} px"
+        notes = face_notes(face.short_edits, client.info())
+        return plan.out, f"a face of {face.box.side} px", notes
 
-    notes: list[str] = []
-    done = per_input(plan.name, work)
-    for note in notes:
-        status(f"{plan.name}: {note}")
-    return done
+    return per_input(plan.name, work)
