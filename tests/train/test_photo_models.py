@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from facesmith_server.latent.edit import strength_to_target
 from facesmith_server.model.pack import Score, load_pack
@@ -112,3 +113,15 @@ def test_build_pack_refits_the_models_on_labelled_faces(
     assert photo["photos"] == n and photo["age"] == {"kept": "0 labelled photos"}
     assert "accuracy" in photo["gender"] and photo["gender"]["photos"] == n
     assert load_pack(tmp_path / "pack", "cpu").directions["gender"].score is not None
+
+
+def test_the_old_models_figure_is_read_on_the_faces_the_new_fit_holds_out() -> None:
+    # refitting a model on the photos it was fitted on: both figures are the same held-out one
+    fitted, photos = sample_fits(), encoded_photos()
+    once, first = refit_on_photos(fitted, photos)
+    _, second = refit_on_photos(once, photos)
+    gender, age = second["gender"], second["age"]
+    assert (
+        gender["accuracy_of_the_samples_model"] == gender["accuracy"] == first["gender"]["accuracy"]
+    )
+    assert age["pearson_of_the_samples_model"] == pytest.approx(age["pearson"], abs=1e-3)

@@ -144,14 +144,9 @@ def refit_model(
     way). A continuous model keeps the ``was`` model's rate along the edit (see
     ``_with_old_rate``)."""
     alpha = EDIT_ALPHA if kind == "binary" else None
-    fit = fit_direction(encoded, values, kind, seed=seed, alpha=alpha)
+    fit = fit_direction(encoded, values, kind, seed=seed, test_fraction=TEST_FRACTION, alpha=alpha)
     assert fit.normal is not None
-    before = encoded @ normal.astype(np.float64) + intercept
-    figure = (
-        float(np.mean((before > 0) == (values > 0.5)))
-        if kind == "binary"
-        else pearson(before, values)
-    )
+    figure = _held_out_figure(kind, normal, intercept, encoded, values, seed)
     report = {fit.metric_name: round(fit.metric, 4), f"{fit.metric_name}_of_the_{was}_model":
               round(figure, 4), "photos": len(values)}  # fmt: skip
     rate = float(direction.astype(np.float64).mean(axis=0) @ fit.normal)
@@ -163,6 +158,24 @@ def refit_model(
     if kind == "continuous" and old_rate > 0:
         return _with_old_rate(direction, old_rate, encoded, values, seed, report)
     return Model(fit.normal, fit.intercept, report)
+
+
+def _held_out_figure(
+    kind: str,
+    normal: np.ndarray,
+    intercept: float,
+    encoded: np.ndarray,
+    values: np.ndarray,
+    seed: int,
+) -> float:
+    """The ``was`` model's figure on the faces the new fit holds out: the old model may itself
+    have been fitted on these photos (a refit of a refit), so read over all of them it would
+    be an in-sample figure set against the new model's held-out one."""
+    _, test = split_indices(len(values), TEST_FRACTION, seed)
+    read = encoded[test] @ normal.astype(np.float64) + intercept
+    if kind == "binary":
+        return float(np.mean((read > 0) == (values[test] > 0.5)))
+    return pearson(read, values[test])
 
 
 def _with_old_rate(
