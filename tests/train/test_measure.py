@@ -411,3 +411,21 @@ def test_edits_are_read_as_pasted_back() -> None:
     detail = crops - np.stack([low_pass(c, DETAIL_SIGMA) for c in crops])
     np.testing.assert_allclose(pasted(crops, edited, recon, "adaptive")[centre],
                                np.clip(edited + detail, 0, 1)[centre], atol=1e-5)  # fmt: skip
+
+
+def test_a_students_swap_is_read_towards_the_other_side_and_per_side() -> None:
+    from facesmith_train.distill.measure import StudentFigures, _path, table
+
+    def measures(male: list[float]) -> Measures:
+        n = len(male)
+        return Measures(np.full(n, 30.0), np.array(male), np.zeros((n, 128)), {})
+
+    photo = measures([0.9, 0.8, 0.2, 0.1])  # two men, two women
+    after = measures([0.2, 0.3, 0.4, 0.3])  # the men flip, the women move but stay
+    swap = _path(photo, after, EditStep("gender", mode="swap"), "male", 0.01)
+    assert swap.change == pytest.approx((0.7 + 0.5 + 0.2 + 0.2) / 4)
+    assert swap.right_way == 0.5 and swap.right_way_from_yes_no == (1.0, 0.0)
+    older = _path(photo, after, EditStep("age", 10.0), "age", 0.01)
+    assert older.right_way_from_yes_no is None
+    text = table([StudentFigures("gender swap", "male", swap, swap)], "encoder", 2, 4)
+    assert "50% (men 100%, women 0%)" in text

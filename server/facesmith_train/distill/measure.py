@@ -11,6 +11,7 @@ as a user sees them.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -41,10 +42,14 @@ Log = Callable[[str], None]
 class PathFigures:
     """One edit by one path over N faces."""
 
-    change: float  # mean change of the attribute: years (age) or P(yes) (others), vs the photo
+    change: float  # mean change of the attribute: years (age) or P(yes) (others), vs the photo;
+    # a swap's towards the other side (P(yes) down where the photo reads yes, else up)
     right_way: float  # share of faces that moved the intended way (swaps: crossed 0.5)
     identity: float  # mean dlib distance to the photo
     seconds_per_face: float
+    # a swap's right_way among the faces the photo reads yes (men, for gender) and no (NaN
+    # where there are none): a swap may work one way only, which the mixed share hides
+    right_way_from_yes_no: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -137,9 +142,12 @@ def _path(
     photo: Measures, after: Measures, step: EditStep, attribute: str, seconds: float
 ) -> PathFigures:
     before, now = _reading(photo, attribute), _reading(after, attribute)
-    change = now - before
+    change, sides = now - before, None
     if step.mode == "swap":
-        right = (before > 0.5) != (now > 0.5)
+        yes = before > 0.5
+        change = np.where(yes, -change, change)
+        right = yes != (now > 0.5)
+        sides = (_share(right[yes]), _share(right[~yes]))
     else:
         right = np.sign(change) == np.sign(step.strength)
     identity = [identity_distance(a, b) for a, b in zip(photo.descriptors, after.descriptors,
@@ -149,7 +157,12 @@ def _path(
         right_way=round(float(np.mean(right)), 3),
         identity=round(float(np.mean(identity)), 3),
         seconds_per_face=round(seconds, 4),
+        right_way_from_yes_no=sides,
     )
+
+
+def _share(flags: np.ndarray) -> float:
+    return round(float(np.mean(flags)), 3) if len(flags) else math.nan
 
 
 def table(figures: Sequence[StudentFigures], quality: str, threads: int, faces: int) -> str:
@@ -160,13 +173,19 @@ def table(figures: Sequence[StudentFigures], quality: str, threads: int, faces: 
         "|---|---|---|---|---|",
     ]
     for f in figures:
-        lines.append(f"| {f.label} | {f.attribute or '—'} | {_cells(f.inverted)} | "
-                     f"{_cells(f.student)} | {f.speed_up:.1f}× |")  # fmt: skip
+        cells = (_cells(f.inverted, f.attribute), _cells(f.student, f.attribute))
+        lines.append(f"| {f.label} | {f.attribute or '—'} | {cells[0]} | {cells[1]} | "
+                     f"{f.speed_up:.1f}× |")  # fmt: skip
     return "\n".join(lines) + f"\n\n{faces} held-out faces.\n"
 
 
-def _cells(p: PathFigures) -> str:
-    return f"{p.change:+.2f} / {p.right_way:.0%} / {p.identity:.2f} / {p.seconds_per_face:.3f}"
+def _cells(p: PathFigures, attribute: str) -> str:
+    right = f"{p.right_way:.0%}"
+    if p.right_way_from_yes_no is not None:
+        yes, no = ("men", "women") if attribute == "male" else ("yes", "no")
+        from_yes, from_no = p.right_way_from_yes_no
+        right += f" ({yes} {from_yes:.0%}, {no} {from_no:.0%})"
+    return f"{p.change:+.2f} / {right} / {p.identity:.2f} / {p.seconds_per_face:.3f}"
 
 
 def report(figures: Sequence[StudentFigures]) -> list[dict[str, object]]:
