@@ -429,3 +429,18 @@ def test_a_students_swap_is_read_towards_the_other_side_and_per_side() -> None:
     assert older.right_way_from_yes_no is None
     text = table([StudentFigures("gender swap", "male", swap, swap)], "encoder", 2, 4)
     assert "50% (men 100%, women 0%)" in text
+
+
+def test_a_swap_is_read_per_side() -> None:
+    def males(*values: float) -> Measures:
+        return Measures(np.full(len(values), 30.0), np.array(values), np.zeros((4, 128)), {})
+
+    swap = Edit("gender swap", EditStep("gender", mode="swap"))
+    photo, swapped = males(0.9, 0.8, 0.2, 0.1), males(0.2, 0.3, 0.6, 0.3)
+    values = edit_values(swap, swapped, photo, photo, {})
+    assert values["gender swap.flipped"].tolist() == [1.0, 1.0, 1.0, 0.0]
+    assert values["gender swap.flipped_men"].tolist() == [1.0, 1.0]
+    assert values["gender swap.flipped_women"].tolist() == [1.0, 0.0]
+    men_only = edit_values(swap, males(0.1), males(0.9), males(0.9), {})
+    assert men_only["gender swap.flipped_men"].tolist() == [1.0]
+    assert men_only["gender swap.flipped_women"].size == 0  # figure() shows no value for it

@@ -71,6 +71,8 @@ EDIT_FIGURES: dict[str, tuple[str, str]] = {  # key after "EDIT." → (label, un
     "age_over": ("{edit} ({how}): mean estimated age − the target", "y"),
     "stopped": ("{edit} ({how}): stopped at the end of the edit's range", "%"),
     "flipped": ("{edit} ({how}): estimated gender flipped from the photo's", "%"),
+    "flipped_men": ("{edit} ({how}): of the photos read as men, flipped", "%"),
+    "flipped_women": ("{edit} ({how}): of the photos read as women, flipped", "%"),
     "called": ("{edit} ({how}): called {edit} by its classifier", "%"),
     "moved": ("{edit} ({how}): its classifier moves the right way", "%"),
     "gender_agrees": ("{edit} ({how}): gender agrees with the unedited face", "%"),
@@ -208,8 +210,11 @@ def edit_values(
                 f"{label}.age_over": over}  # fmt: skip
     if e.step.mode == "set":
         return {f"{label}.within_10y": (np.abs(m.age - e.step.target) <= 10).astype(np.float64)}
-    if e.step.mode == "swap":
-        return {f"{label}.flipped": 1.0 - same_gender(m.male, photo.male)}
+    if e.step.mode == "swap":  # per side too: a swap can work one way far better than the other
+        flipped = 1.0 - same_gender(m.male, photo.male)
+        men = np.asarray(photo.male) >= 0.5
+        return {f"{label}.flipped": flipped, f"{label}.flipped_men": flipped[men],
+                f"{label}.flipped_women": flipped[~men]}  # fmt: skip
     out: dict[str, np.ndarray | None] = {}
     if label == "older":
         out[f"{label}.age_rise"] = m.age - base.age
