@@ -511,7 +511,11 @@ def _check_selftest(
     assert result["undo_after_cancel_as_before"] and result["modified_after_cancel_as_before"]
     assert result["before_disabled_after_cancel"]
     assert result["layers_after_closing_the_docker"] == ["Background"]
-    assert result["undo_kept_after_closing"]
+    assert result["undo_kept_after_closing"], (
+        result["undo_text_before_preview"],
+        result["undo_text_after_closing"],
+        log,
+    )
     assert result["layers_after_preset"] == ["Background", "facesmith: age +25"]
     assert result["layers_after_age"] == ["Background", "facesmith: age -20"]
     assert result["note_floated"]  # Krita showed the plugin's note over the canvas

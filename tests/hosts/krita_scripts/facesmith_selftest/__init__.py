@@ -113,7 +113,10 @@ def script(result: dict[str, Any]) -> Iterator[Step]:
     dock.close()
     yield "the docker closed", lambda: not dock.isVisible() and settled(document)
     result["layers_after_closing_the_docker"] = names(document)
-    result["undo_kept_after_closing"] = app.action("edit_undo").text() == undo_text
+    # both texts kept, so that a failure says whether closing added a step or the text lagged
+    result["undo_text_before_preview"] = undo_text
+    result["undo_text_after_closing"] = app.action("edit_undo").text()
+    result["undo_kept_after_closing"] = result["undo_text_after_closing"] == undo_text
     dock.show()
 
     app.action("facesmith_older").trigger()
