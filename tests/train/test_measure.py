@@ -23,9 +23,23 @@ from facesmith_client.vision.images import write_image
 from facesmith_server.model.pack import Direction, Score
 from facesmith_server.service.engine import EditStep
 from facesmith_train.classify.readers import Scorers, enlarge, load_real_scorers, median_box
-from facesmith_train.measure.figures import TARGETS, Figure, edit_values, figure, sample_gaps
+from facesmith_train.measure.figures import (
+    TARGETS,
+    Figure,
+    detail_ratio,
+    edit_values,
+    figure,
+    sample_gaps,
+)
 from facesmith_train.measure.grid import CELL, GAP, HEADER, edit_grid
-from facesmith_train.measure.models import GRID_ROWS, Edit, Measures, pasted, plan_edits
+from facesmith_train.measure.models import (
+    GRID_ROWS,
+    Edit,
+    Measures,
+    fine_detail,
+    pasted,
+    plan_edits,
+)
 from facesmith_train.measure.run import run
 from facesmith_train.measure.sets import load_npz_set, standard_labels
 
@@ -270,6 +284,24 @@ def test_set_edits_are_read_against_their_targets() -> None:
     values = edit_values(above, edited, base, photo, {})
     assert values["age = photo +10.age_over"].tolist() == [1.0, 10.0]
     assert values["age = photo +10.within_5y"].tolist() == [1.0, 0.0]
+
+
+def test_fine_detail_reads_a_blur_as_a_loss_of_detail() -> None:
+    """A photo's noise texture kept: ratio 1; the same image blurred (as a bare 64 px render
+    pasted over the head would be): well under 1; off the head mask next to nothing counts."""
+    rng = np.random.default_rng(0)
+    sharp = np.clip(0.5 + rng.normal(0, 0.1, (2, 64, 64, 3)), 0, 1).astype(np.float32)
+    blurred = np.stack([low_pass(image, 2.0) for image in sharp])
+    detail = fine_detail(np.concatenate([sharp, blurred]))
+    assert detail[0] > 0.03 and detail[2] < detail[0] / 3
+    photo = Measures(np.zeros(2), np.zeros(2), np.zeros((2, 128)), {}, detail[:2])
+    edited = replace(photo, detail=detail[2:])
+    np.testing.assert_allclose(detail_ratio(photo, photo), 1.0)
+    assert (detail_ratio(edited, photo) < 0.33).all()
+    assert detail_ratio(replace(photo, detail=None), photo) is None
+    edge = sharp.copy()
+    edge[:, :, :2] = rng.uniform(0, 1, (2, 64, 2, 3))  # noise at the crop's side, off the mask
+    np.testing.assert_allclose(fine_detail(edge), detail[:2], rtol=1e-3)
 
 
 def test_sample_gaps_on_one_real_face_leave_out_the_pairwise_figure() -> None:

@@ -59,6 +59,8 @@ FIXED_FIGURES: dict[str, tuple[str, str, str]] = {  # key → (label, unit, note
         "reconstruction: mean abs(age − the photo's estimated age)", "y", ""),
     "reconstruction.age_error_vs_label": (
         "reconstruction: mean abs(age − labelled age)", "y", ""),
+    "reconstruction.detail_vs_photo": (
+        "reconstruction: fine detail / the photo's", "", "the bare render"),
     "identity.reconstruction": (
         "identity distance: photo vs reconstruction", "",
         f"dlib: same person ≤ {SAME_PERSON_MAX}, different ≥ {DIFFERENT_PERSON_MIN}"),
@@ -76,6 +78,7 @@ EDIT_FIGURES: dict[str, tuple[str, str]] = {  # key after "EDIT." → (label, un
     "called": ("{edit} ({how}): called {edit} by its classifier", "%"),
     "moved": ("{edit} ({how}): its classifier moves the right way", "%"),
     "gender_agrees": ("{edit} ({how}): gender agrees with the unedited face", "%"),
+    "detail": ("{edit} ({how}): fine detail / the photo's", ""),
 }
 
 
@@ -188,12 +191,14 @@ def face_values(r: SetResult, thresholds: Mapping[str, float]) -> dict[str, np.n
         "reconstruction.gender_vs_photo": same_gender(recon.male, photo.male),
         "reconstruction.age_error_vs_photo": abs_diff(recon.age, photo.age),
         "reconstruction.age_error_vs_label": None if age is None else abs_diff(age, recon.age),
+        "reconstruction.detail_vs_photo": detail_ratio(recon, photo),
         "identity.reconstruction": distances(photo.descriptors, recon.descriptors),
     }
     for e in r.edits:
         v.update(edit_values(e, r.edited[e.label], r.base, photo, thresholds))
         if e.step.mode in ("set", "swap"):
             v[f"{e.label}.stopped"] = r.stopped[e.label]
+        v[f"{e.label}.detail"] = detail_ratio(r.edited[e.label], photo)
         v[f"identity.{e.label}"] = distances(photo.descriptors, r.edited[e.label].descriptors)
     return v
 
@@ -245,6 +250,13 @@ def called(m: Measures, key: str, thresholds: Mapping[str, float]) -> np.ndarray
 
 def abs_diff(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64))
+
+
+def detail_ratio(m: Measures, photo: Measures) -> np.ndarray | None:
+    """Each image's fine detail over its photo's (None where either was not read)."""
+    if m.detail is None or photo.detail is None:
+        return None
+    return m.detail / np.maximum(photo.detail, 1e-6)
 
 
 def distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from facesmith import pixels
-from facesmith_client.vision.blend import face_mask, paste_back, replace_weight
+from facesmith_client.vision.blend import face_mask, low_pass, paste_back, replace_weight
 from facesmith_server.model.pack import Direction, Pack
 from facesmith_server.model.seeded_z import seeded_z
 from facesmith_server.service.engine import EditStep, Engine
@@ -164,13 +164,14 @@ def seconds_per_face(engine: Engine, crops: np.ndarray, quality: str) -> float:
 
 @dataclass(frozen=True)
 class Measures:
-    """What the instruments read on N images: age (years), P(male), descriptors [N, 128] and
-    the attribute classifiers' P(yes)."""
+    """What the instruments read on N images: age (years), P(male), descriptors [N, 128], the
+    attribute classifiers' P(yes) and fine detail (`fine_detail`; None: not read)."""
 
     age: np.ndarray
     male: np.ndarray
     descriptors: np.ndarray
     attributes: dict[str, np.ndarray]
+    detail: np.ndarray | None = None
 
 
 def read_images(images: np.ndarray, scorers: Scorers) -> Measures:
@@ -180,8 +181,17 @@ def read_images(images: np.ndarray, scorers: Scorers) -> Measures:
     attributes = {k: np.asarray(c(images), np.float64) for k, c in scorers.attributes.items()}
     return Measures(
         np.asarray(age, np.float64), np.asarray(male, np.float64),
-        np.asarray(scorers.descriptors(large), np.float64), attributes,
+        np.asarray(scorers.descriptors(large), np.float64), attributes, fine_detail(images),
     )  # fmt: skip
+
+
+def fine_detail(images: np.ndarray) -> np.ndarray:
+    """How sharp each image is over the head: [N], the mean absolute difference from its blur
+    (σ = 1 pixel) under the head mask, of images float32 [N, R, R, 3] 0..1. A classifier can
+    read a blur as an edit (a bald scalp, a woman's smooth skin); this figure shows that."""
+    mask = face_mask(images.shape[1])[:, :, None]
+    fine = [np.abs(image - low_pass(image, 1.0)) for image in images]
+    return np.array([float((f * mask).sum() / (3 * mask.sum())) for f in fine], np.float64)
 
 
 def pasted(crops: np.ndarray, images: np.ndarray, recon: np.ndarray, paste: str) -> np.ndarray:
