@@ -190,8 +190,8 @@ def fine_detail(images: np.ndarray) -> np.ndarray:
     (σ = 1 pixel) under the head mask, of images float32 [N, R, R, 3] 0..1. A classifier can
     read a blur as an edit (a bald scalp, a woman's smooth skin); this figure shows that."""
     mask = face_mask(images.shape[1])[:, :, None]
-    fine = [np.abs(image - low_pass(image, 1.0)) for image in images]
-    return np.array([float((f * mask).sum() / (3 * mask.sum())) for f in fine], np.float64)
+    weights = mask / (3 * mask.sum())  # a mean over the head's pixels and channels
+    return np.array([float((np.abs(i - low_pass(i, 1.0)) * weights).sum()) for i in images])
 
 
 def pasted(crops: np.ndarray, images: np.ndarray, recon: np.ndarray, paste: str) -> np.ndarray:
