@@ -80,6 +80,15 @@ def add_threads_argument(p: argparse.ArgumentParser, default: int | None = None)
     )
 
 
+def add_max_minutes_argument(p: argparse.ArgumentParser) -> None:
+    """--max-minutes: a training run's time budget (it saves where it stopped; --resume goes
+    on from there)."""
+    p.add_argument(
+        "--max-minutes", type=float, metavar="M",
+        help="stop once this much time is spent, saving the step reached (no limit)",
+    )  # fmt: skip
+
+
 def apply_threads(args: argparse.Namespace) -> None:
     """Cap torch's and OpenCV's CPU threads at --threads when it is given: jobs that share a
     machine's cores run slower than alone when each takes them all."""

@@ -36,3 +36,13 @@ class ProgressLog:
         eta = f", about {left / 60:.1f} min left" if left else ""
         self.stream.write(f"{self.label}: {done}/{self.total} in {elapsed:.0f} s{eta}\n")
         self.stream.flush()
+
+
+class Deadline:
+    """A training run's time budget (`--max-minutes`): None never passes."""
+
+    def __init__(self, minutes: float | None) -> None:
+        self.at = None if minutes is None else time.monotonic() + 60.0 * minutes
+
+    def passed(self) -> bool:
+        return self.at is not None and time.monotonic() >= self.at

@@ -202,6 +202,17 @@ def test_modulated_conv_batches_like_separate_samples() -> None:
         torch.testing.assert_close(batched, single)
 
 
+def test_shared_weight_modulated_conv_equals_the_per_sample_one() -> None:
+    """The batch path (one conv, styles on the activations) computes the same convolution."""
+    x, weight, styles = torch.randn(3, 4, 6, 6), torch.randn(5, 4, 3, 3), torch.randn(3, 4) + 2
+    for upsample in (False, True):
+        for demodulate in (False, True):
+            torch.testing.assert_close(
+                ops.modulated_conv2d_shared(x, weight, styles, demodulate, upsample),
+                ops.modulated_conv2d(x, weight, styles, demodulate, upsample),
+            )
+
+
 def test_bench_reports_every_row() -> None:
     from facesmith_server.bench import bench_models
 

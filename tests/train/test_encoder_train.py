@@ -147,3 +147,32 @@ def test_cli_trains_and_refuses_a_foreign_checkpoint(
     torch.save({"format": "something else"}, foreign)
     assert cli_main([*args[:3], str(foreign), *args[4:]]) != 0
     assert "not a facesmith GAN checkpoint" in capsys.readouterr().err
+
+
+def test_an_encoder_for_a_grown_generator_starts_from_the_smaller_ones(
+    gan, encoder_export, tiny_config
+) -> None:
+    from facesmith_server.model.generator import Generator
+    from facesmith_train.encoder.train import build_state, load_warm_start
+
+    small = gan.generator
+    big = Generator(2 * small.size, small.style_dim, 2, channels=small.synthesis.channels | {
+        2 * small.size: small.synthesis.channels[small.size]})  # fmt: skip
+    grown = FrozenGan(big, gan.discriminator, gan.latent_avg)
+    trained_at = load_encoder(encoder_export, "cpu")[0].config.input_size
+    config = replace(tiny_config(1), input_size=trained_at)
+    state = build_state(config, grown, CPU)
+    assert state.encoder.num_ws == small.num_ws + 2
+    load_warm_start(encoder_export, state)
+    before = load_encoder(encoder_export, "cpu")[0].state_dict()
+    after = state.encoder.state_dict()
+    for key, value in before.items():
+        assert torch.equal(after[key], value), key
+    last = small.num_ws - 1  # a block reading the same features (7 reads finer ones)
+    new, old = f"styles.{last + 1}.", f"styles.{last}."
+    copied = {k: v for k, v in after.items() if k.startswith(new)}
+    assert copied and all(torch.equal(v, before[k.replace(new, old)]) for k, v in copied.items())
+    assert any(k.startswith(f"styles.{last + 2}.convs.4") for k in after)
+    other_input = replace(tiny_config(1), input_size=2 * trained_at)
+    with pytest.raises(ValueError, match="--input-size"):
+        load_warm_start(encoder_export, build_state(other_input, grown, CPU))

@@ -192,3 +192,59 @@ def test_a_weights_file_becomes_a_run_without_training(images, tmp_path) -> None
     exported = load_generator(tmp_path / "b" / EXPORT_NAME, CPU)[0].state_dict()
     for key, value in first.g_ema.state_dict().items():  # fp16-close, not retrained
         assert torch.allclose(exported[key], value, rtol=1e-2, atol=1e-3), key
+
+
+def test_a_run_grown_to_twice_its_size_first_draws_its_old_image(data_npz, tmp_path) -> None:
+    from facesmith_train.gan.checkpoint import WEIGHTS_NAME
+
+    config = replace(tiny_config(2), sample_every=100, checkpoint_every=1)
+    small = train(config, load_training_images([data_npz], SIZE), tmp_path / "a", CPU,
+                  log=lambda _: None)  # fmt: skip
+    big = replace(config, model=replace(TINY, size=2 * SIZE), iterations=2)
+    lines: list[str] = []
+    grown = train(big, load_training_images([data_npz], 2 * SIZE), tmp_path / "b", CPU,
+                  log=lines.append, warm_start=tmp_path / "a" / WEIGHTS_NAME)  # fmt: skip
+    assert any(f"grown to {2 * SIZE} px" in line for line in lines)
+    assert grown.step == 2 and grown.g_ema.size == 2 * SIZE
+    ws = grown.g_ema.mapping(torch.randn(3, TINY.style_dim))[:, None].repeat(
+        1, grown.g_ema.num_ws, 1
+    )
+    with torch.no_grad():
+        old = small.g_ema.synthesis(ws[:, : small.g_ema.num_ws], noise_mode="const")
+        at_old_size = grown.g_ema.synthesis(ws, noise_mode="const", stop_resolution=SIZE)
+        full = grown.g_ema.synthesis(ws, noise_mode="const")
+    assert torch.allclose(at_old_size, old, atol=2e-3)  # fp16 weights file
+    assert torch.allclose(full, grown.g_ema.synthesis.to_rgbs[-1].upsample(at_old_size), atol=1e-5)
+    kept = small.discriminator.state_dict()
+    moved = grown.discriminator.state_dict()
+    assert torch.allclose(
+        moved["convs.2.conv1.0.weight"], kept["convs.1.conv1.0.weight"], atol=1e-2
+    )
+    assert torch.allclose(moved["final_linear.1.weight"], kept["final_linear.1.weight"], atol=1e-2)
+
+
+def test_growing_refuses_other_sizes_and_shapes(data_npz, tmp_path) -> None:
+    from facesmith_train.gan.checkpoint import WEIGHTS_NAME
+
+    config = replace(tiny_config(1), sample_every=100, checkpoint_every=1)
+    train(config, load_training_images([data_npz], SIZE), tmp_path / "a", CPU, log=lambda _: None)
+    weights = tmp_path / "a" / WEIGHTS_NAME
+    four_times = replace(config, model=replace(TINY, size=4 * SIZE))
+    with pytest.raises(ValueError, match=f"the run is {SIZE} px"):
+        train(four_times, load_training_images([data_npz], 4 * SIZE), tmp_path / "b", CPU,
+              log=lambda _: None, warm_start=weights)  # fmt: skip
+    from facesmith_train.gan.checkpoint import read_weights
+    from facesmith_train.gan.grow import grow_weights
+
+    wider = replace(TINY, size=2 * SIZE, channels_max=32)
+    with pytest.raises(ValueError, match="cannot grow"):
+        grow_weights(read_weights(weights), {}, wider)
+
+
+def test_max_minutes_stops_a_run_where_it_is_and_saves_it(images, tmp_path) -> None:
+    config = replace(tiny_config(1000), sample_every=100, max_minutes=0.0)
+    lines: list[str] = []
+    state = train(config, images, tmp_path, CPU, log=lines.append)
+    assert state.step == 0 and any("--max-minutes 0 spent" in line for line in lines)
+    assert read_checkpoint(tmp_path / CHECKPOINT_NAME)["step"] == 0
+    assert (tmp_path / "samples" / "step-0000000.png").is_file()

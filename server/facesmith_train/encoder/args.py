@@ -5,7 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from facesmith.arguments import add_device_argument, add_threads_argument
+from facesmith.arguments import (
+    add_device_argument,
+    add_max_minutes_argument,
+    add_threads_argument,
+)
 from facesmith_train.encoder.config import EncoderTrainConfig
 
 DESCRIPTION = (
@@ -38,6 +42,14 @@ def add_encoder_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=float, default=DEFAULTS.lr)
     p.add_argument("--width", type=int, default=DEFAULTS.width, help="encoder stem channels")
     p.add_argument("--block-width", type=int, default=DEFAULTS.block_width)
+    p.add_argument(
+        "--input-size",
+        type=int,
+        default=DEFAULTS.input_size,
+        metavar="PX",
+        help="encoder input resolution (the generator's; a grown generator's encoder can keep "
+        "the smaller one it was trained at and --warm-start from it)",
+    )
     p.add_argument(
         "--identity",
         type=float,
@@ -77,8 +89,10 @@ def add_encoder_arguments(p: argparse.ArgumentParser) -> None:
         type=Path,
         metavar="E4E",
         help="start from this e4e file's encoder weights (e.g. the encoder of an earlier "
-        "snapshot of the same GAN run); same --width and --block-width",
+        "snapshot of the same GAN run); same --width, --block-width and --input-size; for a "
+        "generator grown finer its new W+ rows start as its finest",
     )
+    add_max_minutes_argument(p)
     add_device_argument(p)
     add_threads_argument(p)
 
@@ -92,8 +106,9 @@ def config_from_args(args: argparse.Namespace) -> EncoderTrainConfig:
         raise ValueError("--attributes needs --attribute-net FILE.pt")
     return EncoderTrainConfig(
         iterations=args.iterations, batch=args.batch, synthetic=args.synthetic, lr=args.lr,
-        width=args.width, block_width=args.block_width, seed=args.seed, identity=args.identity,
+        width=args.width, block_width=args.block_width, input_size=args.input_size,
+        seed=args.seed, identity=args.identity,
         attributes=args.attributes,
         log_every=args.log_every, sample_every=args.sample_every,
-        checkpoint_every=args.checkpoint_every,
+        checkpoint_every=args.checkpoint_every, max_minutes=args.max_minutes,
     )  # fmt: skip

@@ -21,6 +21,7 @@ class EncoderTrainConfig:
     lr: float = 5e-4
     width: int = 32  # stem channels; the four stages are width x (1, 2, 3, 4)
     block_width: int = 128  # channels inside each per-W style block
+    input_size: int = 0  # encoder input resolution; 0: the generator's (at least MIN_INPUT)
     pixel: float = 1.0  # weight of the mean squared pixel error
     multiscale: float = 1.0  # weight of the multi-scale L1 term
     features: float = 0.5  # weight of the discriminator feature distance
@@ -29,6 +30,7 @@ class EncoderTrainConfig:
     identity: float = 0.0  # weight of the face-recognition descriptor distance (0 = off)
     attributes: float = 0.0  # weight of the attribute classifiers' agreement (0 = off)
     seed: int = 0
+    max_minutes: float | None = None  # stop (saving) once this much time is spent
     log_every: int = 50
     sample_every: int = 500
     checkpoint_every: int = 500
@@ -42,14 +44,14 @@ class EncoderTrainConfig:
 
     def encoder_config(self, size: int, num_ws: int, style_dim: int) -> EncoderConfig:
         """A small IR-SE encoder for a generator of `size` px (input: that size, at least 32,
-        so that its coarsest features are 2 x 2 or more)."""
+        so that its coarsest features are 2 x 2 or more, unless input_size says otherwise)."""
         from facesmith_server.model.encoder import EncoderConfig
 
         w = self.width
         return EncoderConfig(
             num_ws=num_ws,
             style_dim=style_dim,
-            input_size=max(size, MIN_INPUT),
+            input_size=self.input_size or max(size, MIN_INPUT),
             stem_width=w,
             widths=(w, 2 * w, 3 * w, 4 * w),  # distinct: the loader infers stages by width
             units=(1, 2, 2, 1),

@@ -8,7 +8,7 @@ Python API: `train_encoder(config, gan, images, out_dir, device, resume, warm_st
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from facesmith_train.gan.config import ModelConfig
 from facesmith_train.gan.discriminator import Discriminator, channel_table
 from facesmith_train.gan.samples import write_png
 from facesmith_train.gan.train import sample_reals
+from facesmith_train.progress import Deadline
 
 CHECKPOINT_NAME = "encoder-checkpoint.pt"
 EXPORT_NAME = "e4e.pt"  # e4e layout, what a pack ships
@@ -140,7 +141,8 @@ def train_encoder(
     shown = images[:SAMPLE_FACES].to(device).float().div(127.5).sub(1.0)
     log(f"training the encoder on {images.shape[0]} crops, steps {state.step}..{config.iterations}")
     sums: dict[str, float] = {}
-    while state.step < config.iterations:
+    deadline = Deadline(config.max_minutes)
+    while state.step < config.iterations and not deadline.passed():
         reals, _ = sample_reals(images, config.batch, state.data_rng, device)
         terms = train_step(state, gan, reals)
         if not all(np.isfinite(v) for v in terms.values()):
@@ -157,6 +159,11 @@ def train_encoder(
         if step % config.checkpoint_every == 0 or step == config.iterations:
             save_encoder_checkpoint(checkpoint, state)
             export_encoder(out_dir / EXPORT_NAME, state, gan)
+    if state.step < config.iterations:  # the time budget ran out: keep the step reached
+        log(f"stopped at step {state.step}: --max-minutes {config.max_minutes:g} spent")
+        write_png(out_dir / "samples" / f"recon-{state.step:07d}.png", pairs(state, gan, shown))
+        save_encoder_checkpoint(checkpoint, state)
+        export_encoder(out_dir / EXPORT_NAME, state, gan)
     return state
 
 
@@ -199,12 +206,40 @@ def load_warm_start(path: Path, state: EncoderState) -> None:
     """Copy the weights of an e4e file (e.g. the encoder of an earlier generator of the same
     run) into a new run's encoder; its offsets then start from the new generator's mean W."""
     source, _ = load_encoder(path, "cpu")
-    if source.config != state.encoder.config:
+    target = state.encoder.config
+    fewer_ws = source.config.num_ws < target.num_ws
+    if replace(source.config, num_ws=target.num_ws) != target or (
+        source.config.num_ws > target.num_ws
+    ):
         raise ValueError(
             f"{path}: its encoder's shape differs from this run's "
-            f"({source.config} against {state.encoder.config}); match --width/--block-width"
+            f"({source.config} against {target}); match --width, --block-width, --input-size"
         )
-    state.encoder.load_state_dict(source.state_dict())
+    weights = source.state_dict()
+    if fewer_ws:  # a generator grown finer: its new W+ rows start as the finest known one
+        fresh = state.encoder.state_dict()
+        weights = {
+            **fresh,
+            **weights,
+            **_copied_style(weights, fresh, source.config.num_ws, target.num_ws),
+        }
+    state.encoder.load_state_dict(weights)
+
+
+def _copied_style(
+    known: dict[str, torch.Tensor], fresh: dict[str, torch.Tensor], count: int, wanted: int
+) -> dict[str, torch.Tensor]:
+    """The last known style block (styles.{count-1}) copied into every new block (count ..
+    wanted-1) of the same shape; a block reading a finer feature map keeps its fresh weights."""
+    last = f"styles.{count - 1}."
+    block = {name[len(last) :]: t for name, t in known.items() if name.startswith(last)}
+    copied: dict[str, torch.Tensor] = {}
+    for index in range(count, wanted):
+        prefix = f"styles.{index}."
+        target = {k[len(prefix) :]: t for k, t in fresh.items() if k.startswith(prefix)}
+        if {k: t.shape for k, t in target.items()} == {k: t.shape for k, t in block.items()}:
+            copied.update({prefix + k: t.clone() for k, t in block.items()})
+    return copied
 
 
 def restore_checkpoint(ckpt: dict[str, Any], state: EncoderState) -> None:

@@ -5,7 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from facesmith.arguments import add_device_argument, add_threads_argument
+from facesmith.arguments import (
+    add_device_argument,
+    add_max_minutes_argument,
+    add_threads_argument,
+)
 from facesmith_train.gan.config import PRECISIONS
 
 DESCRIPTION = (
@@ -91,8 +95,10 @@ def add_gan_arguments(p: argparse.ArgumentParser) -> None:
         type=Path,
         metavar="weights.pt",
         help="with no checkpoint to resume, start from a run's fp16 weights file (OUT/weights.pt "
-        "of another run; optimisers start afresh)",
+        "of another run; optimisers start afresh); one of half --size is grown: a new block at "
+        "--size that starts as the old image, upsampled",
     )
+    add_max_minutes_argument(p)
     add_device_argument(p)
     add_threads_argument(p)
 

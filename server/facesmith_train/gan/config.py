@@ -47,4 +47,5 @@ class TrainConfig:
     log_every: int = 50
     sample_every: int = 500
     checkpoint_every: int = 1000
+    max_minutes: float | None = None  # stop (saving) once this much time is spent
     condition: tuple[str, ...] = ()  # labels carried in z (condition.SOURCES), e.g. male, age

@@ -42,9 +42,11 @@ from facesmith_train.gan.checkpoint import (
 from facesmith_train.gan.condition import SOURCES, fit_condition, labels_from_z, standardise
 from facesmith_train.gan.config import ModelConfig, TrainConfig
 from facesmith_train.gan.discriminator import Discriminator, channel_table
+from facesmith_train.gan.grow import grow_weights
 from facesmith_train.gan.losses import default_r1_gamma
 from facesmith_train.gan.samples import fixed_latents, render_grid, write_png
 from facesmith_train.gan.steps import StepLosses, amp_dtype, train_step
+from facesmith_train.progress import Deadline
 
 SNAPSHOTS = "snapshots"  # g_ema at every checkpoint (small), for `train monitor`
 ADAM_BETAS = (0.0, 0.99)  # StyleGAN2: no momentum, slow second moment
@@ -165,9 +167,13 @@ def train(
     ckpt = read_checkpoint(checkpoint) if resume and checkpoint.is_file() else None
     weights = read_weights(warm_start) if ckpt is None and warm_start is not None else None
     stored = ckpt or weights
+    grow = False
     if stored is not None:
         model = ModelConfig.from_dict(stored["model"])
-        if model.size != config.model.size:
+        grow = ckpt is None and 2 * model.size == config.model.size
+        if grow:
+            model = replace(model, size=config.model.size)
+        elif model.size != config.model.size:
             raise ValueError(f"the run is {model.size} px, --size asks {config.model.size}")
     state = build_state(model, config, device)
     if ckpt is not None:
@@ -175,8 +181,15 @@ def train(
         set_learning_rate(state, config)
         log(f"resumed from {checkpoint} at step {state.step}, learning rate {config.lr:g}")
     elif weights is not None:
+        if grow:
+            nets = ("generator", "g_ema", "discriminator")
+            weights = grow_weights(
+                weights, {n: getattr(state, n).state_dict() for n in nets}, model
+            )
         restore_weights(weights, state)
-        log(f"started from the weights in {warm_start} at step {state.step} (fresh optimisers)")
+        grown = f", grown to {model.size} px" if grow else ""
+        log(f"started from the weights in {warm_start} at step {state.step}{grown} "
+            "(fresh optimisers)")  # fmt: skip
     else:
         if resume:
             log(f"no {checkpoint}; starting a new run")
@@ -236,7 +249,8 @@ def _run_loop(
         _save_run(state, out_dir)
         return
     meter = _Meter(state.step, config.iterations)
-    while state.step < config.iterations:
+    deadline = Deadline(config.max_minutes)
+    while state.step < config.iterations and not deadline.passed():
         reals, real_labels = sample_reals(images, config.batch, state.data_rng, device, labels)
         losses = train_step(state, reals, config, dtype, real_labels)
         step = state.step
@@ -252,6 +266,11 @@ def _run_loop(
             )
         if step % config.checkpoint_every == 0 or step == config.iterations:
             _save_run(state, out_dir)
+    if state.step < config.iterations:  # the time budget ran out: keep the step reached
+        log(f"stopped at step {state.step}: --max-minutes {config.max_minutes:g} spent")
+        write_png(out_dir / "samples" / f"step-{state.step:07d}.png",
+                  render_grid(state.g_ema, grid_z))  # fmt: skip
+        _save_run(state, out_dir)
 
 
 def _save_run(state: GanState, out_dir: Path) -> None:
@@ -311,7 +330,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         model=model, iterations=args.iterations, batch=args.batch, lr=args.lr,
         r1_gamma=args.r1, augment_p=args.augment_p, seed=args.seed, precision=args.precision,
         log_every=args.log_every, sample_every=args.sample_every,
-        checkpoint_every=args.checkpoint_every,
+        checkpoint_every=args.checkpoint_every, max_minutes=args.max_minutes,
         condition=tuple(n for n in (args.condition or "").split(",") if n),
     )  # fmt: skip
 
