@@ -248,3 +248,12 @@ def test_max_minutes_stops_a_run_where_it_is_and_saves_it(images, tmp_path) -> N
     assert state.step == 0 and any("--max-minutes 0 spent" in line for line in lines)
     assert read_checkpoint(tmp_path / CHECKPOINT_NAME)["step"] == 0
     assert (tmp_path / "samples" / "step-0000000.png").is_file()
+
+
+def test_a_run_whose_losses_turn_non_finite_stops_before_it_logs_or_saves(images, tmp_path) -> None:
+    config = replace(tiny_config(6), lr=float("inf"), log_every=3, checkpoint_every=3)
+    lines: list[str] = []
+    with pytest.raises(RuntimeError, match="non-finite by step 3"):
+        train(config, images, tmp_path, CPU, log=lines.append)
+    assert not any(line.startswith("step ") for line in lines)
+    assert not (tmp_path / CHECKPOINT_NAME).exists()

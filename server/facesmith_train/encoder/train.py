@@ -30,7 +30,7 @@ from facesmith_train.gan.checkpoint import mean_w, read_checkpoint
 from facesmith_train.gan.config import ModelConfig
 from facesmith_train.gan.discriminator import Discriminator, channel_table
 from facesmith_train.gan.samples import write_png
-from facesmith_train.gan.train import sample_reals
+from facesmith_train.gan.train import sample_reals, stop_if_diverged
 from facesmith_train.progress import Deadline
 
 CHECKPOINT_NAME = "encoder-checkpoint.pt"
@@ -86,8 +86,10 @@ def encode(state: EncoderState, gan: FrozenGan, images: torch.Tensor) -> torch.T
     return state.encoder(resize_images(images, state.encoder.input_size)) + gan.latent_avg
 
 
-def train_step(state: EncoderState, gan: FrozenGan, reals: torch.Tensor) -> dict[str, float]:
-    """One optimiser step on real crops and freshly generated faces; returns the terms."""
+def train_step(state: EncoderState, gan: FrozenGan, reals: torch.Tensor) -> dict[str, torch.Tensor]:
+    """One optimiser step on real crops and freshly generated faces; returns the terms
+    (0-dim tensors on the device: reading one waits for a GPU, so the loop reads them when
+    it logs)."""
     cfg, g = state.config, gan.generator
     state.encoder.train()
     with torch.no_grad():
@@ -113,7 +115,7 @@ def train_step(state: EncoderState, gan: FrozenGan, reals: torch.Tensor) -> dict
     total.backward()
     state.optim.step()
     state.step += 1
-    return {name: float(value.detach()) for name, value in terms.items()}
+    return {name: value.detach() for name, value in terms.items()}
 
 
 def train_encoder(
@@ -140,19 +142,24 @@ def train_encoder(
     (out_dir / "samples").mkdir(exist_ok=True)
     shown = images[:SAMPLE_FACES].to(device).float().div(127.5).sub(1.0)
     log(f"training the encoder on {images.shape[0]} crops, steps {state.step}..{config.iterations}")
-    sums: dict[str, float] = {}
+    if device.type == "cuda":  # a batch gathered there, not copied over every step
+        images = images.to(device)
+    sums: dict[str, torch.Tensor | float] = {}
+    finite = torch.ones((), dtype=torch.bool, device=device)
     deadline = Deadline(config.max_minutes)
     while state.step < config.iterations and not deadline.passed():
         reals, _ = sample_reals(images, config.batch, state.data_rng, device)
         terms = train_step(state, gan, reals)
-        if not all(np.isfinite(v) for v in terms.values()):
-            raise RuntimeError(f"losses became non-finite at step {state.step}: {terms}")
+        finite &= torch.stack([torch.isfinite(v) for v in terms.values()]).all()
         sums = {k: sums.get(k, 0.0) + v for k, v in terms.items()}
         step = state.step
+        every = (config.log_every, config.sample_every, config.checkpoint_every)
+        if step == config.iterations or any(step % n == 0 for n in every):
+            stop_if_diverged(finite, step)
         if step % config.log_every == 0 or step == config.iterations:
             count = config.log_every if step % config.log_every == 0 else step % config.log_every
             log(f"step {step}/{config.iterations}  " + "  ".join(
-                f"{k} {v / count:.4f}" for k, v in sums.items()))  # fmt: skip
+                f"{k} {float(v) / count:.4f}" for k, v in sums.items()))  # fmt: skip
             sums = {}
         if step % config.sample_every == 0 or step == config.iterations:
             write_png(out_dir / "samples" / f"recon-{step:07d}.png", pairs(state, gan, shown))
@@ -160,6 +167,7 @@ def train_encoder(
             save_encoder_checkpoint(checkpoint, state)
             export_encoder(out_dir / EXPORT_NAME, state, gan)
     if state.step < config.iterations:  # the time budget ran out: keep the step reached
+        stop_if_diverged(finite, state.step)
         log(f"stopped at step {state.step}: --max-minutes {config.max_minutes:g} spent")
         write_png(out_dir / "samples" / f"recon-{state.step:07d}.png", pairs(state, gan, shown))
         save_encoder_checkpoint(checkpoint, state)

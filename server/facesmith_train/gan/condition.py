@@ -13,6 +13,7 @@ Labels are standardised: binary ones to -1 / +1, continuous ones to zero mean, u
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -98,11 +99,16 @@ def labels_from_z(condition: Condition, z: torch.Tensor) -> torch.Tensor:
     """The labels z [N, dim] stands for: [N, K], label i = quantile_i(Φ(z[:, i]))."""
     probability = 0.5 * (1.0 + torch.erf(z[:, : condition.dim].float() / math.sqrt(2.0)))
     grid = torch.linspace(0.0, 1.0, QUANTILES, device=z.device)
-    out = []
-    for i, q in enumerate(condition.quantiles):
-        values = torch.tensor(q, device=z.device)
-        out.append(_interp(probability[:, i], grid, values))
+    table = _quantile_table(condition.quantiles, str(z.device))
+    out = [_interp(probability[:, i], grid, table[i]) for i in range(condition.dim)]
     return torch.stack(out, dim=1)
+
+
+@functools.lru_cache(maxsize=8)
+def _quantile_table(quantiles: tuple[tuple[float, ...], ...], device: str) -> torch.Tensor:
+    """The quantiles as one tensor on the device, copied there once: a copy to a GPU every
+    step would wait for the GPU's queue to drain each time."""
+    return torch.tensor(quantiles, device=device)
 
 
 def z_for_labels(condition: Condition, labels: torch.Tensor, z: torch.Tensor) -> torch.Tensor:

@@ -18,11 +18,18 @@ from facesmith_train.gan.losses import discriminator_loss, generator_loss, r1_pe
 
 @dataclass
 class StepLosses:
-    d: float
-    g: float
-    r1: float | None  # only on lazy-regularisation steps
-    real_logit: float
-    fake_logit: float
+    """One step's losses as 0-dim tensors on the device (read them with float(): reading
+    one waits for the GPU, so the loop reads them only when it logs)."""
+
+    d: torch.Tensor
+    g: torch.Tensor
+    r1: torch.Tensor | None  # only on lazy-regularisation steps
+    real_logit: torch.Tensor
+    fake_logit: torch.Tensor
+
+    def finite(self) -> torch.Tensor:
+        """A bool tensor: are D's and G's losses finite?"""
+        return torch.isfinite(self.d) & torch.isfinite(self.g)
 
 
 def amp_dtype(device: torch.device, precision: str) -> torch.dtype | None:
@@ -114,7 +121,7 @@ def _discriminator_step(
     labels: torch.Tensor | None,
     config: TrainConfig,
     dtype: torch.dtype | None,
-) -> tuple[float, float, float]:
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     g, d = state.generator, state.discriminator
     g.requires_grad_(False)
     d.requires_grad_(True)
@@ -128,12 +135,12 @@ def _discriminator_step(
     state.d_scaler.scale(loss).backward()
     state.d_scaler.step(state.d_optim)
     state.d_scaler.update()
-    return loss.item(), real_logits.float().mean().item(), fake_logits.float().mean().item()
+    return loss.detach(), real_logits.detach().float().mean(), fake_logits.detach().float().mean()
 
 
 def _r1_step(
     state: GanState, reals: torch.Tensor, labels: torch.Tensor | None, config: TrainConfig
-) -> float:
+) -> torch.Tensor:
     """Lazy R1 in fp32 (a gradient of a gradient is fragile in low precision), weighted by
     d_reg_every because it runs only that often. The gradient is taken at the un-augmented
     reals, through the augmentation, as rosinality does."""
@@ -147,12 +154,12 @@ def _r1_step(
     state.d_optim.zero_grad(set_to_none=True)
     loss.backward()
     state.d_optim.step()
-    return penalty.item()
+    return penalty.detach()
 
 
 def _generator_step(
     state: GanState, batch: int, config: TrainConfig, dtype: torch.dtype | None
-) -> float:
+) -> torch.Tensor:
     g, d = state.generator, state.discriminator
     g.requires_grad_(True)
     d.requires_grad_(False)
@@ -164,4 +171,4 @@ def _generator_step(
     state.g_scaler.scale(loss).backward()
     state.g_scaler.step(state.g_optim)
     state.g_scaler.update()
-    return loss.item()
+    return loss.detach()

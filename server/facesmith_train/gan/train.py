@@ -8,7 +8,6 @@ Python API: `train(config, images, out_dir, device, resume)`; CLI: `main(argv)`.
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -103,9 +102,17 @@ def sample_reals(
     with its rows of ``labels`` [N, K] when given."""
     index = torch.randint(images.shape[0], (batch,), generator=rng)
     flip = torch.rand(batch, generator=rng) < 0.5
-    reals = images[index.to(images.device)].to(device).float().div(127.5).sub(1.0)
-    reals = torch.where(flip.to(device)[:, None, None, None], reals.flip(3), reals)
-    return reals, None if labels is None else labels[index].to(device)
+    reals = images[_to(index, images.device)].to(device).float().div(127.5).sub(1.0)
+    reals = torch.where(_to(flip, device)[:, None, None, None], reals.flip(3), reals)
+    return reals, None if labels is None else _to(labels[index], device)
+
+
+def _to(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A small CPU tensor on device; to a GPU through pinned memory without waiting (a plain
+    copy there waits for the GPU's queue to drain, every step)."""
+    if device.type != "cuda":
+        return tensor.to(device)
+    return tensor.pin_memory().to(device, non_blocking=True)
 
 
 def build_state(model: ModelConfig, config: TrainConfig, device: torch.device) -> GanState:
@@ -119,11 +126,13 @@ def build_state(model: ModelConfig, config: TrainConfig, device: torch.device) -
     discriminator = Discriminator(model.size, channels, model.cond_dim).to(device)
     # Lazy regularisation: R1 every k steps -> scale lr and betas as if it ran every step.
     ratio = _reg_ratio(config)
-    g_optim = torch.optim.Adam(generator.parameters(), lr=config.lr, betas=ADAM_BETAS)
+    fused = True if device.type == "cuda" else None  # one kernel for all parameters
+    g_optim = torch.optim.Adam(generator.parameters(), lr=config.lr, betas=ADAM_BETAS, fused=fused)
     d_optim = torch.optim.Adam(
         discriminator.parameters(),
         lr=config.lr * ratio,
         betas=(ADAM_BETAS[0] ** ratio, ADAM_BETAS[1] ** ratio),
+        fused=fused,
     )
     fp16 = amp_dtype(device, config.precision) == torch.float16
     return GanState(
@@ -250,14 +259,16 @@ def _run_loop(
         return
     meter = _Meter(state.step, config.iterations)
     deadline = Deadline(config.max_minutes)
+    finite = torch.ones((), dtype=torch.bool, device=device)  # read only when it matters
     while state.step < config.iterations and not deadline.passed():
         reals, real_labels = sample_reals(images, config.batch, state.data_rng, device, labels)
         losses = train_step(state, reals, config, dtype, real_labels)
         step = state.step
-        if not (math.isfinite(losses.d) and math.isfinite(losses.g)):
-            # Stop before a diverged state overwrites the last good checkpoint.
-            raise RuntimeError(f"losses became non-finite at step {step}: {losses}")
+        finite &= losses.finite()
         meter.add(losses)
+        every = (config.log_every, config.sample_every, config.checkpoint_every)
+        if step == config.iterations or any(step % n == 0 for n in every):
+            stop_if_diverged(finite, step)
         if step % config.log_every == 0 or step == config.iterations:
             log(meter.line(step))
         if step % config.sample_every == 0 or step == config.iterations:
@@ -267,10 +278,17 @@ def _run_loop(
         if step % config.checkpoint_every == 0 or step == config.iterations:
             _save_run(state, out_dir)
     if state.step < config.iterations:  # the time budget ran out: keep the step reached
+        stop_if_diverged(finite, state.step)
         log(f"stopped at step {state.step}: --max-minutes {config.max_minutes:g} spent")
         write_png(out_dir / "samples" / f"step-{state.step:07d}.png",
                   render_grid(state.g_ema, grid_z))  # fmt: skip
         _save_run(state, out_dir)
+
+
+def stop_if_diverged(finite: torch.Tensor, step: int) -> None:
+    """Stop before a diverged state is logged or overwrites the last good checkpoint."""
+    if not bool(finite):
+        raise RuntimeError(f"losses became non-finite by step {step}")
 
 
 def _save_run(state: GanState, out_dir: Path) -> None:
@@ -295,7 +313,7 @@ class _Meter:
     def _reset(self) -> None:
         # Fixed column order; r1 only counts the steps that ran it.
         names = [f.name for f in fields(StepLosses)]
-        self.sums: dict[str, float] = dict.fromkeys(names, 0.0)
+        self.sums: dict[str, torch.Tensor | float] = dict.fromkeys(names, 0.0)
         self.counts: dict[str, int] = dict.fromkeys(names, 0)
 
     def add(self, losses: StepLosses) -> None:
@@ -310,7 +328,7 @@ class _Meter:
         overall = (step - self.start_step) / max(now - self.started, 1e-9)
         eta = (self.total - step) / overall if overall > 0 else 0.0
         means = "  ".join(
-            f"{k} {self.sums[k] / self.counts[k]:.3f}" for k in self.sums if self.counts[k]
+            f"{k} {float(self.sums[k]) / self.counts[k]:.3f}" for k in self.sums if self.counts[k]
         )
         self._reset()
         self.last_step, self.last_time = step, now
