@@ -24,6 +24,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from facesmith_train.data.prepared import estimates_path
+
 CROPS, BYTES, ENDS = "crops", "webp_bytes", "webp_ends"
 
 
@@ -35,11 +37,10 @@ def pack(source: Path, target: Path, quality: int) -> None:
     arrays[BYTES] = np.frombuffer(b"".join(encoded), np.uint8)
     arrays[ENDS] = np.cumsum([len(b) for b in encoded])
     np.savez(target, **arrays)
-    estimates = source.with_suffix(".estimates.npz")
-    if estimates.is_file():
-        with np.load(estimates) as data:
+    if estimates_path(source).is_file():
+        with np.load(estimates_path(source)) as data:
             rows = {k: _rows(data[k], keep) for k in data.files}
-        np.savez(target.with_suffix(".estimates.npz"), **rows)
+        np.savez(estimates_path(target), **rows)
     print(f"{target}: {int(keep.sum())} faces, {target.stat().st_size / 2**20:.1f} MiB")
 
 
@@ -53,9 +54,8 @@ def unpack(source: Path, target: Path) -> None:
             pool.map(lambda se: _decoded(buffer[se[0] : se[1]]), zip(starts, ends, strict=True))
         )
     np.savez(target, crops=np.stack(crops), **arrays)
-    estimates = source.with_suffix(".estimates.npz")
-    if estimates.is_file():
-        target.with_suffix(".estimates.npz").write_bytes(estimates.read_bytes())
+    if estimates_path(source).is_file():
+        estimates_path(target).write_bytes(estimates_path(source).read_bytes())
     print(f"{target}: {len(crops)} faces")
 
 

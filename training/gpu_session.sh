@@ -42,15 +42,8 @@ ENC=/tmp/enc
   --log-every 100 --sample-every 1000 --checkpoint-every 1000 \
   --max-minutes "$(minutes_until "$ENC_END")"
 echo "encoder done at $(($(date +%s) - T0)) s"
-python3 - "$ENC/e4e.pt" "$OUT/e4e.pt" <<'PY'
-import sys, torch  # the encoder alone, in fp16 as packs ship it (a returned file is <= 16 MiB)
-def half(x):
-    if isinstance(x, dict):
-        return {k: half(v) for k, v in x.items()}
-    return x.half() if isinstance(x, torch.Tensor) and x.is_floating_point() else x
-e4e = torch.load(sys.argv[1], map_location="cpu", weights_only=True)
-e4e["state_dict"] = {k: v for k, v in e4e["state_dict"].items() if k.startswith("encoder.")}
-torch.save(half(e4e), sys.argv[2])
-PY
+# The encoder alone, in fp16 as packs ship it (a returned file may have at most 16 MiB).
+python3 -c "import sys; from pathlib import Path; from facesmith_train.pack.build import \
+write_fp16_encoder as write; write(Path(sys.argv[1]), Path(sys.argv[2]))" "$ENC/e4e.pt" "$OUT/e4e.pt"
 cp "$(ls $ENC/samples/*.png | tail -1)" "$OUT/enc-samples.png"
 ls -la "$OUT"
